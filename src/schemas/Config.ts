@@ -1,0 +1,23 @@
+/** The plugin's config.json (PROTOCOL.md §6). Every field optional; defaults applied on decode. */
+import { Schema } from "effect"
+import { Sandbox } from "./Protocol.ts"
+
+export const ConfigFile = Schema.Struct({
+  binary: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { default: () => "codex" }),
+  extra_args: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  supported_models: Schema.optionalWith(Schema.Array(Schema.String).pipe(Schema.minItems(1)), {
+    default: () => ["codex"]
+  }),
+  model_args: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), {
+    default: () => ({})
+  }),
+  sandbox: Schema.optionalWith(Sandbox, { default: () => "workspace-write" as const }),
+  turn_timeout_ms: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1_800_000 }),
+  consume_marker: Schema.optionalWith(Schema.String, { default: () => "...(tool called)" }),
+  tool_timeout_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 })
+})
+export type Config = typeof ConfigFile.Type
+
+export const KNOWN_CONFIG_FIELDS: ReadonlyArray<string> = Object.keys(ConfigFile.fields)
+
+export const defaultConfig: Config = Schema.decodeUnknownSync(ConfigFile)({})
