@@ -1,0 +1,34 @@
+// Bundles the plugin into dist/ so the executable starts fast: codex starts
+// `mcp-host` before every turn, and a host may start the plugin often.
+// Runs on `npm install` (prepare), before tests, benches and the demo.
+//
+// Bundles are CommonJS on purpose: bin/plexum-openai-provider-plugin loads them
+// through vm.Script with a V8 code cache (dist/*.cache), which Node 20 offers
+// for scripts but not for ES modules. That halves start-up time.
+import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
+import { existsSync, rmSync } from "node:fs"
+
+const entries = {
+  main: "src/Main.ts",
+  // The mcp-host runtime gets its own lean bundle: no CLI framework on its start-up path.
+  "mcp-host": "src/mcphost/McpHostMain.ts"
+}
+
+await build({
+  entryPoints: Object.fromEntries(Object.entries(entries).filter(([, p]) => existsSync(p))),
+  outdir: "dist",
+  outExtension: { ".js": ".cjs" },
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  minify: true,
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning"
+})
+
+// Warm the code caches once so the first real start is already fast.
+for (const name of Object.keys(entries)) rmSync(`dist/${name}.cjs.cache`, { force: true })
+execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "--version"], { stdio: "ignore" })

@@ -1,0 +1,48 @@
+/**
+ * How protocol methods are registered: each handler names its params schema
+ * once and receives typed params; a decode failure answers -32602 naming the
+ * field. Adding a method is one entry in the router.
+ */
+import { Effect, ParseResult, Schema } from "effect"
+import { ErrorCode, type RpcId } from "../schemas/JsonRpc.ts"
+
+/** Answers a request with a JSON-RPC error. */
+export class RpcFailure extends Schema.TaggedError<RpcFailure>()("RpcFailure", {
+  code: Schema.Number,
+  message: Schema.String,
+  data: Schema.optional(Schema.Unknown)
+}) {}
+
+export interface RequestContext {
+  readonly id: RpcId
+}
+
+export type RequestHandler = (params: unknown, ctx: RequestContext) => Effect.Effect<unknown, RpcFailure>
+export type NotificationHandler = (params: unknown) => Effect.Effect<void>
+
+export interface RpcRouter {
+  readonly requests: ReadonlyMap<string, RequestHandler>
+  readonly notifications: ReadonlyMap<string, NotificationHandler>
+  /** Methods answered before the next line is read (e.g. `initialize`, so a pipelined request sees its result). */
+  readonly inline: ReadonlySet<string>
+  /** Runs once stdin has ended, before still-running requests are answered. */
+  readonly onShutdown: Effect.Effect<void>
+}
+
+/** "agent.workspace: workspace must be an absolute path" — one line per issue. */
+export const describeParseError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .join("; ")
+
+export const invalidParams = (message: string) =>
+  new RpcFailure({ code: ErrorCode.InvalidParams, message: `invalid params: ${message}`, data: { message } })
+
+/** A request handler whose params are decoded by `schema` first. */
+export const method =
+  <A, I>(schema: Schema.Schema<A, I>, handler: (params: A, ctx: RequestContext) => Effect.Effect<unknown, RpcFailure>): RequestHandler =>
+  (params, ctx) =>
+    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(params ?? {}).pipe(
+      Effect.mapError((e) => invalidParams(describeParseError(e))),
+      Effect.flatMap((decoded) => handler(decoded, ctx))
+    )

@@ -1,0 +1,265 @@
+/**
+ * JSON-RPC over newline-delimited stdin/stdout. One writer fiber owns stdout so
+ * lines never interleave; every request is answered exactly once, whatever
+ * its handler does (success, RpcFailure, defect or interruption).
+ */
+import { Cause, Deferred, Effect, Exit, FiberSet, Layer, Option, Queue, Schema } from "effect"
+import type { Readable, Writable } from "node:stream"
+import type { RequestHandler, RpcRouter } from "../core/RpcRouter.ts"
+import { ErrorCode, IncomingCall, IncomingResponse, type RpcId } from "../schemas/JsonRpc.ts"
+import type { LogLevel } from "../schemas/Protocol.ts"
+import { HostCallError, PluginTransport, type PluginTransportShape } from "../services/PluginTransport.ts"
+
+export interface StdioStreams {
+  readonly input: Readable
+  readonly output: Writable
+  readonly stderr: Writable
+}
+
+/** How long running requests get to finish after stdin ended before they are interrupted. */
+const SHUTDOWN_GRACE_MS = 8_000
+/** A line longer than this is refused rather than buffered without bound. */
+const MAX_LINE_BYTES = 256 * 1024 * 1024
+
+const decodeCall = Schema.decodeUnknownOption(IncomingCall)
+const decodeResponse = Schema.decodeUnknownOption(IncomingResponse)
+
+type Outgoing = string | Deferred.Deferred<void>
+
+export const makePluginTransport = (io: StdioStreams) =>
+  Effect.gen(function* () {
+    const outbox = yield* Queue.unbounded<Outgoing>()
+    let stdoutOpen = true
+    io.output.on("error", () => {
+      stdoutOpen = false
+    })
+
+    // The only code that writes to stdout.
+    const writeChunk = (chunk: string) =>
+      Effect.async<void>((resume) => {
+        if (!stdoutOpen) return resume(Effect.void)
+        io.output.write(chunk, (err) => {
+          if (err) stdoutOpen = false
+          resume(Effect.void)
+        })
+      })
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          const batch = yield* Queue.takeBetween(outbox, 1, 4096)
+          let chunk = ""
+          for (const item of batch) {
+            if (typeof item === "string") {
+              chunk += item
+              continue
+            }
+            if (chunk) yield* writeChunk(chunk)
+            chunk = ""
+            yield* Deferred.succeed(item, undefined)
+          }
+          if (chunk) yield* writeChunk(chunk)
+        })
+      )
+    )
+    const send = (message: unknown) => Queue.offer(outbox, JSON.stringify(message) + "\n")
+    const flush = Effect.gen(function* () {
+      const done = yield* Deferred.make<void>()
+      yield* Queue.offer(outbox, done)
+      yield* Deferred.await(done)
+    })
+    const sendError = (id: RpcId | null, code: number, message: string, data?: unknown) =>
+      send({ jsonrpc: "2.0", id, error: data === undefined ? { code, message } : { code, message, data } })
+
+    const stderrLine = (line: string) => Effect.sync(() => void io.stderr.write(line + "\n"))
+
+    const notify = (method: string, params: unknown) => send({ jsonrpc: "2.0", method, params })
+
+    const log: PluginTransportShape["log"] = (level: LogLevel, message, fields) =>
+      Effect.zipRight(
+        level === "warn" || level === "error"
+          ? stderrLine(`plexum-openai-provider ${level}: ${message}${fields ? " " + JSON.stringify(fields) : ""}`)
+          : Effect.void,
+        notify("host/log", fields === undefined ? { level, message } : { level, message, fields })
+      )
+
+    // Plugin → host requests waiting for their answer.
+    const pending = new Map<string, Deferred.Deferred<unknown, HostCallError>>()
+    let nextId = 0
+    let hostGone = false
+    const request: PluginTransportShape["request"] = (method, params) =>
+      Effect.gen(function* () {
+        if (hostGone) return yield* new HostCallError({ method, message: "the host closed the connection" })
+        const id = `plugin-${++nextId}`
+        const answer = yield* Deferred.make<unknown, HostCallError>()
+        pending.set(id, answer)
+        yield* send({ jsonrpc: "2.0", id, method, params })
+        return yield* Deferred.await(answer).pipe(
+          Effect.catchTag("HostCallError", (e) => Effect.fail(new HostCallError({ ...e, method }))),
+          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+        )
+      })
+
+    const settleResponse = (response: IncomingResponse) => {
+      const answer = response.id === null ? undefined : pending.get(String(response.id))
+      if (!answer) return Effect.void
+      return "error" in response
+        ? Deferred.fail(
+            answer,
+            new HostCallError({
+              method: "",
+              code: response.error.code,
+              message: response.error.message,
+              data: response.error.data
+            })
+          )
+        : Deferred.succeed(answer, response.result)
+    }
+
+    const serve = (router: RpcRouter) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const running = yield* FiberSet.make<void>()
+          const shuttingDown = { value: false }
+
+          // Answers once, whatever happens to the handler (the finaliser runs on interruption too).
+          const answer = (id: RpcId, handler: RequestHandler, params: unknown) =>
+            Effect.suspend(() => handler(params, { id })).pipe(
+              Effect.onExit((exit) => {
+                if (Exit.isSuccess(exit)) return send({ jsonrpc: "2.0", id, result: exit.value ?? null })
+                const failure = Cause.failureOption(exit.cause)
+                if (Option.isSome(failure)) {
+                  const e = failure.value
+                  return sendError(id, e.code, e.message, e.data)
+                }
+                if (Cause.isInterruptedOnly(exit.cause)) {
+                  return sendError(id, ErrorCode.Internal, "the plugin is shutting down")
+                }
+                return Effect.zipRight(
+                  log("error", "internal error while handling a request", { cause: Cause.pretty(exit.cause) }),
+                  sendError(id, ErrorCode.Internal, "internal error: " + String(Cause.squash(exit.cause)))
+                )
+              }),
+              Effect.asVoid,
+              Effect.catchAllCause(() => Effect.void)
+            )
+
+          const handleLine = (line: string): Effect.Effect<void> => {
+            if (line.trim() === "") return Effect.void
+            let value: unknown
+            try {
+              value = JSON.parse(line)
+            } catch {
+              return sendError(null, ErrorCode.ParseError, "parse error: the line is not valid JSON")
+            }
+            const call = decodeCall(value)
+            if (Option.isSome(call)) {
+              const { id, method: name, params } = call.value
+              if (id === undefined) {
+                const handler = router.notifications.get(name)
+                return handler ? FiberSet.run(running, handler(params)).pipe(Effect.asVoid) : Effect.void
+              }
+              const handler = router.requests.get(name)
+              if (!handler) return sendError(id, ErrorCode.MethodNotFound, `method not found: ${name}`)
+              if (shuttingDown.value) return sendError(id, ErrorCode.Internal, "the plugin is shutting down")
+              if (router.inline.has(name)) return answer(id, handler, params)
+              return FiberSet.run(running, answer(id, handler, params)).pipe(Effect.asVoid)
+            }
+            const response = decodeResponse(value)
+            if (Option.isSome(response)) return settleResponse(response.value)
+            const id = validId(value)
+            return sendError(id, ErrorCode.InvalidRequest, "invalid request: " + whyInvalid(value))
+          }
+
+          const lines = yield* Queue.unbounded<string | null>()
+          yield* readLines(io.input, (line) => Queue.unsafeOffer(lines, line), () => Queue.unsafeOffer(lines, null))
+          while (true) {
+            const line = yield* Queue.take(lines)
+            if (line === null) break
+            yield* handleLine(line)
+          }
+
+          // stdin ended: end what we own, answer what still runs, then let the caller exit.
+          shuttingDown.value = true
+          hostGone = true
+          for (const answer of pending.values()) {
+            yield* Deferred.fail(answer, new HostCallError({ method: "", message: "the host closed the connection" }))
+          }
+          yield* router.onShutdown
+          yield* FiberSet.awaitEmpty(running).pipe(Effect.timeoutOption(SHUTDOWN_GRACE_MS))
+          yield* FiberSet.clear(running)
+          yield* flush
+        })
+      )
+
+    return { notify, request, log, serve } satisfies PluginTransportShape
+  })
+
+/** Splits `input` into UTF-8 lines without assuming chunk boundaries fall on characters or lines. */
+const readLines = (input: Readable, onLine: (line: string) => void, onEnd: () => void) =>
+  Effect.sync(() => {
+    let parts: Array<Buffer> = []
+    let size = 0
+    let skipping = false
+    const emit = (buf: Buffer) => onLine(buf.toString("utf8"))
+    input.on("data", (chunk: Buffer) => {
+      let start = 0
+      let nl = chunk.indexOf(0x0a, start)
+      while (nl !== -1) {
+        if (skipping) {
+          skipping = false
+        } else if (parts.length === 0) {
+          emit(chunk.subarray(start, nl))
+        } else {
+          parts.push(chunk.subarray(start, nl))
+          emit(Buffer.concat(parts))
+        }
+        parts = []
+        size = 0
+        start = nl + 1
+        nl = chunk.indexOf(0x0a, start)
+      }
+      if (start < chunk.length && !skipping) {
+        parts.push(chunk.subarray(start))
+        size += chunk.length - start
+        if (size > MAX_LINE_BYTES) {
+          // Too long to hold: drop it and report it as unparseable when it ends.
+          parts = []
+          size = 0
+          skipping = true
+          onLine("\u0000line too long")
+        }
+      }
+    })
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      if (parts.length > 0 && !skipping) emit(Buffer.concat(parts))
+      onEnd()
+    }
+    input.on("end", end)
+    input.on("close", end)
+    input.on("error", end)
+    input.resume()
+  })
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+const validId = (value: unknown): RpcId | null => {
+  if (!isRecord(value)) return null
+  const id = value.id
+  return typeof id === "string" || (typeof id === "number" && Number.isFinite(id)) ? id : null
+}
+
+const whyInvalid = (value: unknown): string => {
+  if (!isRecord(value)) return "a request must be a JSON object"
+  if (value.jsonrpc !== "2.0") return 'jsonrpc must be "2.0"'
+  if (typeof value.method !== "string") return "method must be a string"
+  if ("id" in value && validId(value) === null) return "id must be a string or a number"
+  return "params must be an object or an array"
+}
+
+export const PluginTransportLive = Layer.scoped(
+  PluginTransport,
+  makePluginTransport({ input: process.stdin, output: process.stdout, stderr: process.stderr })
+)

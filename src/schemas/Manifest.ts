@@ -1,0 +1,23 @@
+import { Schema } from "effect"
+import type { Config } from "./Config.ts"
+import { PLUGIN_NAME } from "../services/PluginPaths.ts"
+
+export const PLUGIN_VERSION = "0.1.0"
+export const EXECUTABLE_NAME = "plexum-openai-provider-plugin"
+
+export const Manifest = Schema.Struct({
+  name: Schema.Literal(PLUGIN_NAME),
+  version: Schema.String,
+  activation: Schema.Literal("lazy"),
+  executable: Schema.Literal(EXECUTABLE_NAME),
+  contracts: Schema.Struct({ provider: Schema.Struct({ models: Schema.Array(Schema.String) }) })
+})
+export type Manifest = typeof Manifest.Type
+
+export const makeManifest = (config: Config): Manifest => ({
+  name: PLUGIN_NAME,
+  version: PLUGIN_VERSION,
+  activation: "lazy",
+  executable: EXECUTABLE_NAME,
+  contracts: { provider: { models: [...config.supported_models] } }
+})

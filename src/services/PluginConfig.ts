@@ -1,0 +1,55 @@
+/**
+ * Reading and validating config.json (PROTOCOL.md §6). A missing file means
+ * defaults; a broken one is a ConfigInvalid naming the file and the field.
+ */
+import { Context, Effect, ParseResult, Schema } from "effect"
+import * as Fs from "node:fs/promises"
+import { describeParseError } from "../core/RpcRouter.ts"
+import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
+
+export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface LoadedConfig {
+  readonly config: Config
+  /** Fields the file has that this plugin does not know (ignored, worth a warning). */
+  readonly unknownFields: ReadonlyArray<string>
+  /** Whether the file existed; a missing file is not an error. */
+  readonly fromFile: boolean
+}
+
+/** The config currently in force, set by a successful `initialize`. */
+export class ActiveConfig extends Context.Tag("ActiveConfig")<ActiveConfig, Config>() {}
+
+export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string) {
+  const text = yield* Effect.tryPromise({
+    try: () => Fs.readFile(path, "utf8"),
+    catch: (e) => e as NodeJS.ErrnoException
+  }).pipe(
+    Effect.map((t): string | undefined => t),
+    Effect.catchAll((e) =>
+      e.code === "ENOENT"
+        ? Effect.succeed(undefined)
+        : Effect.fail(new ConfigInvalid({ path, message: `cannot read ${path}: ${e.message}` }))
+    )
+  )
+  if (text === undefined) {
+    return { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false } satisfies LoadedConfig
+  }
+  const raw = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) => new ConfigInvalid({ path, message: `${path} is not valid JSON: ${(e as Error).message}` })
+  })
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return yield* new ConfigInvalid({ path, message: `${path} must hold a JSON object` })
+  }
+  const config = yield* Schema.decodeUnknown(ConfigFile, { errors: "all" })(raw).pipe(
+    Effect.mapError(
+      (e: ParseResult.ParseError) => new ConfigInvalid({ path, message: `${path}: ${describeParseError(e)}` })
+    )
+  )
+  const unknownFields = Object.keys(raw).filter((k) => !KNOWN_CONFIG_FIELDS.includes(k))
+  return { config, unknownFields, fromFile: true } satisfies LoadedConfig
+})
