@@ -1,0 +1,227 @@
+/**
+ * The consume mirror's rewrite (PROTOCOL.md §5). Two passes: a scan that parses only lines naming
+ * a target `call_id` and plans byte-level edits (a new value spliced over the old one, every other
+ * byte kept), then, only if something changes, a copy to a temp file in the same directory with
+ * the edits applied, fsync, rename over the original, fsync the directory. A crash leaves either
+ * the old or the new file; a crashed run's temp file is removed by the next run.
+ */
+import * as Crypto from "node:crypto"
+import type { FileHandle } from "node:fs/promises"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { findValueSpan } from "./RolloutJsonSpan.ts"
+import { callIdValues, PatternCursor } from "./RolloutLineFilter.ts"
+import { scanLines } from "./RolloutLineScanner.ts"
+
+export type MutationOp = "light" | "heavy"
+
+export interface RolloutMutation {
+  readonly blockId: string
+  readonly op: MutationOp
+}
+
+/** Replace file bytes `[start, end)` with `bytes`. */
+export interface Edit {
+  readonly start: number
+  readonly end: number
+  readonly bytes: Buffer
+}
+
+export interface MutationPlan {
+  readonly edits: ReadonlyArray<Edit>
+  /** Lines that change. */
+  readonly touched: number
+  /** Block ids with no `response_item` carrying their `call_id`, in request order. */
+  readonly missing: ReadonlyArray<string>
+  /** Lines naming a target id that were not valid JSON (left untouched). */
+  readonly badLines: ReadonlyArray<number>
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Per block id, the strongest op asked for (heavy includes light). */
+const targetsOf = (mutations: ReadonlyArray<RolloutMutation>) => {
+  const targets = new Map<string, MutationOp>()
+  for (const m of mutations) if (targets.get(m.blockId) !== "heavy") targets.set(m.blockId, m.op)
+  return targets
+}
+
+const CALL_ID = Buffer.from('"call_id"')
+
+/** Plans the edits for `mutations` over the complete lines of an open rollout. */
+export const planMutations = async (
+  fh: FileHandle,
+  mutations: ReadonlyArray<RolloutMutation>,
+  marker: string
+): Promise<MutationPlan> => {
+  const targets = targetsOf(mutations)
+  const found = new Set<string>()
+  const edits: Array<Edit> = []
+  const badLines: Array<number> = []
+  let touched = 0
+  const markerJson = Buffer.from(JSON.stringify(marker))
+  const cursor = new PatternCursor(CALL_ID)
+  if (targets.size > 0) {
+    await scanLines(fh, 0, (view, start, end, offset, lineNo) => {
+      if (!cursor.inLine(view, start, end)) return
+      const line = view.subarray(start, end)
+      const ids = callIdValues(line)
+      if (ids !== undefined && !ids.some((id) => targets.has(id))) return
+      let value: unknown
+      try {
+        value = JSON.parse(line.toString("utf8"))
+      } catch {
+        badLines.push(lineNo)
+        return
+      }
+      if (!isObject(value) || value.type !== "response_item" || !isObject(value.payload)) return
+      const payload = value.payload
+      const callId = payload.call_id
+      const type = payload.type
+      if (typeof callId !== "string" || typeof type !== "string") return
+      const op = targets.get(callId)
+      if (op === undefined) return
+      found.add(callId)
+      const edit = (key: string, current: unknown, next: string, nextJson: Buffer) => {
+        if (current === next) return
+        const span = findValueSpan(line, 0, line.length, ["payload", key])
+        if (span === undefined) return
+        edits.push({ start: offset + span[0], end: offset + span[1], bytes: nextJson })
+        touched++
+      }
+      if (type.endsWith("_output") && "output" in payload) edit("output", payload.output, marker, markerJson)
+      else if (op === "heavy" && type === "function_call" && "arguments" in payload)
+        edit("arguments", payload.arguments, "{}", Buffer.from('"{}"'))
+      else if (op === "heavy" && type === "custom_tool_call" && "input" in payload)
+        edit("input", payload.input, "", Buffer.from('""'))
+    })
+  }
+  const missing = [...new Set(mutations.map((m) => m.blockId))].filter((id) => !found.has(id))
+  return { edits, touched, missing, badLines }
+}
+
+// Temp files are `.<name>.plexum-mutate.<pid>.<random>.tmp` beside the rollout: hidden from
+// codex's `rollout-*.jsonl` lookup, and the pid tells whether their writer can still be alive.
+const TEMP_TAG = ".plexum-mutate."
+const tempPrefix = (path: string) => `.${Path.basename(path)}${TEMP_TAG}`
+const activeTemps = new Set<string>()
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Removes temp files left beside `path` by mutations that died; returns how many. */
+export const cleanStaleTemps = async (path: string): Promise<number> => {
+  const dir = Path.dirname(path)
+  const prefix = tempPrefix(path)
+  let removed = 0
+  for (const name of await Fs.readdir(dir)) {
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue
+    const pid = Number(name.slice(prefix.length).split(".")[0])
+    const full = Path.join(dir, name)
+    if (activeTemps.has(full) || (Number.isInteger(pid) && pid !== process.pid && isAlive(pid))) continue
+    await Fs.rm(full, { force: true })
+    removed++
+  }
+  return removed
+}
+
+const copyRange = async (src: FileHandle, dst: FileHandle, buf: Buffer, from: number, to: number) => {
+  let pos = from
+  while (to === Infinity || pos < to) {
+    const want = to === Infinity ? buf.length : Math.min(buf.length, to - pos)
+    const { bytesRead } = await src.read(buf, 0, want, pos)
+    if (bytesRead === 0) {
+      if (to === Infinity) return
+      throw new Error(`rollout shrank while it was rewritten (expected ${to} bytes, got ${pos})`)
+    }
+    await writeAll(dst, buf.subarray(0, bytesRead))
+    pos += bytesRead
+  }
+}
+
+const writeAll = async (fh: FileHandle, bytes: Buffer) => {
+  let done = 0
+  while (done < bytes.length) done += (await fh.write(bytes, done, bytes.length - done)).bytesWritten
+}
+
+/** Hook for crash tests: called between the steps of a replace. */
+export type ReplaceProbe = (step: "temp-written" | "renamed") => void | Promise<void>
+
+/**
+ * Writes `path` with `edits` applied (sorted, non-overlapping) atomically; bytes past the last
+ * edit, including an incomplete last line, are copied as they are.
+ */
+export const applyEdits = async (path: string, edits: ReadonlyArray<Edit>, probe?: ReplaceProbe): Promise<void> => {
+  const dir = Path.dirname(path)
+  const temp = Path.join(dir, `${tempPrefix(path)}${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`)
+  activeTemps.add(temp)
+  try {
+    const src = await Fs.open(path, "r")
+    try {
+      const st = await src.stat()
+      const dst = await Fs.open(temp, "wx", st.mode & 0o7777)
+      try {
+        await dst.chmod(st.mode & 0o7777)
+        if (process.getuid?.() === 0) await dst.chown(st.uid, st.gid).catch(() => undefined)
+        const buf = Buffer.allocUnsafe(4 << 20)
+        let pos = 0
+        for (const e of edits) {
+          await copyRange(src, dst, buf, pos, e.start)
+          await writeAll(dst, e.bytes)
+          pos = e.end
+        }
+        await copyRange(src, dst, buf, pos, Infinity)
+        await dst.sync()
+      } finally {
+        await dst.close()
+      }
+    } finally {
+      await src.close()
+    }
+    await probe?.("temp-written")
+    await Fs.rename(temp, path)
+    await probe?.("renamed")
+    const d = await Fs.open(dir, "r")
+    try {
+      await d.sync()
+    } finally {
+      await d.close()
+    }
+  } catch (e) {
+    await Fs.rm(temp, { force: true }).catch(() => undefined)
+    throw e
+  } finally {
+    activeTemps.delete(temp)
+  }
+}
+
+export interface RewriteResult {
+  readonly touched: number
+  readonly missing: ReadonlyArray<string>
+  readonly badLines: ReadonlyArray<number>
+}
+
+/** Plans and, when something changes, atomically applies `mutations` to the rollout at `path`. */
+export const rewriteRollout = async (
+  path: string,
+  mutations: ReadonlyArray<RolloutMutation>,
+  marker: string,
+  probe?: ReplaceProbe
+): Promise<RewriteResult> => {
+  await cleanStaleTemps(path)
+  const fh = await Fs.open(path, "r")
+  let plan: MutationPlan
+  try {
+    plan = await planMutations(fh, mutations, marker)
+  } finally {
+    await fh.close()
+  }
+  if (plan.edits.length > 0) await applyEdits(path, plan.edits, probe)
+  return { touched: plan.touched, missing: plan.missing, badLines: plan.badLines }
+}

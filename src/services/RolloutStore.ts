@@ -1,0 +1,68 @@
+/**
+ * codex's rollout files as the consume mirror needs them (PROTOCOL.md §4 `tool.block`, §5):
+ * find a thread's file, read the tool calls a turn recorded, rewrite consumed outputs, and keep a
+ * mutation away from a thread whose turn is running.
+ */
+import { Context, type Effect, Schema, type Scope } from "effect"
+import type { RolloutReport } from "../core/RolloutReport.ts"
+import type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
+import type { MutateResult, Mutation } from "../schemas/Protocol.ts"
+
+export type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
+
+export class RolloutNotFound extends Schema.TaggedError<RolloutNotFound>()("RolloutNotFound", {
+  threadId: Schema.String,
+  /** `invalid`: the id has path or glob characters and was not looked up. */
+  reason: Schema.Literal("missing", "invalid"),
+  message: Schema.String
+}) {}
+
+export class RolloutReadError extends Schema.TaggedError<RolloutReadError>()("RolloutReadError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+export class RolloutWriteError extends Schema.TaggedError<RolloutWriteError>()("RolloutWriteError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface ToolCallsOptions {
+  /** Start here (a line start, e.g. `endOffset` taken before the turn) instead of at 0. */
+  readonly fromOffset?: number
+}
+
+export interface RolloutStoreShape {
+  /** The rollout of `threadId` under `$CODEX_HOME/sessions`, then `archived_sessions`; newest if several. */
+  readonly find: (threadId: string) => Effect.Effect<string, RolloutNotFound | RolloutReadError>
+  /** Offset after the last complete line; 0 if the file does not exist (yet). */
+  readonly endOffset: (path: string) => Effect.Effect<number, RolloutReadError>
+  /** Tool calls in rollout order, each paired with its `*_output` by call id. */
+  readonly toolCalls: (
+    path: string,
+    options?: ToolCallsOptions
+  ) => Effect.Effect<ReadonlyArray<ToolCallRecord>, RolloutReadError>
+  /**
+   * Applies `session/mutate` mutations to the file (light: output → marker; heavy: also arguments →
+   * "{}" / input → ""), atomically, under the lock of the thread named by the file.
+   */
+  readonly mutate: (
+    path: string,
+    mutations: ReadonlyArray<Mutation>,
+    marker: string
+  ) => Effect.Effect<MutateResult, RolloutReadError | RolloutWriteError>
+  /** `find` then `mutate`. */
+  readonly mutateThread: (
+    threadId: string,
+    mutations: ReadonlyArray<Mutation>,
+    marker: string
+  ) => Effect.Effect<MutateResult, RolloutNotFound | RolloutReadError | RolloutWriteError>
+  /** Runs `self` holding the thread's mutex (a turn holds it while codex runs; `mutate` waits for it). */
+  readonly withThreadLock: (threadId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Takes the thread's mutex until the scope closes (for a turn that learns its thread id mid-way). */
+  readonly lockThread: (threadId: string) => Effect.Effect<void, never, Scope.Scope>
+  /** Everything `rollout inspect` shows; `marker` decides which outputs count as consumed. */
+  readonly report: (path: string, marker: string) => Effect.Effect<RolloutReport, RolloutReadError>
+}
+
+export class RolloutStore extends Context.Tag("RolloutStore")<RolloutStore, RolloutStoreShape>() {}
