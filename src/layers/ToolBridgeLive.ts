@@ -1,0 +1,232 @@
+/**
+ * ToolBridge on a unix socket. Every peer must say `hello` with this agent's id;
+ * `list` answers the turn's tools under their exposed names, `call` maps the name
+ * back and runs the host call. Every call is answered exactly once: with the
+ * host's result, or with an `isError` result on a defect, a timeout or the end of
+ * the turn.
+ */
+import { Cause, Effect, Either, FiberSet, Layer, Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { ensurePrivateDir, socketPathFor } from "../core/SocketPath.ts"
+import { exposeToolNames } from "../core/ToolNames.ts"
+import { BRIDGE_WIRE_VERSION } from "../mcphost/BridgeEnv.ts"
+import { makeLineFramer } from "../mcphost/LineFramer.ts"
+import {
+  type CallRequest,
+  type ExposedToolSpec,
+  PeerMessage,
+  type PluginMessage
+} from "../schemas/BridgeWire.ts"
+import type { ToolResult } from "../schemas/Protocol.ts"
+import { BridgeError, ToolBridge, type ToolBridgeShape, type ServeOptions } from "../services/ToolBridge.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
+
+/** How long the connections get to flush their last answers when the turn ends. */
+const CLOSE_GRACE_MS = 1_000
+
+const decodePeer = Schema.decodeUnknownEither(Schema.parseJson(PeerMessage))
+
+export const errorResult = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
+
+/** MCP requires an object schema; a host schema without a `type` gets one. */
+const objectSchema = (schema: Record<string, unknown>): Record<string, unknown> =>
+  schema.type === undefined ? { type: "object", ...schema } : schema
+
+/** Whether something accepts connections at `path` (a live plugin), or the file is a leftover. */
+const isLive = (path: string) =>
+  new Promise<boolean>((resolve) => {
+    const probe = Net.connect(path)
+    probe.once("connect", () => {
+      probe.destroy()
+      resolve(true)
+    })
+    probe.once("error", () => resolve(false))
+  })
+
+const listen = (server: Net.Server, path: string) =>
+  new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(e)
+    server.once("error", onError)
+    server.listen(path, () => {
+      server.off("error", onError)
+      resolve()
+    })
+  })
+
+/** Binds the socket; a leftover file from a crashed run is removed, a live listener is not. */
+const bind = async (server: Net.Server, path: string): Promise<void> => {
+  try {
+    return await listen(server, path)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE") throw e
+  }
+  if (await isLive(path)) throw new Error(`another live plugin is already listening on ${path}`)
+  const st = Fs.lstatSync(path)
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`)
+  Fs.unlinkSync(path)
+  await listen(server, path)
+}
+
+export const makeToolBridge = Effect.gen(function* () {
+  const paths = yield* PluginPaths
+
+  const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
+    const socketPath = socketPathFor(paths.profileRoot, options.agentId)
+    const bridgeError = (message: string) => new BridgeError({ socketPath, message })
+    yield* Effect.try({
+      try: () => ensurePrivateDir(Path.dirname(socketPath)),
+      catch: (e) => bridgeError(`cannot prepare the socket directory: ${(e as Error).message}`)
+    })
+
+    const exposed = exposeToolNames(options.tools.map((t) => t.name))
+    const byExposedName = new Map(exposed.map((e) => [e.exposed, e.original]))
+    const specByName = new Map(options.tools.map((t) => [t.name, t] as const))
+    const toolList: ReadonlyArray<ExposedToolSpec> = exposed.map(({ exposed: name, original }) => {
+      const spec = specByName.get(original)!
+      return {
+        name,
+        ...(spec.description === undefined ? {} : { description: spec.description }),
+        inputSchema: objectSchema(spec.inputSchema)
+      }
+    })
+
+    const server = Net.createServer()
+    const connections = new Set<Net.Socket>()
+    let nextCallId = 0
+    // Only a socket we bound is ours to unlink: a failed bind may have met a live plugin's.
+    let bound = false
+
+    // Added first so it runs last: the call fibers (below) answer their peers before the sockets close.
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        for (const socket of connections) socket.end()
+        await Promise.race([
+          Promise.all([...connections].map((s) => new Promise((r) => s.once("close", r)))),
+          new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))
+        ])
+        for (const socket of connections) socket.destroy()
+        await closed
+        // server.close() unlinks the socket; make sure even if it did not.
+        if (bound) Fs.rmSync(socketPath, { force: true })
+      })
+    )
+    const run = yield* FiberSet.makeRuntime<never>()
+
+    const answerCall = (socket: Net.Socket, request: CallRequest) => {
+      const send = (message: PluginMessage) => write(socket, message)
+      let answered = false
+      const reply = (result: ToolResult) => {
+        if (answered) return
+        answered = true
+        send({ type: "result", id: request.id, result })
+      }
+      const original = byExposedName.get(request.name)
+      if (original === undefined) {
+        return Effect.sync(() => reply(errorResult(`unknown tool: ${request.name}`)))
+      }
+      const callId = request.callId ?? `bridge-${options.turnId}-${nextCallId++}`
+      const input = request.arguments ?? {}
+      const notify = (event: Parameters<NonNullable<ServeOptions["onCall"]>>[0]) =>
+        options.onCall === undefined
+          ? Effect.void
+          : options.onCall(event).pipe(Effect.catchAllCause((c) => Effect.logWarning("onCall failed", c)))
+      const call =
+        options.callTimeoutMs === undefined
+          ? options.callTool(original, input)
+          : options.callTool(original, input).pipe(
+              Effect.timeoutTo({
+                duration: options.callTimeoutMs,
+                onSuccess: (r) => r,
+                onTimeout: () => errorResult(`tool ${original} did not finish in ${options.callTimeoutMs} ms`)
+              })
+            )
+      return Effect.gen(function* () {
+        yield* notify({ phase: "started", callId, name: original, input })
+        const result = yield* call.pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.succeed(errorResult(`tool ${original} failed: ${Cause.pretty(cause).split("\n")[0]}`))
+          )
+        )
+        reply(result)
+        yield* notify({ phase: "completed", callId, name: original, input, result })
+      }).pipe(
+        Effect.onInterrupt(() =>
+          Effect.sync(() => reply(errorResult(`the turn ended before tool ${original} finished`)))
+        )
+      )
+    }
+
+    const onConnection = (socket: Net.Socket) => {
+      connections.add(socket)
+      socket.once("close", () => connections.delete(socket))
+      socket.on("error", () => socket.destroy())
+      socket.setEncoding("utf8")
+      const frame = makeLineFramer()
+      let greeted = false
+      const refuse = (message: string) => {
+        write(socket, { type: "refused", message })
+        socket.end()
+      }
+      socket.on("data", (chunk: string) => {
+        let lines: Array<string>
+        try {
+          lines = frame(chunk)
+        } catch (e) {
+          return refuse((e as Error).message)
+        }
+        for (const line of lines) {
+          const decoded = decodePeer(line)
+          if (Either.isLeft(decoded)) {
+            write(socket, { type: "error", message: `unreadable bridge message: ${decoded.left.message}` })
+            continue
+          }
+          const message = decoded.right
+          if (!greeted) {
+            if (message.type !== "hello" || !("agentId" in message)) return refuse("say hello first")
+            if (message.version !== BRIDGE_WIRE_VERSION) {
+              return refuse(`bridge version ${message.version} is not supported (want ${BRIDGE_WIRE_VERSION})`)
+            }
+            if (message.agentId !== options.agentId) return refuse("this socket serves another agent")
+            greeted = true
+            write(socket, { type: "welcome", turnId: options.turnId })
+            continue
+          }
+          if (message.type === "list" && "id" in message && message.id !== undefined) {
+            write(socket, { type: "tools", id: message.id, tools: toolList })
+          } else if (message.type === "call" && "name" in message) {
+            run(answerCall(socket, message))
+          } else {
+            write(socket, {
+              type: "error",
+              ...("id" in message && message.id !== undefined ? { id: message.id } : {}),
+              message: `unexpected bridge message: ${message.type}`
+            })
+          }
+        }
+      })
+    }
+    server.on("connection", onConnection)
+
+    yield* Effect.tryPromise({
+      try: () => bind(server, socketPath),
+      catch: (e) => bridgeError(`cannot listen on ${socketPath}: ${(e as Error).message}`)
+    })
+    bound = true
+    yield* Effect.try({
+      try: () => Fs.chmodSync(socketPath, 0o600),
+      catch: (e) => bridgeError(`cannot restrict ${socketPath}: ${(e as Error).message}`)
+    })
+  })
+
+  return { serve } satisfies ToolBridgeShape
+})
+
+const write = (socket: Net.Socket, message: PluginMessage) => {
+  if (socket.writable) socket.write(`${JSON.stringify(message)}\n`)
+}
+
+/** Requires PluginPaths. */
+export const ToolBridgeLive = Layer.effect(ToolBridge, makeToolBridge)

@@ -1,0 +1,31 @@
+/**
+ * Newline-delimited framing for the bridge socket, shared by both ends. Feed it
+ * decoded text (socket.setEncoding("utf8") keeps multi-byte characters whole);
+ * it returns the complete lines and keeps the unfinished tail.
+ */
+import { MAX_BRIDGE_LINE_CHARS } from "./BridgeEnv.ts"
+
+export class LineTooLong extends Error {}
+
+export const makeLineFramer = (maxChars: number = MAX_BRIDGE_LINE_CHARS) => {
+  // The unfinished line, kept as pieces so a long line costs linear time.
+  let pending: Array<string> = []
+  let pendingChars = 0
+  return (chunk: string): Array<string> => {
+    const lines: Array<string> = []
+    let start = 0
+    for (let nl = chunk.indexOf("\n"); nl !== -1; nl = chunk.indexOf("\n", start)) {
+      pending.push(chunk.slice(start, nl))
+      lines.push(pending.join(""))
+      pending = []
+      pendingChars = 0
+      start = nl + 1
+    }
+    if (start < chunk.length) {
+      pending.push(chunk.slice(start))
+      pendingChars += chunk.length - start
+      if (pendingChars > maxChars) throw new LineTooLong(`a bridge line is longer than ${maxChars} characters`)
+    }
+    return lines.filter((line) => line.trim() !== "")
+  }
+}

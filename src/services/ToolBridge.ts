@@ -1,0 +1,44 @@
+/**
+ * The plugin's side of the MCP bridge (PROTOCOL.md §7): during a turn, listen
+ * on the agent's socket and serve that turn's host tools to `mcp-host`.
+ */
+import { Context, type Effect, Schema, type Scope } from "effect"
+import type { ToolResult, ToolSpec } from "../schemas/Protocol.ts"
+
+export class BridgeError extends Schema.TaggedError<BridgeError>()("BridgeError", {
+  socketPath: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A host tool call as it passes the bridge, for the turn's live events. */
+export interface BridgeCallEvent {
+  readonly phase: "started" | "completed"
+  /** codex's call id (`_meta.callId`) when mcp-host passed it on, else one made up by the bridge. */
+  readonly callId: string
+  /** The host's own tool name (already mapped back from the exposed name). */
+  readonly name: string
+  readonly input?: unknown
+  readonly result?: ToolResult
+}
+
+export interface ServeOptions {
+  readonly agentId: string
+  readonly turnId: string
+  readonly tools: ReadonlyArray<ToolSpec>
+  /** Runs a call on the host by its host name; failures come back as `isError` results. */
+  readonly callTool: (name: string, args: Record<string, unknown>) => Effect.Effect<ToolResult>
+  readonly onCall?: (event: BridgeCallEvent) => Effect.Effect<void>
+  /** A call running longer than this is answered with an `isError` result (default: no limit; codex has its own). */
+  readonly callTimeoutMs?: number
+}
+
+export interface ToolBridgeShape {
+  /**
+   * Listens on the agent's socket until the scope closes; then answers calls still
+   * running with `isError`, closes the connections and unlinks the socket. Fails
+   * with BridgeError when the socket cannot be set up or another live plugin holds it.
+   */
+  readonly serve: (options: ServeOptions) => Effect.Effect<void, BridgeError, Scope.Scope>
+}
+
+export class ToolBridge extends Context.Tag("ToolBridge")<ToolBridge, ToolBridgeShape>() {}
