@@ -1,0 +1,140 @@
+/**
+ * `doctor` checks that ask codex itself: which binary runs and its version,
+ * and whether every `plexum-host-*` MCP registration in CODEX_HOME can start.
+ */
+import { Effect, Either, Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { CodexMcpServer } from "../schemas/BridgeWire.ts"
+import { check, type CheckResult } from "./DoctorCheck.ts"
+import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
+import { SERVER_NAME_PREFIX } from "./ServerName.ts"
+import { socketDirFor } from "./SocketPath.ts"
+
+const lastLine = (text: string): string => text.trim().split("\n").filter((l) => !l.startsWith("WARNING:")).pop() ?? ""
+
+/** `binary` resolved and asked for `--version`; `path` is set when it can be run. */
+export const checkCodexBinary = (
+  binary: string,
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  run: RunProgram
+): Effect.Effect<{ path: string | undefined; result: CheckResult }> => {
+  const path = findExecutable(binary, env)
+  if (path === undefined) {
+    const where = binary.includes("/") ? `${binary} does not exist or is not executable` : `\`${binary}\` is not on PATH`
+    const fix =
+      binary === "codex"
+        ? `install the Codex CLI (npm install -g @openai/codex) or set "binary" in ${configPath} to the full path of codex`
+        : `set "binary" in ${configPath} to an existing codex executable (now "${binary}")`
+    return Effect.succeed({ path: undefined, result: check("codex binary", "fail", `${where} (config "binary": "${binary}")`, fix) })
+  }
+  return run(path, ["--version"], env).pipe(
+    Effect.map((out) =>
+      out.exitCode === 0
+        ? { path, result: check("codex binary", "ok", `${path} (${lastLine(out.stdout) || "version unknown"})`) }
+        : {
+            path: undefined,
+            result: check(
+              "codex binary",
+              "fail",
+              `${path} --version exited with ${out.exitCode}: ${lastLine(out.stderr) || lastLine(out.stdout)}`,
+              `check that ${path} is the Codex CLI and runs from a shell`
+            )
+          }
+    ),
+    Effect.catchTag("ProgramFailed", (e) =>
+      Effect.succeed({
+        path: undefined,
+        result: check("codex binary", "fail", e.message, `check that ${path} is the Codex CLI and runs from a shell`)
+      })
+    )
+  )
+}
+
+const decodeServer = Schema.decodeUnknownEither(CodexMcpServer)
+const INTERPRETERS = new Set(["node", "nodejs", "tsx", "bun", "deno"])
+
+/** What is wrong with one registration's launch command, or undefined when it can start. */
+const launchProblem = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): string | undefined => {
+  const resolved = command.includes("/") ? (isExecutableFile(command) ? command : undefined) : findExecutable(command, env)
+  if (resolved === undefined) {
+    return command.includes("/") ? `command ${command} does not exist or is not executable` : `command \`${command}\` is not on PATH`
+  }
+  // `node /path/to/script mcp-host`: the script must be there too.
+  const script = args[0]
+  if (INTERPRETERS.has(Path.basename(command)) && script !== undefined && Path.isAbsolute(script) && !isFile(script)) {
+    return `script ${script} does not exist`
+  }
+  return undefined
+}
+
+const isFile = (file: string): boolean => {
+  try {
+    return Fs.statSync(file).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** One line per `plexum-host-*` server codex has registered (or one line saying there are none). */
+export const checkRegistrations = (
+  codexBinary: string,
+  codexHome: string,
+  profileRoot: string,
+  env: NodeJS.ProcessEnv,
+  run: RunProgram
+): Effect.Effect<ReadonlyArray<CheckResult>> =>
+  run(codexBinary, ["mcp", "list", "--json"], { ...env, CODEX_HOME: codexHome }).pipe(
+    Effect.map((out): ReadonlyArray<CheckResult> => {
+      if (out.exitCode !== 0) {
+        return [
+          check(
+            "mcp registrations",
+            "fail",
+            `\`codex mcp list --json\` exited with ${out.exitCode}: ${lastLine(out.stderr)}`,
+            `run \`CODEX_HOME=${codexHome} ${codexBinary} mcp list\` and fix ${Path.join(codexHome, "config.toml")}`
+          )
+        ]
+      }
+      let list: unknown
+      try {
+        list = JSON.parse(out.stdout)
+      } catch {
+        return [check("mcp registrations", "fail", "`codex mcp list --json` printed something that is not JSON", "upgrade codex, or report the codex version")]
+      }
+      const ours = (Array.isArray(list) ? list : [])
+        .map((entry) => decodeServer(entry))
+        .flatMap((d) => (Either.isRight(d) && d.right.name.startsWith(SERVER_NAME_PREFIX) ? [d.right] : []))
+      if (ours.length === 0) {
+        return [check("mcp registrations", "ok", `no ${SERVER_NAME_PREFIX}* servers yet (registered on an agent's first turn that offers tools)`)]
+      }
+      const ownSocketDir = socketDirFor(profileRoot)
+      const removeFix = (name: string) =>
+        `the plugin replaces it on that agent's next turn with tools; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
+      return ours.map((server): CheckResult => {
+        const name = `mcp ${server.name}`
+        const transport = server.transport
+        if (transport.type !== "stdio" || !("command" in transport)) {
+          return check(name, "fail", `uses transport ${transport.type}, not stdio: not a registration this plugin made`, removeFix(server.name))
+        }
+        const launch = [transport.command, ...transport.args].join(" ")
+        const problem = launchProblem(transport.command, transport.args, env)
+        if (problem !== undefined) return check(name, "fail", `${problem} (registered as \`${launch}\`)`, removeFix(server.name))
+        const socket = transport.env?.PLEXUM_MCP_SOCKET
+        if (socket !== undefined && Path.dirname(socket) !== ownSocketDir) {
+          return check(
+            name,
+            "warn",
+            `\`${launch}\` points at socket ${socket}, outside this profile's ${ownSocketDir}: another profile shares this CODEX_HOME`,
+            "give each Plexum profile its own CODEX_HOME, or the profiles keep re-registering each other's agents"
+          )
+        }
+        if (!server.enabled) return check(name, "warn", `\`${launch}\` is disabled in config.toml`, removeFix(server.name))
+        return check(name, "ok", `\`${launch}\` can start`)
+      })
+    }),
+    Effect.catchTag("ProgramFailed", (e) =>
+      Effect.succeed([check("mcp registrations", "fail", e.message, `run \`CODEX_HOME=${codexHome} ${codexBinary} mcp list\` by hand`)])
+    )
+  )

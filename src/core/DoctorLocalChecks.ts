@@ -1,0 +1,152 @@
+/**
+ * `doctor` checks that only look at files and the environment: the config
+ * file, CODEX_HOME, codex credentials and the bridge socket directory.
+ * Each returns a CheckResult and never fails.
+ */
+import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import type { Config } from "../schemas/Config.ts"
+import { defaultConfig } from "../schemas/Config.ts"
+import { loadConfig } from "../services/PluginConfig.ts"
+import { check, type CheckResult } from "./DoctorCheck.ts"
+import { socketDirFor } from "./SocketPath.ts"
+
+const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : 0)
+
+/** The config in force (defaults when the file is broken, so later checks still run) and its line. */
+export const checkConfig = (configPath: string): Effect.Effect<{ config: Config; result: CheckResult }> =>
+  loadConfig(configPath).pipe(
+    Effect.map(({ config, fromFile, unknownFields }) => {
+      if (!fromFile) return { config, result: check("config", "ok", `${configPath} not found: defaults in force`) }
+      if (unknownFields.length > 0) {
+        return {
+          config,
+          result: check(
+            "config",
+            "warn",
+            `${configPath} is valid but has unknown fields, ignored: ${unknownFields.join(", ")}`,
+            "check their spelling against docs/configuration.md, or remove them"
+          )
+        }
+      }
+      return { config, result: check("config", "ok", `${configPath} is valid`) }
+    }),
+    Effect.catchTag("ConfigInvalid", (e) =>
+      Effect.succeed({
+        config: defaultConfig,
+        result: check(
+          "config",
+          "fail",
+          e.message,
+          `correct that field (see docs/configuration.md) or move ${configPath} away to use the defaults; the host gets error -32002 until then`
+        )
+      })
+    )
+  )
+
+/** codex refuses to start when CODEX_HOME names a missing directory, and writes sessions into it. */
+export const checkCodexHome = (codexHome: string): Effect.Effect<CheckResult> =>
+  Effect.sync(() => {
+    let stat: Fs.Stats
+    try {
+      stat = Fs.statSync(codexHome)
+    } catch {
+      return check("CODEX_HOME", "fail", `${codexHome} does not exist (codex will not start)`, `mkdir -p ${codexHome}`)
+    }
+    if (!stat.isDirectory()) {
+      return check("CODEX_HOME", "fail", `${codexHome} is not a directory`, "point CODEX_HOME at a directory")
+    }
+    try {
+      Fs.accessSync(codexHome, Fs.constants.W_OK | Fs.constants.X_OK)
+    } catch {
+      return check(
+        "CODEX_HOME",
+        "fail",
+        `${codexHome} is not writable by this user (codex writes sessions and config.toml there)`,
+        `chown/chmod it so uid ${uid()} can write it, or set CODEX_HOME to a directory you own`
+      )
+    }
+    return check("CODEX_HOME", "ok", `${codexHome} exists and is writable`)
+  })
+
+const API_KEY_VARS = ["OPENAI_API_KEY", "CODEX_API_KEY"] as const
+
+/** The `model_provider=` value `extra_args` select, if any (`-c model_provider=x` or `--config=...`). */
+export const customProvider = (extraArgs: ReadonlyArray<string>): string | undefined => {
+  for (const arg of extraArgs) {
+    const m = /(?:^|[=\s])model_provider\s*=\s*"?([A-Za-z0-9_.-]+)"?\s*$/.exec(arg)
+    if (m) return m[1]
+  }
+  return undefined
+}
+
+/**
+ * Decided: a missing credential is a warning, not a failure. A model provider
+ * chosen in `extra_args` (a local or scripted server) needs no OpenAI login, and
+ * then this line is ok. Only presence is reported, never a value.
+ */
+export const checkCredentials = (codexHome: string, env: NodeJS.ProcessEnv, extraArgs: ReadonlyArray<string>): Effect.Effect<CheckResult> =>
+  Effect.sync(() => {
+    const authFile = Path.join(codexHome, "auth.json")
+    const found: Array<string> = []
+    let exposed = false
+    try {
+      const st = Fs.statSync(authFile)
+      if (st.isFile()) {
+        found.push(`${authFile} (codex login)`)
+        exposed = (st.mode & 0o077) !== 0
+      }
+    } catch {
+      // no login file
+    }
+    for (const name of API_KEY_VARS) if ((env[name] ?? "") !== "") found.push(`${name} is set`)
+    if (found.length > 0) {
+      return exposed
+        ? check("credentials", "warn", `${found.join("; ")}, but ${authFile} is readable by other users`, `chmod 600 ${authFile}`)
+        : check("credentials", "ok", found.join("; "))
+    }
+    const provider = customProvider(extraArgs)
+    if (provider !== undefined) {
+      return check("credentials", "ok", `none found; not needed for model_provider=${provider} chosen in extra_args`)
+    }
+    return check(
+      "credentials",
+      "warn",
+      `no ${authFile} and neither ${API_KEY_VARS.join(" nor ")} is set: turns against OpenAI will fail to authenticate`,
+      `run \`CODEX_HOME=${codexHome} codex login\`, or export OPENAI_API_KEY for the host that starts the plugin`
+    )
+  })
+
+/** The bridge sockets' directory must be private: 0700 and ours (the plugin refuses anything else). */
+export const checkSocketDir = (profileRoot: string): Effect.Effect<CheckResult> =>
+  Effect.sync(() => {
+    const dir = socketDirFor(profileRoot)
+    let st: Fs.Stats
+    try {
+      st = Fs.lstatSync(dir)
+    } catch {
+      return check("socket directory", "ok", `${dir} not created yet (made with mode 0700 on the first turn with tools)`)
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) {
+      return check("socket directory", "fail", `${dir} is not a directory (or is a symlink); turns with host tools will fail`, `remove it: rm -rf ${dir}`)
+    }
+    if (st.uid !== uid()) {
+      return check(
+        "socket directory",
+        "fail",
+        `${dir} belongs to uid ${st.uid}, not you (uid ${uid()}); the plugin refuses it, so host tools fail`,
+        `remove it (it may be someone squatting the name): rm -rf ${dir}`
+      )
+    }
+    const mode = st.mode & 0o777
+    if (mode !== 0o700) {
+      return check(
+        "socket directory",
+        "warn",
+        `${dir} has mode 0${mode.toString(8)}, not 0700 (others may reach the sockets until the plugin resets it on the next turn)`,
+        `chmod 700 ${dir}`
+      )
+    }
+    return check("socket directory", "ok", `${dir} is private (0700, yours)`)
+  })

@@ -1,0 +1,135 @@
+// `doctor` as a user runs it, with stdout piped: one plain line per check, exit 1 when a check
+// fails, and the line that failed says what and where. Uses the built executable once Main has
+// the command; until then the same command through test/process/doctor/doctorEntry.ts.
+import { execFileSync, spawnSync } from "node:child_process"
+import { mkdir, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+import { codexBin, makeTempCodexHome } from "../../support/CodexOffline.ts"
+import { makeProfile, pluginBin } from "../../support/ReferenceHost.ts"
+
+const entry = fileURLToPath(new URL("./doctorEntry.ts", import.meta.url))
+
+/** Whether the built executable already has `doctor` (the integrator wires it into Main). */
+const binHasDoctor = (() => {
+  const r = spawnSync(pluginBin, ["--help"], { encoding: "utf8", timeout: 20_000 })
+  return r.status === 0 && /\bdoctor\b/.test(r.stdout)
+})()
+
+// node on PATH (the executable's shebang needs it) but no codex there.
+const BASE_PATH = [dirname(process.execPath), "/usr/bin", "/bin"].join(":")
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+const setup = async (config?: unknown) => {
+  const profile = await makeProfile(config)
+  const home = await makeTempCodexHome()
+  cleanups.push(profile.cleanup, home.cleanup)
+  return { profile: profile.root, codexHome: home.dir }
+}
+
+const doctor = (env: Record<string, string>) => {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !["OPENAI_API_KEY", "CODEX_API_KEY", "NO_COLOR", "FORCE_COLOR"].includes(k))
+  )
+  const argv = binHasDoctor ? [pluginBin, "doctor"] : [process.execPath, "--import", "tsx", entry, "doctor"]
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    env: { ...clean, PATH: BASE_PATH, ...env },
+    encoding: "utf8",
+    timeout: 45_000
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split("\n") }
+}
+
+const lineOf = (lines: ReadonlyArray<string>, prefix: string) => lines.find((l) => l.startsWith(prefix))
+
+/** The `fix:` line right after the check line starting with `prefix`. */
+const fixOf = (lines: ReadonlyArray<string>, prefix: string) => {
+  const i = lines.findIndex((l) => l.startsWith(prefix))
+  return i >= 0 && lines[i + 1]?.trim().startsWith("fix:") ? lines[i + 1]!.trim() : undefined
+}
+
+const mcpAdd = (codexHome: string, name: string, command: ReadonlyArray<string>) =>
+  execFileSync(codexBin, ["mcp", "add", name, "--env", "PLEXUM_MCP_AGENT_ID=x", "--", ...command], {
+    env: { ...process.env, CODEX_HOME: codexHome },
+    stdio: "ignore"
+  })
+
+describe("doctor", () => {
+  it("passes a healthy set-up: the real codex, a writable CODEX_HOME, a good registration; no login is only a warning", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin })
+    mcpAdd(codexHome, "plexum-host-healthy", [pluginBin, "mcp-host"])
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).not.toContain("\x1b")
+    expect(lineOf(r.lines, "ok   config:")).toContain("is valid")
+    expect(lineOf(r.lines, "ok   codex binary:")).toMatch(/codex-cli \d+\.\d+\.\d+/)
+    expect(lineOf(r.lines, "ok   CODEX_HOME:")).toContain(codexHome)
+    expect(lineOf(r.lines, "warn credentials:")).toContain("auth.json")
+    expect(lineOf(r.lines, "ok   mcp plexum-host-healthy:")).toContain(`${pluginBin} mcp-host`)
+    expect(lineOf(r.lines, "ok   socket directory:")).toBeDefined()
+    expect(r.lines.some((l) => l.startsWith("FAIL"))).toBe(false)
+  })
+
+  it("fails when codex is not on PATH, and says how to install it or set binary", async () => {
+    const { profile, codexHome } = await setup()
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code).toBe(1)
+    expect(lineOf(r.lines, "FAIL codex binary:")).toContain("`codex` is not on PATH")
+    expect(fixOf(r.lines, "FAIL codex binary:")).toContain("npm install -g @openai/codex")
+    expect(lineOf(r.lines, "skip mcp registrations:")).toBeDefined()
+    expect(r.stderr).toContain("1 check(s) failed")
+  })
+
+  it("fails when the configured binary does not exist, naming it", async () => {
+    const { profile, codexHome } = await setup({ binary: "/nonexistent/bin/codex" })
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code).toBe(1)
+    expect(lineOf(r.lines, "FAIL codex binary:")).toContain("/nonexistent/bin/codex does not exist")
+    expect(fixOf(r.lines, "FAIL codex binary:")).toContain('"binary"')
+  })
+
+  it("fails on a broken config, naming the file and the field, and still checks the rest with defaults", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin, turn_timeout_ms: "soon" })
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome, PATH: `${dirname(codexBin)}:${BASE_PATH}` })
+    expect(r.code).toBe(1)
+    const line = lineOf(r.lines, "FAIL config:")
+    expect(line).toContain(join(profile, "plugins", "plexum-openai-provider", "config.json"))
+    expect(line).toContain("turn_timeout_ms")
+    expect(lineOf(r.lines, "ok   codex binary:")).toBeDefined()
+  })
+
+  it("fails a registration whose command is missing, and says how to remove it", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin })
+    mcpAdd(codexHome, "plexum-host-gone", ["/nonexistent/plugin", "mcp-host"])
+    mcpAdd(codexHome, "someone-elses", ["/nonexistent/other"]) // not ours: not checked
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code).toBe(1)
+    expect(lineOf(r.lines, "FAIL mcp plexum-host-gone:")).toContain("/nonexistent/plugin does not exist")
+    expect(fixOf(r.lines, "FAIL mcp plexum-host-gone:")).toContain("mcp remove plexum-host-gone")
+    expect(r.stdout).not.toContain("someone-elses")
+  })
+
+  it("fails when CODEX_HOME does not exist", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin })
+    const missing = join(codexHome, "nope")
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: missing })
+    expect(r.code).toBe(1)
+    expect(lineOf(r.lines, "FAIL CODEX_HOME:")).toContain(`${missing} does not exist`)
+    expect(fixOf(r.lines, "FAIL CODEX_HOME:")).toBe(`fix: mkdir -p ${missing}`)
+  })
+
+  it("reports credentials by presence only, never their value", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin })
+    await mkdir(codexHome, { recursive: true })
+    await writeFile(join(codexHome, "auth.json"), JSON.stringify({ OPENAI_API_KEY: "sk-secret-in-file" }), { mode: 0o600 })
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome, OPENAI_API_KEY: "sk-secret-in-env" })
+    expect(r.code).toBe(0)
+    expect(lineOf(r.lines, "ok   credentials:")).toContain("OPENAI_API_KEY is set")
+    expect(r.stdout + r.stderr).not.toContain("sk-secret")
+  })
+})
