@@ -1,0 +1,77 @@
+/**
+ * The argv of one `codex exec` run (checked against codex 0.169's parser):
+ *
+ *   exec --json --skip-git-repo-check -C <ws> [--sandbox <mode>] [-c model=…]
+ *        [-c model_reasoning_effort=…] [-c developer_instructions=…] [--output-schema=<file>]
+ *        [--image=<path>]… [<runner flags>] [<config extra_args>] [resume -- <threadId>] -
+ *
+ * - Every value that could start with "-" is glued to its flag (`--image=…`) or sits inside a
+ *   TOML string (`-c model="…"`), so no id, path or text can turn into a flag.
+ * - `--image` takes several values: `--image a.png resume x -` would read "resume" as an image;
+ *   the `=` form takes exactly one.
+ * - The model goes in as `-c model=…`, which never clashes with a `-m` in extra_args (codex
+ *   rejects a repeated `--model`; an explicit `-m` there wins instead).
+ * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv.
+ */
+import type { Config } from "../schemas/Config.ts"
+import type { Sandbox, TurnRequest } from "../schemas/Protocol.ts"
+
+export interface CodexArgsInput {
+  readonly config: Pick<Config, "extra_args" | "model_args" | "sandbox">
+  /** The Plexum model id of the turn. */
+  readonly modelId: string
+  readonly workspace: string
+  /** Its `system` becomes codex developer instructions; `options` give sandbox and reasoning effort. */
+  readonly request?: Pick<TurnRequest, "system" | "options"> | undefined
+  /** A file holding `options.outputSchema` as JSON, written by the caller. */
+  readonly outputSchemaFile?: string | undefined
+  readonly images?: ReadonlyArray<string>
+  /** Resume this thread; otherwise a new thread starts. */
+  readonly resumeThreadId?: string | undefined
+  /** Further flags of the caller (e.g. per-run `-c mcp_servers.…`), placed before the config's extra_args. */
+  readonly extraFlags?: ReadonlyArray<string>
+}
+
+/** `--model` value for a Plexum model id: "codex"/"" → none (codex's default); unknown ids pass through. */
+export const cliModel = (modelId: string, modelArgs: Readonly<Record<string, string>>): string | undefined => {
+  if (modelId === "" || modelId === "codex") return undefined
+  const mapped = Object.prototype.hasOwnProperty.call(modelArgs, modelId) ? modelArgs[modelId]! : modelId
+  return mapped === "" || mapped === "codex" ? undefined : mapped
+}
+
+/**
+ * A TOML basic string. JSON's escapes are TOML's except that TOML also forbids raw DEL
+ * and lone surrogates (which JSON writes as `\udXXX`, an invalid TOML escape).
+ */
+export const tomlString = (s: string): string =>
+  JSON.stringify(s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd"))
+    .replace(/\u007f/g, "\\u007F")
+
+const SANDBOX_FLAGS = ["-s", "--sandbox"]
+
+/** Whether the config's extra_args already choose something codex refuses to be told twice. */
+const hasFlag = (args: ReadonlyArray<string>, names: ReadonlyArray<string>) =>
+  args.some((a) => names.some((n) => a === n || a.startsWith(`${n}=`) || (n.length === 2 && a.startsWith(n) && !a.startsWith("--"))))
+
+export const buildCodexArgs = (input: CodexArgsInput): ReadonlyArray<string> => {
+  const { config } = input
+  const options = input.request?.options
+  const system = input.request?.system
+  const args: Array<string> = ["exec", "--json", "--skip-git-repo-check", "-C", input.workspace]
+  const sandbox: Sandbox = options?.sandbox ?? config.sandbox
+  // codex rejects `--sandbox` given twice; an operator's own choice in extra_args stands.
+  if (!hasFlag(config.extra_args, SANDBOX_FLAGS)) args.push("--sandbox", sandbox)
+  const model = cliModel(input.modelId, config.model_args)
+  if (model !== undefined) args.push("-c", `model=${tomlString(model)}`)
+  if (options?.reasoningEffort !== undefined) {
+    args.push("-c", `model_reasoning_effort=${tomlString(options.reasoningEffort)}`)
+  }
+  if (system !== undefined && system !== "") args.push("-c", `developer_instructions=${tomlString(system)}`)
+  if (input.outputSchemaFile !== undefined) args.push(`--output-schema=${input.outputSchemaFile}`)
+  for (const image of input.images ?? []) args.push(`--image=${image}`)
+  args.push(...(input.extraFlags ?? []), ...config.extra_args)
+  // After `--` a thread id can never read as a flag.
+  if (input.resumeThreadId !== undefined) args.push("resume", "--", input.resumeThreadId)
+  args.push("-")
+  return args
+}

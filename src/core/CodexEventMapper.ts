@@ -1,0 +1,268 @@
+/**
+ * codex JSONL events → canonical TurnEvents (PROTOCOL.md §4), one mapper per turn.
+ * The TurnRunner numbers the events, then appends the `tool.block`s, the `usage`
+ * event and the final event from `outcome()`.
+ */
+import type { CodexEvent, CodexItem, CodexUsage } from "../schemas/CodexEvent.ts"
+import type { FailureCode, LiveToolKind, TurnEvent, Usage } from "../schemas/Protocol.ts"
+import type { CodexRunError } from "../services/CodexProcess.ts"
+
+export interface CodexEventMapperOptions {
+  /** Whether the turn asked codex to resume a thread (reported in `turn.started`). */
+  readonly resumed: boolean
+  /** This agent's own MCP server name (`plexum-host-…`): its calls are `dynamic` tools. */
+  readonly ownServerName?: string | undefined
+  /** Maps a tool name as exposed to codex back to the host's name. */
+  readonly hostToolName?: ((exposed: string) => string) | undefined
+  /** The thread's cumulative usage after its previous turn, if known. */
+  readonly previousUsageTotal?: Usage | undefined
+}
+
+export type TurnOutcome =
+  | {
+    readonly _tag: "completed"
+    /** The last agent message. */
+    readonly finalMessage: string | undefined
+    /** This turn's usage (the difference of codex's cumulative totals). */
+    readonly usage: Usage | undefined
+    /** codex's cumulative total for the thread: remember it for the next turn. */
+    readonly usageTotal: Usage | undefined
+  }
+  | { readonly _tag: "failed"; readonly code: FailureCode; readonly message: string }
+
+export interface CodexEventMapper {
+  readonly onEvent: (event: CodexEvent) => ReadonlyArray<TurnEvent>
+  /**
+   * How the turn ended, once the codex stream has ended; pass the stream's error if it
+   * failed. codex's own `turn.failed` message wins over the exit status that follows it.
+   */
+  readonly outcome: (error?: CodexRunError) => TurnOutcome
+  /** From `thread.started`. */
+  readonly threadId: () => string | undefined
+  /** codex's cumulative usage from `turn.completed`: remember it for the thread's next turn. */
+  readonly usageTotal: () => Usage | undefined
+}
+
+/** How many unreadable stdout lines are shown before the rest are only counted. */
+const UNPARSED_SHOWN = 5
+
+const toUsage = (u: CodexUsage): Usage => ({
+  inputTokens: u.input_tokens,
+  cachedInputTokens: u.cached_input_tokens,
+  outputTokens: u.output_tokens,
+  reasoningOutputTokens: u.reasoning_output_tokens
+})
+
+/** This turn's share of a cumulative total. A total below the previous one means codex restarted counting. */
+export const usageDifference = (total: Usage, previous: Usage | undefined): Usage => {
+  if (previous === undefined) return total
+  const d = {
+    inputTokens: total.inputTokens - previous.inputTokens,
+    cachedInputTokens: total.cachedInputTokens - previous.cachedInputTokens,
+    outputTokens: total.outputTokens - previous.outputTokens,
+    reasoningOutputTokens: total.reasoningOutputTokens - previous.reasoningOutputTokens
+  }
+  return Object.values(d).some((n) => n < 0) ? total : d
+}
+
+const toolStatus = (status: string): "completed" | "failed" | "declined" =>
+  status === "failed" || status === "declined" ? status : "completed"
+
+const errorText = (e: unknown): string | undefined => {
+  if (e === null || e === undefined) return undefined
+  if (typeof e === "string") return e
+  if (typeof e === "object" && typeof (e as { message?: unknown }).message === "string") {
+    return (e as { message: string }).message
+  }
+  return JSON.stringify(e)
+}
+
+interface LiveTool {
+  readonly kind: LiveToolKind
+  readonly name: string
+  readonly input: unknown
+  /** Completion fields beyond itemId/kind/name. */
+  readonly done: () => Omit<Extract<TurnEvent, { type: "tool.completed" }>, "type" | "itemId" | "kind" | "name">
+}
+
+const failed = (code: FailureCode, message: string): TurnOutcome => ({ _tag: "failed", code, message })
+
+/** The last event of a turn with this outcome. */
+export const finalEvent = (outcome: TurnOutcome): TurnEvent =>
+  outcome._tag === "failed"
+    ? { type: "turn.failed", code: outcome.code, message: outcome.message }
+    : {
+      type: "turn.completed",
+      ...(outcome.finalMessage !== undefined ? { finalMessage: outcome.finalMessage } : {}),
+      ...(outcome.usage !== undefined ? { usage: outcome.usage } : {})
+    }
+
+export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEventMapper => {
+  let threadId: string | undefined
+  let lastMessage: string | undefined
+  let total: Usage | undefined
+  let turnUsage: Usage | undefined
+  let completed = false
+  let failure: string | undefined
+  let unparsedLines = 0
+  const started = new Set<string>()
+  const plans = new Map<string, string>()
+  const noticed = new Set<string>()
+
+  /** The live-tool view of an item, or undefined for items that are not tools. */
+  const liveTool = (item: CodexItem): LiveTool | undefined => {
+    switch (item.type) {
+      case "command_execution":
+        return {
+          kind: "command",
+          name: "command",
+          input: { command: item.command },
+          done: () => ({
+            status: toolStatus(item.status),
+            output: item.aggregated_output,
+            ...(typeof item.exit_code === "number" ? { exitCode: item.exit_code } : {})
+          })
+        }
+      case "file_change":
+        return {
+          kind: "file_change",
+          name: "file_change",
+          input: { changes: item.changes },
+          done: () => ({ status: toolStatus(item.status), output: item.changes })
+        }
+      case "mcp_tool_call": {
+        const dynamic = options.ownServerName !== undefined && item.server === options.ownServerName
+        const error = errorText(item.error)
+        return {
+          kind: dynamic ? "dynamic" : "mcp",
+          name: dynamic ? (options.hostToolName?.(item.tool) ?? item.tool) : `${item.server}/${item.tool}`,
+          input: item.arguments ?? {},
+          done: () => ({
+            status: toolStatus(item.status),
+            ...(item.result !== null && item.result !== undefined ? { output: item.result } : {}),
+            ...(error !== undefined ? { error } : {})
+          })
+        }
+      }
+      case "web_search":
+        return {
+          kind: "web_search",
+          name: "web_search",
+          input: { query: item.query },
+          done: () => ({ status: "completed", ...(item.action !== undefined ? { output: item.action } : {}) })
+        }
+      case "collab_tool_call":
+        return {
+          kind: "other",
+          name: item.tool,
+          input: {
+            ...(item.prompt ? { prompt: item.prompt } : {}),
+            ...(item.receiver_thread_ids ? { receiverThreadIds: item.receiver_thread_ids } : {})
+          },
+          done: () => ({ status: toolStatus(item.status) })
+        }
+      case "<unknown>": {
+        // An item kind this version does not know: tool-like if it has an id and a status.
+        const { id, status } = item.raw
+        if (typeof id !== "string" || typeof status !== "string") return undefined
+        return { kind: "other", name: item.itemType, input: item.raw, done: () => ({ status: toolStatus(status) }) }
+      }
+      default:
+        return undefined
+    }
+  }
+
+  const itemId = (item: CodexItem): string | undefined =>
+    item.type === "<unknown>" ? (typeof item.raw.id === "string" ? item.raw.id : undefined) : item.id
+
+  const plan = (item: Extract<CodexItem, { type: "todo_list" }>): ReadonlyArray<TurnEvent> => {
+    const steps = item.items.map((s) => ({ text: s.text, done: s.completed }))
+    const key = JSON.stringify(steps)
+    if (plans.get(item.id) === key) return [] // started/updated/completed often repeat the same list
+    plans.set(item.id, key)
+    return [{ type: "plan", itemId: item.id, steps }]
+  }
+
+  const onItem = (phase: "started" | "updated" | "completed", item: CodexItem): ReadonlyArray<TurnEvent> => {
+    if (item.type === "todo_list") return plan(item)
+    if (phase === "completed") {
+      if (item.type === "agent_message") {
+        lastMessage = item.text
+        return [{ type: "message", itemId: item.id, text: item.text }]
+      }
+      if (item.type === "reasoning") return [{ type: "reasoning", itemId: item.id, text: item.text }]
+      if (item.type === "error") {
+        if (noticed.has(item.id)) return []
+        noticed.add(item.id)
+        return [{ type: "notice", level: "warn", message: item.message }]
+      }
+    }
+    const tool = liveTool(item)
+    const id = itemId(item)
+    if (tool === undefined || id === undefined) return []
+    const out: Array<TurnEvent> = []
+    if (!started.has(id)) {
+      // A tool can appear first as completed (e.g. a declined command): still announce it.
+      started.add(id)
+      out.push({ type: "tool.started", itemId: id, kind: tool.kind, name: tool.name, input: tool.input })
+    }
+    if (phase === "completed") {
+      out.push({ type: "tool.completed", itemId: id, kind: tool.kind, name: tool.name, ...tool.done() })
+    }
+    return out
+  }
+
+  const onEvent = (event: CodexEvent): ReadonlyArray<TurnEvent> => {
+    switch (event.type) {
+      case "thread.started":
+        if (threadId !== undefined) return []
+        threadId = event.thread_id
+        return [{ type: "turn.started", threadId: event.thread_id, resumed: options.resumed }]
+      case "item.started":
+        return onItem("started", event.item)
+      case "item.updated":
+        return onItem("updated", event.item)
+      case "item.completed":
+        return onItem("completed", event.item)
+      case "turn.completed": {
+        completed = true
+        total = toUsage(event.usage)
+        turnUsage = usageDifference(total, options.previousUsageTotal)
+        return []
+      }
+      case "turn.failed":
+        failure = event.error.message
+        return []
+      case "error":
+        return [{ type: "notice", level: "warn", message: event.message }]
+      case "<unparsed>": {
+        unparsedLines++
+        if (unparsedLines > UNPARSED_SHOWN) return []
+        const more = unparsedLines === UNPARSED_SHOWN ? " (further unreadable lines are not shown)" : ""
+        return [{ type: "notice", level: "warn", message: `codex printed an unreadable line: ${event.line}${more}` }]
+      }
+      case "turn.started":
+      case "<unknown>":
+        return []
+    }
+  }
+
+  const outcome = (error?: CodexRunError): TurnOutcome => {
+    // codex's own account of a failed turn says more than the exit status that follows it.
+    if (failure !== undefined) return failed("turn_failed", failure)
+    if (error !== undefined) {
+      switch (error._tag) {
+        case "CodexNotFound":
+          return failed("codex_not_found", error.message)
+        case "CodexExit":
+          return failed("codex_exit", error.message)
+        case "CodexOutputError":
+          return failed("codex_output", error.message)
+      }
+    }
+    if (!completed) return failed("codex_output", "codex ended without finishing the turn")
+    return { _tag: "completed", finalMessage: lastMessage, usage: turnUsage, usageTotal: total }
+  }
+
+  return { onEvent, outcome, threadId: () => threadId, usageTotal: () => total }
+}

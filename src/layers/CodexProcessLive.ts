@@ -1,0 +1,281 @@
+/**
+ * CodexProcess on node:child_process. A thin layer of our own rather than
+ * @effect/platform's CommandExecutor because its release sends TERM and then
+ * waits for the exit forever, and because the hot path wants Buffer-level line
+ * splitting (a newline byte never occurs inside a UTF-8 sequence, so lines are
+ * cut before decoding and only a line in progress is kept: memory is bounded
+ * by the largest line, not the turn).
+ */
+import { Chunk, Effect, Layer, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import { decodeCodexLine, unparsed, type CodexEvent } from "../schemas/CodexEvent.ts"
+import {
+  CodexExit,
+  CodexNotFound,
+  CodexOutputError,
+  CodexProcess,
+  type CodexProcessShape,
+  type CodexRunError,
+  type CodexRunSpec
+} from "../services/CodexProcess.ts"
+import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
+
+export interface CodexProcessOptions {
+  /** A longer stdout line is replaced by an `<unparsed>` event; default 64 MiB. */
+  readonly maxLineBytes?: number
+  /** How much of stderr is kept for the error message; default 8 KiB. */
+  readonly stderrTailBytes?: number
+}
+
+/** Cuts stdout bytes into lines and decodes each; keeps only the line in progress. */
+export class CodexLineSplitter {
+  private parts: Array<Buffer> = []
+  private size = 0
+  private overflow = false
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  push(buf: Buffer, out: Array<CodexEvent>): void {
+    let start = 0
+    for (;;) {
+      const nl = buf.indexOf(10, start)
+      if (nl === -1) return this.keep(buf.subarray(start))
+      this.line(buf, start, nl, out)
+      start = nl + 1
+    }
+  }
+
+  /** The last line when stdout ended without a newline. */
+  flush(out: Array<CodexEvent>): void {
+    if (this.size > 0) this.line(Buffer.alloc(0), 0, 0, out)
+  }
+
+  private keep(rest: Buffer) {
+    if (rest.length === 0) return
+    this.size += rest.length
+    if (this.overflow) return
+    if (this.size > this.maxLineBytes) {
+      this.overflow = true
+      this.parts = []
+    } else this.parts.push(rest)
+  }
+
+  private line(buf: Buffer, start: number, end: number, out: Array<CodexEvent>) {
+    const bytes = this.size + end - start
+    let text: string
+    if (this.size === 0) {
+      text = buf.toString("utf8", start, end) // the common case: the whole line is in this chunk
+    } else if (this.overflow || bytes > this.maxLineBytes) {
+      this.reset()
+      out.push(unparsed(`<a line of ${bytes} bytes, over the ${this.maxLineBytes}-byte limit>`, bytes))
+      return
+    } else {
+      this.parts.push(buf.subarray(start, end))
+      text = Buffer.concat(this.parts, bytes).toString("utf8")
+      this.reset()
+    }
+    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1)
+    if (text.length === 0 || text.trim().length === 0) return
+    out.push(decodeCodexLine(text, bytes))
+  }
+
+  private reset() {
+    this.parts = []
+    this.size = 0
+    this.overflow = false
+  }
+}
+
+/** Keeps the last `limit` bytes written to it. */
+class Tail {
+  private buf = Buffer.alloc(0)
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer) {
+    const joined = chunk.length >= this.limit ? chunk : Buffer.concat([this.buf, chunk])
+    this.buf = joined.length > this.limit ? Buffer.from(joined.subarray(joined.length - this.limit)) : joined
+  }
+  text() {
+    // A cut may land inside a UTF-8 sequence: drop the replacement character that produces.
+    return this.buf.toString("utf8").replace(/^\uFFFD+/, "").trim()
+  }
+}
+
+interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+interface Running {
+  readonly child: ChildProcess.ChildProcessWithoutNullStreams
+  readonly pgid: number
+  readonly exited: Promise<Exit>
+  readonly stderr: Tail
+}
+
+const cwdMissing = (cwd: string) => {
+  try {
+    return !Fs.statSync(cwd).isDirectory()
+  } catch {
+    return true
+  }
+}
+
+const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
+  Effect.async<Running, CodexNotFound | CodexExit>((resume) => {
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
+    const child = ChildProcess.spawn(spec.binary, spec.args, {
+      cwd: spec.cwd,
+      env,
+      // Its own process group: the pgid is the child's pid, and one signal reaches its tools too.
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    const stderr = new Tail(tailBytes)
+    child.stderr.on("data", (d: Buffer) => stderr.push(d))
+    const exited = new Promise<Exit>((done) => child.once("exit", (code, signal) => done({ code, signal })))
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return // a late error (e.g. a failed kill) after a good start
+      if ((err.code === "ENOENT" || err.code === "EACCES") && !cwdMissing(spec.cwd)) {
+        resume(Effect.fail(new CodexNotFound({
+          binary: spec.binary,
+          message: `codex executable "${spec.binary}" ${err.code === "EACCES" ? "is not executable" : "was not found"} (${err.code})`
+        })))
+      } else {
+        const why = err.code === "ENOENT" ? `working directory ${spec.cwd} does not exist` : err.message
+        resume(Effect.fail(new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: ${why}` })))
+      }
+    })
+    child.once("spawn", () => {
+      child.on("error", () => {}) // later errors (kill races) change nothing: the exit status decides
+      // codex reads the prompt until EOF. If it exits without reading, the write fails with
+      // EPIPE; its exit status and stderr then say what went wrong, so the write error is not kept.
+      child.stdin.on("error", () => {})
+      child.stdin.end(spec.stdin)
+      resume(Effect.succeed({ child, pgid: child.pid!, exited, stderr }))
+    })
+    return Effect.sync(() => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL")
+        } catch {
+          // already gone
+        }
+      }
+    })
+  })
+
+/** stdout as decoded events, with backpressure: the pipe is paused while a chunk waits in the buffer. */
+const readEvents = (run: Running, onEvents: (events: ReadonlyArray<CodexEvent>) => void, maxLineBytes: number) =>
+  Stream.async<CodexEvent>((emit) => {
+    const out = run.child.stdout
+    const splitter = new CodexLineSplitter(maxLineBytes)
+    let finished = false
+    let timer: NodeJS.Timeout | undefined
+    const finish = () => {
+      if (finished) return
+      finished = true
+      if (timer) clearTimeout(timer)
+      const rest: Array<CodexEvent> = []
+      splitter.flush(rest)
+      if (rest.length > 0) {
+        onEvents(rest)
+        void emit.chunk(Chunk.unsafeFromArray(rest))
+      }
+      void emit.end()
+    }
+    out.on("data", (buf: Buffer) => {
+      if (finished) return
+      const events: Array<CodexEvent> = []
+      splitter.push(buf, events)
+      if (events.length === 0) return
+      onEvents(events)
+      out.pause()
+      void emit.chunk(Chunk.unsafeFromArray(events)).then(() => finished || out.resume())
+    })
+    out.once("end", finish)
+    out.once("error", finish) // a broken pipe ends the output; the exit status reports the cause
+    // A tool process that inherited stdout can keep the pipe open after codex itself exited:
+    // give the pipe a moment to drain, then stop reading (the group is ended on release).
+    void run.exited.then(() => {
+      if (!finished) timer = setTimeout(finish, 500)
+    })
+    return Effect.sync(() => {
+      finished = true
+      if (timer) clearTimeout(timer)
+      out.destroy()
+    })
+  }, 16)
+
+const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
+  Effect.flatMap(Effect.promise(() => run.exited), (exit): Effect.Effect<void, CodexRunError> => {
+    const stderrTail = run.stderr.text()
+    if (exit.code !== 0) {
+      const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
+      return Effect.fail(new CodexExit({
+        status: exit.code,
+        signal: exit.signal,
+        stderrTail,
+        message: `codex ${how}${stderrTail ? `: ${stderrTail}` : ""}`
+      }))
+    }
+    if (!sawThread()) {
+      const seen = unparsedCount() > 0 ? ` (${unparsedCount()} unreadable stdout line(s))` : ""
+      return Effect.fail(new CodexOutputError({
+        message: `codex exited without starting a thread${seen}${stderrTail ? `: ${stderrTail}` : ""}`
+      }))
+    }
+    return Effect.void
+  })
+
+/**
+ * Why a non-JSON stdout line is not fatal: codex's stdout is JSONL, but a wrapper
+ * script, a shell profile or a future codex version can print a stray line. Failing
+ * a turn that otherwise works would be worse than showing the line as a warning
+ * (the mapper turns `<unparsed>` into a `notice`). What is fatal is output that is
+ * unreadable as a whole: a zero exit without any `thread.started` → CodexOutputError
+ * (and the mapper fails a turn that never finished with `codex_output`).
+ */
+export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProcessOptions = {}): CodexProcessShape => {
+  const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
+  const tailBytes = options.stderrTailBytes ?? 8 * 1024
+
+  const release = (run: Running) =>
+    Effect.gen(function* () {
+      // Also after a normal exit: a tool process left in the group ends with the turn.
+      yield* groups.end(run.pgid)
+      yield* groups.untrack(run.pgid)
+      run.child.stdout.destroy()
+      run.child.stderr.destroy()
+    })
+
+  const run = (spec: CodexRunSpec) =>
+    Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const running = yield* Effect.acquireRelease(
+          Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid)),
+          release
+        )
+        let sawThread = false
+        let unparsedLines = 0
+        const onEvents = (events: ReadonlyArray<CodexEvent>) => {
+          for (const e of events) {
+            if (e.type === "thread.started") sawThread = true
+            else if (e.type === "<unparsed>") unparsedLines++
+          }
+        }
+        return Stream.concat(
+          readEvents(running, onEvents, maxLineBytes),
+          Stream.execute(checkExit(running, () => sawThread, () => unparsedLines))
+        )
+      })
+    ).pipe(Stream.withSpan("CodexProcess.run"))
+
+  return { run }
+}
+
+export const CodexProcessLive = Layer.effect(
+  CodexProcess,
+  Effect.map(ProcessGroups, (groups) => makeCodexProcess(groups))
+)

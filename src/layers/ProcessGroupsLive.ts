@@ -1,0 +1,208 @@
+/**
+ * ProcessGroups on Linux: group membership and identity come from /proc, signals
+ * go to the negative pgid. Records are small JSON files written atomically.
+ */
+import { Duration, Effect, Layer } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { PluginPaths } from "../services/PluginPaths.ts"
+import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
+
+export interface ProcessGroupsOptions {
+  /** `<stateDir>/running` */
+  readonly runningDir: string
+  /** Time between SIGTERM and SIGKILL. */
+  readonly graceMs?: number
+}
+
+/** The fields of /proc/<pid>/stat this module needs, or undefined when the process is gone. */
+interface ProcStat {
+  readonly state: string
+  readonly pgrp: number
+  /** Clock ticks after boot: with the pid, identifies one process for good. */
+  readonly startTime: string
+}
+
+const readStat = (pid: number): ProcStat | undefined => {
+  let text: string
+  try {
+    text = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+  } catch {
+    return undefined
+  }
+  // The command name (field 2) is in parentheses and may itself contain ") ": split after the last one.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+  return { state: fields[0]!, pgrp: Number(fields[2]), startTime: fields[19]! }
+}
+
+export const processStartTime = (pid: number): string | undefined => readStat(pid)?.startTime
+
+const isLive = (stat: ProcStat | undefined) => stat !== undefined && stat.state !== "Z" && stat.state !== "X"
+
+/** Live (non-zombie) pids whose process group is `pgid`. */
+export const groupMembers = (pgid: number): ReadonlyArray<number> => {
+  try {
+    process.kill(-pgid, 0)
+  } catch (e) {
+    // EPERM means it exists but is not ours; only ESRCH proves the group is empty.
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return []
+  }
+  if (process.platform !== "linux") return [pgid]
+  const out: Array<number> = []
+  for (const name of Fs.readdirSync("/proc")) {
+    const c = name.charCodeAt(0)
+    if (c < 48 || c > 57) continue
+    const pid = Number(name)
+    const stat = readStat(pid)
+    if (isLive(stat) && stat!.pgrp === pgid) out.push(pid)
+  }
+  return out
+}
+
+const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // ESRCH: already gone, which is what we want.
+  }
+}
+
+const POLL = Duration.millis(25)
+
+/** Polls until the group is empty or `ms` have passed; true when it is empty. */
+const awaitEmpty = (pgid: number, ms: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    while (groupMembers(pgid).length > 0) {
+      if (Date.now() >= deadline) return false
+      yield* Effect.sleep(POLL)
+    }
+    return true
+  })
+
+interface RunningRecord {
+  readonly pgid: number
+  readonly leaderStartTime: string | null
+  readonly pluginPid: number
+  readonly pluginStartTime: string | null
+  readonly startedAt: string
+}
+
+const isRecord = (u: unknown): u is RunningRecord =>
+  typeof u === "object" && u !== null && typeof (u as RunningRecord).pgid === "number" &&
+  typeof (u as RunningRecord).pluginPid === "number"
+
+const writeAtomic = (file: string, text: string) => {
+  const tmp = `${file}.${process.pid}.tmp`
+  Fs.writeFileSync(tmp, text)
+  Fs.renameSync(tmp, file)
+}
+
+/** Whether the process that wrote a record is still the same running process. */
+const pluginAlive = (record: RunningRecord): boolean => {
+  const start = processStartTime(record.pluginPid)
+  if (start === undefined) {
+    if (process.platform === "linux") return false
+    try {
+      process.kill(record.pluginPid, 0)
+      return true
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code !== "ESRCH"
+    }
+  }
+  return record.pluginStartTime === null || record.pluginStartTime === start
+}
+
+export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsShape => {
+  const graceMs = options.graceMs ?? 2000
+  const recordPath = (pgid: number) => Path.join(options.runningDir, `${pgid}.json`)
+  const selfStart = processStartTime(process.pid) ?? null
+
+  const end = (pgid: number) =>
+    Effect.gen(function* () {
+      if (groupMembers(pgid).length === 0) return
+      signalGroup(pgid, "SIGTERM")
+      if (yield* awaitEmpty(pgid, graceMs)) return
+      signalGroup(pgid, "SIGKILL")
+      // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
+      yield* awaitEmpty(pgid, 1000)
+    }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
+
+  const track = Effect.fn("ProcessGroups.track")(function* (pgid: number) {
+    const record: RunningRecord = {
+      pgid,
+      leaderStartTime: processStartTime(pgid) ?? null,
+      pluginPid: process.pid,
+      pluginStartTime: selfStart,
+      startedAt: new Date().toISOString()
+    }
+    yield* Effect.try(() => {
+      Fs.mkdirSync(options.runningDir, { recursive: true })
+      writeAtomic(recordPath(pgid), JSON.stringify(record))
+    }).pipe(
+      // Losing the record only loses crash recovery for this group; the turn itself goes on.
+      Effect.catchAll((e) => Effect.logWarning(`could not record running codex group ${pgid}: ${String(e.error)}`))
+    )
+  })
+
+  const untrack = Effect.fn("ProcessGroups.untrack")(function* (pgid: number) {
+    yield* Effect.try(() => Fs.rmSync(recordPath(pgid), { force: true })).pipe(
+      Effect.catchAll((e) => Effect.logWarning(`could not remove record of codex group ${pgid}: ${String(e.error)}`))
+    )
+  })
+
+  const reapOne = (file: string) =>
+    Effect.gen(function* () {
+      const path = Path.join(options.runningDir, file)
+      let record: unknown
+      try {
+        record = JSON.parse(Fs.readFileSync(path, "utf8"))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+        yield* Effect.logWarning(`dropping unreadable running-group record ${path}`)
+        Fs.rmSync(path, { force: true })
+        return undefined
+      }
+      if (!isRecord(record)) {
+        yield* Effect.logWarning(`dropping malformed running-group record ${path}`)
+        Fs.rmSync(path, { force: true })
+        return undefined
+      }
+      if (pluginAlive(record)) return undefined
+      // A leader pid that now names a different process means the group is long gone and the
+      // pid reused (Linux never reuses a pid while a group of that id still has members).
+      const leaderStart = processStartTime(record.pgid)
+      const reused = leaderStart !== undefined && record.leaderStartTime !== null && leaderStart !== record.leaderStartTime
+      let ended: number | undefined
+      if (!reused && groupMembers(record.pgid).length > 0) {
+        yield* end(record.pgid)
+        ended = record.pgid
+      }
+      Fs.rmSync(path, { force: true })
+      return ended
+    })
+
+  const reapOrphans = Effect.gen(function* () {
+    let files: Array<string>
+    try {
+      files = Fs.readdirSync(options.runningDir).filter((f) => f.endsWith(".json"))
+    } catch {
+      return [] // no directory: nothing was ever recorded
+    }
+    const ended = yield* Effect.forEach(files, reapOne, { concurrency: "unbounded" })
+    return ended.filter((p): p is number => p !== undefined)
+  }).pipe(Effect.withSpan("ProcessGroups.reapOrphans"))
+
+  return {
+    track,
+    untrack,
+    alive: (pgid) => Effect.sync(() => groupMembers(pgid).length > 0),
+    end,
+    reapOrphans
+  }
+}
+
+export const ProcessGroupsLive = Layer.effect(
+  ProcessGroups,
+  Effect.map(PluginPaths, (paths) => makeProcessGroups({ runningDir: Path.join(paths.stateDir, "running") }))
+)

@@ -1,0 +1,148 @@
+/**
+ * SessionStore as small JSON files under the plugin's state directory:
+ * `sessions/<sha256(agentId "\0" workspace)>.json` (a SessionRecord) and
+ * `threads/<threadId>.json` (the thread's cumulative usage). Every write goes to a
+ * unique temp file renamed over the target, so a crash or a concurrent plugin
+ * leaves the old or the new file, never a mix; writes in this process are serialized.
+ */
+import { Effect, Layer, Option, Schema } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { Usage } from "../schemas/Protocol.ts"
+import { SessionRecord } from "../schemas/SessionRecord.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
+import { SessionStore, type SessionStoreShape } from "../services/SessionStore.ts"
+
+/** Oldest threads beyond this many are forgotten so a record stays small. */
+const MAX_THREADS = 200
+
+const ThreadUsage = Schema.Struct({ threadId: Schema.String, usageTotal: Usage, updatedAt: Schema.String })
+
+const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
+const decodeUsage = Schema.decodeUnknown(Schema.parseJson(ThreadUsage))
+
+export const sessionFileName = (agentId: string, workspace: string) =>
+  `${Crypto.createHash("sha256").update(`${agentId}\0${workspace}`).digest("hex")}.json`
+
+/** Thread ids are UUIDs; anything else is hashed so it can never escape the directory. */
+const threadFileName = (threadId: string) =>
+  /^[A-Za-z0-9-]{1,100}$/.test(threadId)
+    ? `${threadId}.json`
+    : `${Crypto.createHash("sha256").update(threadId).digest("hex")}.json`
+
+let tmpCounter = 0
+
+const writeAtomic = (file: string, value: unknown) =>
+  Effect.tryPromise(async () => {
+    await Fs.mkdir(Path.dirname(file), { recursive: true })
+    const tmp = `${file}.${process.pid}.${++tmpCounter}.${Crypto.randomBytes(4).toString("hex")}.tmp`
+    try {
+      await Fs.writeFile(tmp, JSON.stringify(value, null, 2) + "\n")
+      await Fs.rename(tmp, file)
+    } catch (e) {
+      await Fs.rm(tmp, { force: true })
+      throw e
+    }
+  })
+
+/** The file's text, or None when it does not exist. */
+const readText = (file: string) =>
+  Effect.tryPromise(() => Fs.readFile(file, "utf8")).pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(
+      (e) => (e.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT",
+      () => Effect.succeed(Option.none<string>())
+    )
+  )
+
+const warn = (what: string) => (e: unknown) =>
+  Effect.logWarning(`session memory: ${what}: ${e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e)}`)
+
+export const makeSessionStore = (stateDir: string) =>
+  Effect.gen(function* () {
+    const sessionsDir = Path.join(stateDir, "sessions")
+    const threadsDir = Path.join(stateDir, "threads")
+    const writes = yield* Effect.makeSemaphore(1)
+    const recordFile = (agentId: string, workspace: string) => Path.join(sessionsDir, sessionFileName(agentId, workspace))
+
+    const readRecord = (file: string) =>
+      readText(file).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeed(Option.none<SessionRecord>()),
+          onSome: (text) => Effect.map(decodeRecord(text), Option.some)
+        }))
+      )
+
+    const lastThread = Effect.fn("SessionStore.lastThread")(function* (agentId: string, workspace: string) {
+      const record = yield* readRecord(recordFile(agentId, workspace)).pipe(
+        Effect.catchAll((e) => Effect.as(warn(`cannot read the record of agent ${agentId}`)(e), Option.none()))
+      )
+      return Option.map(record, (r) => r.lastThreadId)
+    })
+
+    const remember = Effect.fn("SessionStore.remember")(function* (agentId: string, workspace: string, threadId: string) {
+      const file = recordFile(agentId, workspace)
+      yield* Effect.gen(function* () {
+        // An unreadable old record is replaced rather than blocking the memory of new threads.
+        const old = yield* readRecord(file).pipe(
+          Effect.catchAll((e) => Effect.as(warn(`replacing the unreadable record ${file}`)(e), Option.none()))
+        )
+        const now = new Date().toISOString()
+        const threads = Option.match(old, { onNone: () => [], onSome: (r) => [...r.threads] })
+        const i = threads.findIndex((t) => t.threadId === threadId)
+        if (i >= 0) threads[i] = { ...threads[i]!, lastTurnAt: now }
+        else threads.push({ threadId, startedAt: now, lastTurnAt: now })
+        const record: SessionRecord = { agentId, workspace, lastThreadId: threadId, threads: threads.slice(-MAX_THREADS) }
+        yield* writeAtomic(file, record)
+      }).pipe(
+        writes.withPermits(1),
+        Effect.catchAll(warn(`cannot remember thread ${threadId} of agent ${agentId}`))
+      )
+    })
+
+    const usageTotal = Effect.fn("SessionStore.usageTotal")(function* (threadId: string) {
+      const text = yield* readText(Path.join(threadsDir, threadFileName(threadId))).pipe(
+        Effect.catchAll((e) => Effect.as(warn(`cannot read the usage of thread ${threadId}`)(e), Option.none()))
+      )
+      if (Option.isNone(text)) return Option.none()
+      return yield* decodeUsage(text.value).pipe(
+        Effect.map((u) => Option.some(u.usageTotal)),
+        Effect.catchAll((e) => Effect.as(warn(`ignoring the unreadable usage of thread ${threadId}`)(e), Option.none()))
+      )
+    })
+
+    const rememberUsageTotal = Effect.fn("SessionStore.rememberUsageTotal")(function* (threadId: string, total: Usage) {
+      yield* writeAtomic(Path.join(threadsDir, threadFileName(threadId)), {
+        threadId,
+        usageTotal: total,
+        updatedAt: new Date().toISOString()
+      }).pipe(writes.withPermits(1), Effect.catchAll(warn(`cannot remember the usage of thread ${threadId}`)))
+    })
+
+    const list = Effect.fn("SessionStore.list")(function* () {
+      const names = yield* Effect.tryPromise(() => Fs.readdir(sessionsDir)).pipe(
+        Effect.catchAll((e) =>
+          (e.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
+            ? Effect.succeed([] as Array<string>)
+            : Effect.as(warn(`cannot list ${sessionsDir}`)(e), [] as Array<string>)
+        )
+      )
+      const records = yield* Effect.forEach(
+        names.filter((n) => n.endsWith(".json")),
+        (name) =>
+          readRecord(Path.join(sessionsDir, name)).pipe(
+            Effect.catchAll((e) => Effect.as(warn(`skipping the unreadable record ${name}`)(e), Option.none()))
+          ),
+        { concurrency: 16 }
+      )
+      return records.flatMap(Option.toArray)
+    })
+
+    return { lastThread, remember, usageTotal, rememberUsageTotal, list } satisfies SessionStoreShape
+  })
+
+export const SessionStoreLive = Layer.effect(
+  SessionStore,
+  Effect.flatMap(PluginPaths, (paths) => makeSessionStore(paths.stateDir))
+)

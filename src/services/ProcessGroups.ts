@@ -1,0 +1,29 @@
+/**
+ * The process groups of running codex processes (PROTOCOL.md §1–§2).
+ * Ends a group as a whole (a tool process may outlive codex itself), and keeps
+ * a record per running group in `<stateDir>/running/<pgid>.json` so a plugin that
+ * starts after a crash can end the groups its dead predecessor left behind.
+ */
+import { Context } from "effect"
+import type { Effect } from "effect"
+
+export interface ProcessGroupsShape {
+  /** Records a running group whose leader is `leaderPid` (== pgid for a detached child). */
+  readonly track: (pgid: number) => Effect.Effect<void>
+  /** Forgets the record of a group (after it has ended). */
+  readonly untrack: (pgid: number) => Effect.Effect<void>
+  /** Whether any live (non-zombie) process is still in the group. */
+  readonly alive: (pgid: number) => Effect.Effect<boolean>
+  /**
+   * SIGTERM to the group, then SIGKILL after the grace period (2 s) if anything in it
+   * is still alive. Bounded: returns at the latest shortly after the SIGKILL.
+   */
+  readonly end: (pgid: number) => Effect.Effect<void>
+  /**
+   * Ends every recorded group whose recording plugin is no longer running (its pid is
+   * gone or now belongs to another process), and drops those records. Returns the pgids ended.
+   */
+  readonly reapOrphans: Effect.Effect<ReadonlyArray<number>>
+}
+
+export class ProcessGroups extends Context.Tag("ProcessGroups")<ProcessGroups, ProcessGroupsShape>() {}
