@@ -3,7 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { codexOfflineArgs, makeTempCodexHome, runCodexExec } from "../support/CodexOffline.ts"
+import { fileURLToPath } from "node:url"
+import { codexOfflineArgs, makeTempCodexHome, mcpServerArgs, runCodexExec } from "../support/CodexOffline.ts"
 import {
   assistantMessage,
   functionCall,
@@ -34,6 +35,8 @@ const setup = async (script: Parameters<typeof startScriptedModelServer>[0]) => 
     })
   return { server, home, ws, run }
 }
+
+const echoServer = fileURLToPath(new URL("../fixtures/echo-mcp-server.mjs", import.meta.url))
 
 const ofType = (events: ReadonlyArray<any>, type: string) => events.filter((e) => e.type === type)
 const completedItems = (events: ReadonlyArray<any>, itemType: string) =>
@@ -124,5 +127,35 @@ describe("codex offline against the scripted model server", () => {
     expect(result.code).not.toBe(0)
     expect(result.stderr).toMatch(/no rollout found/i)
     expect(server.requests).toHaveLength(0)
+  })
+
+  it("calls a tool of a stdio MCP server registered with mcpServerArgs (tools approved)", async () => {
+    const { server, run } = await setup((req): ScriptedResponse =>
+      req.index === 0
+        ? { items: [functionCall("echo", { text: "ping" }, { callId: "call_mcp", namespace: "mcp__echo" })] }
+        : { items: [assistantMessage("echoed")] }
+    )
+    const result = await run("call echo", mcpServerArgs("echo", process.execPath, [echoServer]))
+
+    expect(result.code).toBe(0)
+    const calls = completedItems(result.events, "mcp_tool_call")
+    expect(calls).toHaveLength(1)
+    expect(calls[0]).toMatchObject({ server: "echo", tool: "echo", status: "completed", error: null })
+    expect(calls[0].result.content).toEqual([{ type: "text", text: "echo: ping" }])
+    const namespaces = (server.requests[0]!.body.tools as Array<any>).filter((t) => t.type === "namespace")
+    expect(namespaces.map((n) => n.name)).toContain("mcp__echo")
+    const output = (server.requests[1]!.body.input as Array<any>).find((i) => i.type === "function_call_output")
+    expect(output.call_id).toBe("call_mcp")
+    expect(JSON.stringify(output.output)).toContain("ping")
+  })
+
+  it("a hanging model response is ended by close(), which fails the turn instead of stalling it", async () => {
+    const { server, run } = await setup(() => ({ hang: true }))
+    const pending = run("wait forever")
+    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
+    await server.close()
+    const result = await pending
+    expect(result.code).toBe(1)
+    expect(ofType(result.events, "turn.failed")).toHaveLength(1)
   })
 })

@@ -32,6 +32,18 @@
 //   by the new prompt (no second environment context); `prompt_cache_key` is the thread id.
 // - A CODEX_HOME under /tmp makes codex print to stderr "WARNING: proceeding, even though we could
 //   not create PATH aliases: Refusing to create helper binaries under temporary dir" — harmless.
+// - MCP tools NEED APPROVAL: with `codex exec` (approval policy "never") an MCP tool call fails
+//   with `mcp_tool_call.error.message = "MCP tool call requires approval, but approval policy is
+//   never"` under the read-only and workspace-write sandboxes (it only runs under
+//   danger-full-access), unless the server entry has `default_tools_approval_mode = "approve"`
+//   (variants: auto | prompt | writes | approve; `auto` still fails here). `codex mcp add` cannot
+//   set it: write it into config.toml or pass `-c mcp_servers.<name>.default_tools_approval_mode="approve"`.
+//   A failed MCP call still goes back to the model as a function_call_output (content-item array
+//   holding the error text); an approved one as a STRING "Wall time: … seconds\nOutput:\n<text>"
+//   (here the structured content JSON), not as the content-item array CODEX.md describes.
+// - A stdio MCP server given with `-c mcp_servers.<name>.command=… -c mcp_servers.<name>.args=[…]`
+//   is started before the first model request; a node server on the MCP SDK took ~1 s to start on
+//   this (busy) machine, so such a turn takes 2–3 s.
 // - Nothing but `POST /v1/responses` was requested from the scripted server with these flags.
 import { spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -74,6 +86,28 @@ export const codexOfflineArgs = (baseUrl: string): ReadonlyArray<string> => [
   "-c",
   "check_for_update_on_startup=false",
   ...disabledFeatures.flatMap((f) => ["--disable", f])
+]
+
+/**
+ * `-c` flags that register a stdio MCP server for one run only, with its tools approved (else
+ * every call fails, see above) and bounded start-up and call timeouts.
+ */
+export const mcpServerArgs = (
+  name: string,
+  command: string,
+  args: ReadonlyArray<string> = [],
+  opts: { startupTimeoutSec?: number; toolTimeoutSec?: number } = {}
+): ReadonlyArray<string> => [
+  "-c",
+  `mcp_servers.${name}.command=${JSON.stringify(command)}`,
+  "-c",
+  `mcp_servers.${name}.args=${JSON.stringify(args)}`,
+  "-c",
+  `mcp_servers.${name}.default_tools_approval_mode="approve"`,
+  "-c",
+  `mcp_servers.${name}.startup_timeout_sec=${opts.startupTimeoutSec ?? 20}`,
+  "-c",
+  `mcp_servers.${name}.tool_timeout_sec=${opts.toolTimeoutSec ?? 30}`
 ]
 
 /** A fresh, empty CODEX_HOME; `cleanup` removes it (safe to call twice). */
