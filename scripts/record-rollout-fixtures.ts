@@ -37,6 +37,10 @@ const scripts: Record<string, Script> = {
     req.index === 0
       ? { items: [functionCall("echo", { text: "ping" }, { callId: "call_mcp_1", namespace: "mcp__echo" })], usage }
       : { items: [assistantMessage("The echo server said: echo: ping", "msg_mcp_1")], usage },
+  "mcp-turn-text": (req) =>
+    req.index === 0
+      ? { items: [functionCall("echo", { text: "pong" }, { callId: "call_mcp_2", namespace: "mcp__echo" })], usage }
+      : { items: [assistantMessage("The echo server said: echo: pong", "msg_mcp_2")], usage },
   "failed-turn": () => ({ status: 400, body: JSON.stringify({ error: { message: "scripted failure for the fixture" } }) })
 }
 
@@ -98,6 +102,9 @@ const main = async () => {
     const execThread = await record("exec-turn", "Run a command that prints fixture-output.")
     await record("exec-turn-resumed", "What did the command print?", { tail: ["resume", execThread, "-"] })
     await record("mcp-turn", "Call the echo tool with ping.", { extra: mcpServerArgs("echo", process.execPath, [echoServer]) })
+    await record("mcp-turn-text", "Call the echo tool with pong.", {
+      extra: mcpServerArgs("echo", process.execPath, [echoServer, "--text-only"])
+    })
     await record("failed-turn", "This turn fails.", { expectFail: true })
 
     const version = execFileSync(codexBin, ["--version"], { encoding: "utf8" }).trim()
@@ -127,6 +134,7 @@ For each fixture \`<name>\`: \`<name>.jsonl\` is the rollout file
 | \`exec-turn\` | an assistant message plus an \`exec_command\` call (\`call_id: call_exec_1\`, \`echo fixture-output && ls\`), then a final message |
 | \`exec-turn-resumed\` | \`codex exec … resume <thread of exec-turn> -\`: the same rollout file after a second turn (first turn's lines unchanged, second turn appended); the exec output is the second run only |
 | \`mcp-turn\` | a call of the \`echo\` tool of a stdio MCP server (\`test/fixtures/echo-mcp-server.mjs\`, registered for that run only with \`mcpServerArgs\`: \`-c mcp_servers.echo.command=… args=[…] default_tools_approval_mode="approve"\`): \`function_call\` with \`namespace: "mcp__echo"\`, \`call_id: call_mcp_1\`; the call succeeds (\`mcp_tool_call\` completed with \`result.content\` and \`structured_content\`) |
+| \`mcp-turn-text\` | the same with \`--text-only\` (no structured content), \`call_id: call_mcp_2\`. Note the two output shapes: with structured content the \`function_call_output.output\` is a string holding the structured JSON; text-only it is a content-item array |
 | \`failed-turn\` | the model server answers HTTP 400: \`turn.failed\`, exit status 1 |
 
 Every turn starts with codex's non-fatal \`item.completed {type:"error"}\` "Model metadata for

@@ -38,9 +38,11 @@
 //   danger-full-access), unless the server entry has `default_tools_approval_mode = "approve"`
 //   (variants: auto | prompt | writes | approve; `auto` still fails here). `codex mcp add` cannot
 //   set it: write it into config.toml or pass `-c mcp_servers.<name>.default_tools_approval_mode="approve"`.
-//   A failed MCP call still goes back to the model as a function_call_output (content-item array
-//   holding the error text); an approved one as a STRING "Wall time: … seconds\nOutput:\n<text>"
-//   (here the structured content JSON), not as the content-item array CODEX.md describes.
+// - What the model gets back from an MCP call (function_call_output.output, same in the rollout):
+//   a result WITH structuredContent → a STRING "Wall time: … seconds\nOutput:\n<structured JSON>"
+//   (the text content is dropped!); a text-only result → a content-item array
+//   [{type:"input_text", text:"Wall time: … seconds\nOutput:"}, {type:"input_text", text:"<text>"}];
+//   a failed call → the same array shape with the error text.
 // - A stdio MCP server given with `-c mcp_servers.<name>.command=… -c mcp_servers.<name>.args=[…]`
 //   is started before the first model request; a node server on the MCP SDK took ~1 s to start on
 //   this (busy) machine, so such a turn takes 2–3 s.
