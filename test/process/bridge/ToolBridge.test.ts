@@ -1,0 +1,155 @@
+// The plugin's listener (PROTOCOL.md §7): a private socket per agent, recovered after a crash,
+// never stolen from a live plugin, speaking only to the agent it serves.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { socketDirFor, socketPathFor } from "../../../src/core/SocketPath.ts"
+import type { ToolResult } from "../../../src/schemas/Protocol.ts"
+import { connectMcpHost, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
+
+const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
+const echoTurn = (agentId: string) => ({
+  agentId,
+  turnId: "t",
+  tools: [{ name: "echo", inputSchema: { type: "object" } }],
+  callTool: (_: string, args: Record<string, unknown>) => Effect.succeed(ok(JSON.stringify(args)))
+})
+
+/** Sends raw lines over the socket and collects the answers until the plugin hangs up or `count` arrive. */
+const exchange = (path: string, lines: ReadonlyArray<unknown>, count: number) =>
+  Effect.promise(
+    () =>
+      new Promise<Array<Record<string, unknown>>>((resolve) => {
+        const answers: Array<Record<string, unknown>> = []
+        let buf = ""
+        const socket = Net.connect(path, () => socket.write(lines.map((l) => JSON.stringify(l) + "\n").join("")))
+        const done = () => {
+          socket.destroy()
+          resolve(answers)
+        }
+        socket.on("data", (d) => {
+          buf += d.toString()
+          const parts = buf.split("\n")
+          buf = parts.pop()!
+          for (const p of parts) answers.push(JSON.parse(p))
+          if (answers.length >= count) done()
+        })
+        socket.on("close", done)
+        socket.on("error", done)
+      })
+  )
+
+describe("ToolBridge.serve", () => {
+  it.scopedLive("listens in a 0700 directory on a 0600 socket and unlinks it when the turn ends", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "agent-1")
+      const turn = yield* Scope.make()
+      yield* serveTurn(profile, echoTurn("agent-1")).pipe(Scope.extend(turn))
+      expect(Fs.statSync(Path.dirname(path)).mode & 0o777).toBe(0o700)
+      const st = Fs.statSync(path)
+      expect(st.isSocket()).toBe(true)
+      expect(st.mode & 0o777).toBe(0o600)
+      yield* Scope.close(turn, Exit.void)
+      expect(Fs.existsSync(path)).toBe(false)
+    })
+  )
+
+  it.scopedLive("repairs a socket directory left readable by others", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const dir = socketDirFor(profile)
+      Fs.mkdirSync(dir, { recursive: true })
+      Fs.chmodSync(dir, 0o755)
+      yield* serveTurn(profile, echoTurn("a"))
+      expect(Fs.statSync(dir).mode & 0o777).toBe(0o700)
+    })
+  )
+
+  it.scopedLive("takes over a stale socket file left by a crashed plugin", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "agent-1")
+      Fs.mkdirSync(Path.dirname(path), { recursive: true, mode: 0o700 })
+      // A process that listens and is killed without cleaning up leaves the socket file behind.
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            const child = spawn(process.execPath, [
+              "-e",
+              `require("net").createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, "SIGKILL"))`
+            ])
+            child.once("exit", () => resolve())
+          })
+      )
+      expect(Fs.statSync(path).isSocket()).toBe(true)
+      yield* serveTurn(profile, echoTurn("agent-1"))
+      const host = yield* connectMcpHost({ args: ["--socket", path, "--agent-id", "agent-1"] })
+      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: { x: 1 } }))
+      expect(textOf(result)).toBe('{"x":1}')
+    })
+  )
+
+  it.scopedLive("does not steal the socket of a live listener", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      yield* serveTurn(profile, echoTurn("agent-1"))
+      const second = yield* serveTurn(profile, echoTurn("agent-1")).pipe(Effect.scoped, Effect.flip)
+      expect(second._tag).toBe("BridgeError")
+      expect(second.message).toMatch(/another live plugin/)
+      // The first listener still answers.
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "agent-1"), "--agent-id", "agent-1"] })
+      expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
+    })
+  )
+
+  it.scopedLive("keeps ids with ../ and / inside the socket directory and serves them", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      for (const id of ["../../escape", "/etc/passwd", "a/b/../c"]) {
+        const path = socketPathFor(profile, id)
+        expect(Path.dirname(path)).toBe(socketDirFor(profile))
+        yield* serveTurn(profile, echoTurn(id))
+        const host = yield* connectMcpHost({ args: ["--socket", path, "--agent-id", id] })
+        expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
+      }
+      expect(Fs.readdirSync(socketDirFor(profile)).length).toBe(3)
+    })
+  )
+
+  it.scopedLive("wants a hello with this agent's id before anything else", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")
+      yield* serveTurn(profile, echoTurn("a"))
+      expect(yield* exchange(path, [{ type: "list", id: 1 }], 1)).toEqual([{ type: "refused", message: "say hello first" }])
+      expect(yield* exchange(path, [{ type: "hello", version: 1, agentId: "b" }, { type: "list", id: 1 }], 2)).toEqual([
+        { type: "refused", message: "this socket serves another agent" }
+      ])
+      expect(yield* exchange(path, [{ type: "hello", version: 99, agentId: "a" }], 1)).toMatchObject([{ type: "refused" }])
+      const answers = yield* exchange(
+        path,
+        [{ type: "hello", version: 1, agentId: "a" }, "garbage", { type: "frobnicate", id: 7 }, { type: "list", id: 8 }],
+        4
+      )
+      expect(answers[0]).toEqual({ type: "welcome", turnId: "t" })
+      expect(answers[1]).toMatchObject({ type: "error" })
+      expect(answers[2]).toMatchObject({ type: "error", id: 7 })
+      expect(answers[3]).toEqual({ type: "tools", id: 8, tools: [{ name: "echo", inputSchema: { type: "object" } }] })
+    })
+  )
+
+  it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.never, callTimeoutMs: 200 })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
+      expect(result.isError).toBe(true)
+      expect(textOf(result)).toMatch(/did not finish in 200 ms/)
+    })
+  )
+})
