@@ -11,7 +11,12 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import {
+  type CallToolRequest,
+  CallToolRequestSchema,
+  type CallToolResult,
+  ListToolsRequestSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import { type BridgeOutcome, makeBridgeClient } from "./BridgeClient.ts"
 import { ENV_AGENT_ID, ENV_SOCKET } from "./BridgeEnv.ts"
 
@@ -76,23 +81,28 @@ export const runMcpHost = async (options: McpHostOptions = {}): Promise<void> =>
     }
   }
 
-  server.setRequestHandler(ListToolsRequestSchema, () => tracked(async () => {
+  const listTools = async () => {
     if (bridge === undefined) return { tools: [] }
     const out = await bridge.listTools()
     if (out.ok) return { tools: out.value.map((t) => ({ ...t, inputSchema: { type: "object" as const, ...t.inputSchema } })) }
     if (out.reason !== "absent") log(`listing tools: ${out.message}`)
     return { tools: [] }
-  }))
+  }
 
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) => tracked(async () => {
+  const callTool = async (request: CallToolRequest, signal: AbortSignal): Promise<CallToolResult> => {
     if (bridge === undefined) return errorResult(explain({ ok: false, reason: "absent", message: "" }))
+    // codex's call id, the one its rollout records: the turn's live events carry it.
     const meta = request.params._meta as Record<string, unknown> | undefined
     const callId = typeof meta?.callId === "string" ? meta.callId : undefined
-    const out = await bridge.callTool(request.params.name, request.params.arguments ?? {}, callId, extra.signal)
-    if (out.ok) return out.value
+    const out = await bridge.callTool(request.params.name, request.params.arguments ?? {}, callId, signal)
+    // The plugin sends MCP-shaped results; the SDK validates them before they reach codex.
+    if (out.ok) return out.value as CallToolResult
     if (out.reason !== "absent") log(`calling ${request.params.name}: ${out.message}`)
     return errorResult(explain(out))
-  }))
+  }
+
+  server.setRequestHandler(ListToolsRequestSchema, () => tracked(listTools))
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => tracked(() => callTool(request, extra.signal)))
 
   const finished = new Promise<void>((resolve) => {
     // The SDK's stdio transport does not stop at end of stdin; codex relies on us doing so.
