@@ -12,7 +12,7 @@ import { existsSync, rmSync } from "node:fs"
 const entries = {
   main: "src/Main.ts",
   // The mcp-host runtime gets its own lean bundle: no CLI framework on its start-up path.
-  "mcp-host": "src/mcphost/McpHostMain.ts"
+  "mcp-host": "src/mcphost/McpHostEntry.ts"
 }
 
 await build({
@@ -32,3 +32,9 @@ await build({
 // Warm the code caches once so the first real start is already fast.
 for (const name of Object.keys(entries)) rmSync(`dist/${name}.cjs.cache`, { force: true })
 execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "--version"], { stdio: "ignore" })
+// mcp-host with no listener and stdin already closed answers nothing and exits at once.
+execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "mcp-host", "--socket", "/nonexistent/warm-up.sock"], {
+  input: "",
+  stdio: ["pipe", "ignore", "ignore"],
+  timeout: 20_000
+})

@@ -3,27 +3,41 @@
  * `initialize` gates everything else; turns and mutations are delegated to
  * the services that own them.
  */
-import { Effect, Option, Ref } from "effect"
+import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
 import { method, RpcFailure, type RpcRouter } from "../core/RpcRouter.ts"
-import { ErrorCode } from "../schemas/JsonRpc.ts"
+import { ErrorCode, type RpcId } from "../schemas/JsonRpc.ts"
 import { makeManifest } from "../schemas/Manifest.ts"
-import { InitializeParams, PROTOCOL_VERSION } from "../schemas/Protocol.ts"
+import { CancelParams, InitializeParams, MutateParams, PROTOCOL_VERSION, StreamParams } from "../schemas/Protocol.ts"
 import type { Config } from "../schemas/Config.ts"
-import { loadConfig } from "../services/PluginConfig.ts"
+import { ActiveConfig, loadConfig } from "../services/PluginConfig.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
+import { RolloutStore } from "../services/RolloutStore.ts"
+import { SessionStore } from "../services/SessionStore.ts"
+import { TurnRunner } from "../services/TurnRunner.ts"
+import { TurnServicesLive } from "./TurnServicesLive.ts"
+
+/** What a successful `initialize` sets up: the config in force and the services built from it. */
+interface Session {
+  readonly config: Config
+  readonly services: Context.Context<TurnRunner | RolloutStore | SessionStore>
+}
 
 export const makeProtocolRouter = Effect.gen(function* () {
   const transport = yield* PluginTransport
   const paths = yield* PluginPaths
-  const active = yield* Ref.make(Option.none<Config>())
+  const active = yield* Ref.make(Option.none<Session>())
+  // Services built by initialize live until the plugin shuts down.
+  const servicesScope = yield* Scope.make()
+  /** provider/stream request id → turn id, for `$/cancelRequest`. */
+  const turnOfRequest = new Map<RpcId, string>()
 
   const notInitialized = new RpcFailure({
     code: ErrorCode.NotInitialized,
     message: "not initialized: send initialize first"
   })
   /** Runs `body` only after a successful initialize, with the config in force. */
-  const initialized = <A>(body: (config: Config) => Effect.Effect<A, RpcFailure>) =>
+  const initialized = <A>(body: (session: Session) => Effect.Effect<A, RpcFailure>) =>
     Effect.flatMap(Ref.get(active), Option.match({ onNone: () => Effect.fail(notInitialized), onSome: body }))
 
   const initialize = method(InitializeParams, () =>
@@ -44,7 +58,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
           field
         })
       }
-      yield* Ref.set(active, Option.some(loaded.config))
+      const services = yield* Layer.buildWithScope(
+        TurnServicesLive.pipe(Layer.provide(Layer.succeed(ActiveConfig, loaded.config))),
+        servicesScope
+      ).pipe(Effect.provideService(PluginTransport, transport), Effect.provideService(PluginPaths, paths), Effect.orDie)
+      yield* Ref.set(active, Option.some({ config: loaded.config, services }))
       yield* transport.log("info", "plexum-openai-provider initialized", {
         binary: loaded.config.binary,
         models: loaded.config.supported_models,
@@ -54,21 +72,74 @@ export const makeProtocolRouter = Effect.gen(function* () {
     })
   )
 
+  const stream = method(StreamParams, (params, ctx) =>
+    initialized(({ services }) => {
+      const turns = Context.get(services, TurnRunner)
+      let seq = 0
+      const emit = (event: unknown) => transport.notify("provider/event", { turnId: params.turnId, seq: seq++, event })
+      turnOfRequest.set(ctx.id, params.turnId)
+      return turns.run(params, emit).pipe(
+        Effect.catchTags({
+          AgentBusy: (e) => Effect.fail(new RpcFailure({ code: ErrorCode.AgentBusy, message: e.message, data: { runningTurnId: e.runningTurnId } })),
+          ModelNotServed: (e) => Effect.fail(new RpcFailure({ code: ErrorCode.ModelNotServed, message: e.message }))
+        }),
+        Effect.ensuring(Effect.sync(() => turnOfRequest.delete(ctx.id)))
+      )
+    })
+  )
+
+  const cancel = method(CancelParams, ({ turnId }) =>
+    initialized(({ services }) => Effect.map(Context.get(services, TurnRunner).cancel(turnId), (cancelled) => ({ cancelled })))
+  )
+
+  const cancelRequest = (params: unknown) =>
+    Effect.gen(function* () {
+      const id = (params as { id?: unknown } | undefined)?.id
+      const turnId = typeof id === "string" || typeof id === "number" ? turnOfRequest.get(id) : undefined
+      const session = yield* Ref.get(active)
+      if (turnId === undefined || Option.isNone(session)) return
+      yield* Context.get(session.value.services, TurnRunner).cancel(turnId)
+    })
+
+  const noRollout = (threadId: string | undefined, why: string) =>
+    new RpcFailure({ code: ErrorCode.NoRollout, message: `no rollout for this thread: ${why}`, data: { threadId } })
+
+  const mutate = method(MutateParams, (params) =>
+    initialized(({ config, services }) =>
+      Effect.gen(function* () {
+        const rollouts = Context.get(services, RolloutStore)
+        const threadId =
+          params.threadId ??
+          Option.getOrUndefined(yield* Context.get(services, SessionStore).lastThread(params.agent.agentId, params.agent.workspace))
+        if (threadId === undefined) return yield* noRollout(undefined, `agent ${params.agent.agentId} has no thread in ${params.agent.workspace}`)
+        const path = yield* rollouts.find(threadId).pipe(Effect.mapError((e) => noRollout(threadId, e.message)))
+        // Never rewrite under a running codex: wait for this thread's turn to end (mutate also
+        // takes the thread's lock, which a turn holds once it knows its thread).
+        yield* Context.get(services, TurnRunner).awaitThreadIdle(threadId)
+        const result = yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
+          Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` }))
+        )
+        yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })
+        return result
+      })
+    )
+  )
+
   const router: RpcRouter = {
     requests: new Map([
       ["initialize", initialize],
       ["shutdown", () => initialized(() => Effect.succeed(null))],
-      [
-        "provider/stream",
-        () =>
-          initialized(() =>
-            Effect.fail(new RpcFailure({ code: ErrorCode.MethodNotFound, message: "method not found: provider/stream" }))
-          )
-      ]
+      ["provider/stream", stream],
+      ["provider/cancel", cancel],
+      ["session/mutate", mutate]
     ]),
-    notifications: new Map(),
+    notifications: new Map([["$/cancelRequest", cancelRequest]]),
     inline: new Set(["initialize"]),
-    onShutdown: Effect.void
+    // stdin ended: cancel running turns (their requests answer "cancelled"), then close the services.
+    onShutdown: Ref.get(active).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: ({ services }) => Context.get(services, TurnRunner).cancelAll })),
+      Effect.zipRight(Scope.close(servicesScope, Exit.void))
+    )
   }
   return router
 })

@@ -1,0 +1,45 @@
+/**
+ * The services a turn needs, built by `initialize` from the config in force
+ * (`ActiveConfig`), on top of the plugin-wide PluginPaths and PluginTransport.
+ */
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Effect, Layer } from "effect"
+import { pluginLauncher } from "../core/Launcher.ts"
+import { ActiveConfig } from "../services/PluginConfig.ts"
+import { ProcessGroups } from "../services/ProcessGroups.ts"
+import { CodexProcessLive } from "./CodexProcessLive.ts"
+import { McpRegistryLive } from "./McpRegistryLive.ts"
+import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
+import { RolloutStoreLive } from "./RolloutStoreLive.ts"
+import { SessionStoreLive } from "./SessionStoreLive.ts"
+import { ToolBridgeLive } from "./ToolBridgeLive.ts"
+import { TurnRunnerLive } from "./TurnRunnerLive.ts"
+
+const McpRegistryFromConfig = Layer.unwrapEffect(
+  Effect.map(ActiveConfig, (config) =>
+    McpRegistryLive({ codexBinary: config.binary, launcher: pluginLauncher(), toolTimeoutSec: config.tool_timeout_sec })
+  )
+)
+
+/** Ends codex process groups a crashed predecessor left behind, once, when the services start. */
+const ReapOrphans = Layer.effectDiscard(
+  Effect.flatMap(ProcessGroups, (groups) => groups.reapOrphans)
+)
+
+const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
+
+export const TurnServicesLive = TurnRunnerLive.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      CodexProcessLive,
+      McpRegistryFromConfig,
+      ToolBridgeLive,
+      RolloutStoreLive,
+      SessionStoreLive,
+      ReapOrphans
+    )
+  ),
+  Layer.provideMerge(ProcessGroupsLive),
+  Layer.provide(Platform)
+)
