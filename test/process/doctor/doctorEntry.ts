@@ -11,7 +11,7 @@ const root = Command.make("plexum-openai-provider-plugin").pipe(Command.withSubc
 Command.run(root, { name: "plexum-openai-provider-plugin", version: "test" })(process.argv).pipe(
   Effect.catchAll((error) =>
     Effect.zipRight(
-      Console.error(`plexum-openai-provider-plugin: ${error.message}`),
+      Console.error(`plexum-openai-provider-plugin: ${"message" in error ? error.message : String(error)}`),
       Effect.sync(() => {
         process.exitCode = 1
       })
