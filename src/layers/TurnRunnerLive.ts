@@ -284,10 +284,10 @@ export const TurnRunnerLive = Layer.effect(
     return {
       run,
       cancel,
-      cancelAll: Effect.forEach([...byTurn.values()], (turn) => Effect.zipRight(cancel(turn.turnId), Deferred.await(turn.done)), {
+      cancelAll: Effect.suspend(() => Effect.forEach([...byTurn.values()], (turn) => Effect.zipRight(cancel(turn.turnId), Deferred.await(turn.done)), {
         concurrency: "unbounded",
         discard: true
-      }),
+      })),
       awaitThreadIdle: (threadId) =>
         Effect.forEach(
           [...byTurn.values()].filter((t) => t.threadId === threadId),

@@ -1,0 +1,180 @@
+// Turns through the real plugin executable and the real codex binary against a scripted model.
+import { afterEach, describe, expect, it } from "vitest"
+import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
+import { processesMatching, waitForNoProcesses } from "../support/Processes.ts"
+import { assistantMessage, functionCall, requestText } from "../support/ScriptedModelServer.ts"
+
+let harness: PluginHarness | undefined
+afterEach(async () => {
+  await harness?.dispose()
+  harness = undefined
+})
+
+const types = (events: ReadonlyArray<any>) => events.map((e) => e.type)
+
+describe("a turn through the plugin and the real codex", () => {
+  it("streams a plain turn: turn.started first, the message, usage, turn.completed last", async () => {
+    harness = await startPluginHarness(() => ({
+      items: [assistantMessage("Hello from the scripted model")],
+      usage: { input_tokens: 100, output_tokens: 7 }
+    }))
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("say hello")] })
+    expect(response.result).toMatchObject({ turnId: "t1", status: "completed", threadId: expect.any(String) })
+    expect(events[0]).toEqual({ type: "turn.started", threadId: response.result.threadId, resumed: false })
+    expect(events).toContainEqual(expect.objectContaining({ type: "message", text: "Hello from the scripted model" }))
+    expect(events.at(-1)).toMatchObject({ type: "turn.completed", finalMessage: "Hello from the scripted model" })
+    expect(events.filter((e) => e.type === "usage")).toEqual([
+      { type: "usage", inputTokens: 100, cachedInputTokens: 0, outputTokens: 7, reasoningOutputTokens: 0 }
+    ])
+    // seq counts from 0 without gaps; the prompt went to the model.
+    expect(harness.host.events.filter((e) => e.turnId === "t1").map((e) => e.seq)).toEqual(events.map((_, i) => i))
+    expect(requestText(harness.model.requests[0]!)).toContain("say hello")
+  })
+
+  it("runs a shell command with live events and reports it as a tool.block under codex's call id", async () => {
+    harness = await startPluginHarness((req) =>
+      req.index === 0
+        ? { items: [functionCall("exec_command", { cmd: "echo plexum-marker-42" }, { callId: "call_shell_1" })] }
+        : { items: [assistantMessage("ran it")] }
+    )
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("run echo")] })
+    expect(response.result.status).toBe("completed")
+    const started = events.find((e) => e.type === "tool.started")
+    const completed = events.find((e) => e.type === "tool.completed")
+    expect(started).toMatchObject({ kind: "command" })
+    expect(JSON.stringify(started.input)).toContain("echo plexum-marker-42")
+    expect(completed).toMatchObject({ kind: "command", status: "completed", exitCode: 0 })
+    expect(String(completed.output)).toContain("plexum-marker-42")
+    const blocks = events.filter((e) => e.type === "tool.block")
+    expect(blocks).toEqual([
+      expect.objectContaining({ blockId: "call_shell_1", name: "exec_command", kind: "function" })
+    ])
+    expect(String(blocks[0].output)).toContain("plexum-marker-42")
+    // Blocks come after every live event and before the last one.
+    const order = types(events)
+    expect(order.indexOf("tool.block")).toBeGreaterThan(order.lastIndexOf("tool.completed"))
+    expect(order.at(-1)).toBe("turn.completed")
+    // The model got the command's output back.
+    expect(requestText(harness.model.requests[1]!)).toContain("plexum-marker-42")
+  })
+
+  it("resumes the agent's last thread: only the new message is sent, the model sees the first turn", async () => {
+    harness = await startPluginHarness((req) => ({ items: [assistantMessage(`answer ${req.index}`)] }))
+    const first = await harness.turn("t1", { messages: [userMessage("first question")] })
+    const second = await harness.turn("t2", {
+      messages: [userMessage("first question"), { role: "assistant", content: "answer 0" }, userMessage("second question")]
+    })
+    expect(second.response.result.threadId).toBe(first.response.result.threadId)
+    expect(second.events[0]).toEqual({ type: "turn.started", threadId: first.response.result.threadId, resumed: true })
+    const resumedRequest = requestText(harness.model.requests[1]!)
+    expect(resumedRequest).toContain("first question")
+    expect(resumedRequest).toContain("answer 0")
+    expect(resumedRequest).toContain("second question")
+    // The first question reached codex once (from the thread's history), not again as a transcript.
+    expect(resumedRequest.split("first question").length - 1).toBe(1)
+  })
+
+  it("starts a fresh thread on session.fresh and hands earlier messages over as a transcript", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("ok")] }))
+    const first = await harness.turn("t1", { messages: [userMessage("hello")] })
+    const fresh = await harness.turn("t2", {
+      messages: [userMessage("an older question"), { role: "assistant", content: "an older answer" }, userMessage("new one")],
+      session: { fresh: true }
+    })
+    expect(fresh.response.result.threadId).not.toBe(first.response.result.threadId)
+    expect(fresh.events[0]).toMatchObject({ type: "turn.started", resumed: false })
+    const text = requestText(harness.model.requests[1]!)
+    expect(text).toContain("an older question")
+    expect(text).toContain("an older answer")
+    expect(text).toContain("new one")
+  })
+
+  it("passes the system prompt to codex as developer instructions", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("ok")] }))
+    await harness.turn("t1", { messages: [userMessage("hi")], system: "Always answer like a pirate (sys-7781)" })
+    const developer = harness.model.requests[0]!.body.input.filter((m: any) => m.role === "developer")
+    expect(JSON.stringify(developer)).toContain("Always answer like a pirate (sys-7781)")
+  })
+
+  it("cancels a turn whose model never answers: cancelled within 5 s and no codex process left", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const h = harness
+    const pending = h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+    const mine = new RegExp(h.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    expect(processesMatching(mine).length).toBeGreaterThan(0)
+    const t0 = Date.now()
+    expect((await h.host.request("provider/cancel", { turnId: "t1" })).result).toEqual({ cancelled: true })
+    const response = await pending
+    expect(Date.now() - t0).toBeLessThan(5_000)
+    expect(response.result).toMatchObject({ turnId: "t1", status: "cancelled" })
+    expect(h.host.eventsOf("t1").at(-1)).toMatchObject({ type: "turn.failed", code: "cancelled" })
+    expect(processesMatching(mine)).toEqual([])
+    // Cancelling it again: it is finished.
+    expect((await h.host.request("provider/cancel", { turnId: "t1" })).result).toEqual({ cancelled: false })
+  })
+
+  it("cancels through $/cancelRequest naming the provider/stream request id", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const h = harness
+    const { id, response } = h.host.startRequest("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+    h.host.notify("$/cancelRequest", { id })
+    expect((await response).result.status).toBe("cancelled")
+  })
+
+  it("fails a turn that runs past options.timeoutMs with timeout, leaving no process", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("wait")], options: { timeoutMs: 1500 } })
+    expect(response.result.status).toBe("failed")
+    expect(events.at(-1)).toMatchObject({ type: "turn.failed", code: "timeout" })
+    const mine = new RegExp(harness.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    expect(processesMatching(mine)).toEqual([])
+  })
+
+  it("refuses a second turn for a busy agent (-32003) and a model it does not serve (-32004)", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const h = harness
+    const pending = h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+    expect((await h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("again")] }))).error?.code).toBe(-32003)
+    const other = { ...h.streamParams("t3", { messages: [userMessage("x")] }, "agent-2"), modelId: "gpt-unknown" }
+    expect((await h.host.request("provider/stream", other)).error?.code).toBe(-32004)
+    await h.host.request("provider/cancel", { turnId: "t1" })
+    expect((await pending).result.status).toBe("cancelled")
+  })
+
+  it("reports codex_not_found when the binary does not exist", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("never")] }), {
+      config: { binary: "/nonexistent/codex-binary" }
+    })
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("hi")] })
+    expect(response.result.status).toBe("failed")
+    expect(events).toEqual([{ type: "turn.failed", code: "codex_not_found", message: expect.stringContaining("/nonexistent/codex-binary") }])
+  })
+
+  it("reports codex_exit with the exit status and stderr when codex exits non-zero", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("never")] }))
+    const { response, events } = await harness.turn("t1", {
+      messages: [userMessage("hi")],
+      session: { threadId: "00000000-0000-0000-0000-000000000000" }
+    })
+    expect(response.result.status).toBe("failed")
+    const last = events.at(-1)
+    expect(last).toMatchObject({ type: "turn.failed", code: "codex_exit" })
+    expect(last.message).toMatch(/1/)
+    expect(last.message).toMatch(/no rollout found|thread/i)
+  })
+
+  it("answers a running turn with cancelled and ends codex when the host closes stdin", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const h = harness
+    const pending = h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+    h.host.closeStdin()
+    expect((await pending).result.status).toBe("cancelled")
+    expect((await h.host.exited).code).toBe(0)
+    const mine = new RegExp(h.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    expect(await waitForNoProcesses(mine, 3_000)).toEqual([])
+  })
+})

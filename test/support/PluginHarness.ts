@@ -1,0 +1,64 @@
+// One end-to-end setup for tests that drive the real plugin running the real codex: a scripted
+// model server on loopback, a temp CODEX_HOME, a temp profile whose config points codex at that
+// server, a temp workspace, and the reference host. `dispose` ends and removes all of it.
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { codexBin, codexOfflineArgs, makeTempCodexHome } from "./CodexOffline.ts"
+import { makeProfile, type ReferenceHost, startReferenceHost } from "./ReferenceHost.ts"
+import { type ModelRequest, type ScriptedResponse, startScriptedModelServer, type ScriptedModelServer } from "./ScriptedModelServer.ts"
+
+export interface PluginHarness {
+  readonly host: ReferenceHost
+  readonly model: ScriptedModelServer
+  readonly codexHome: string
+  readonly profileRoot: string
+  readonly workspace: string
+  /** A `provider/stream` params object for `agentId` in this workspace. */
+  streamParams(turnId: string, request: Record<string, unknown>, agentId?: string): Record<string, unknown>
+  /** Runs a turn and resolves with its response and its events by seq. */
+  turn(turnId: string, request: Record<string, unknown>, agentId?: string): Promise<{ response: any; events: Array<any> }>
+  dispose(): Promise<void>
+}
+
+export const startPluginHarness = async (
+  script: (req: ModelRequest) => ScriptedResponse | Promise<ScriptedResponse>,
+  opts: { config?: Record<string, unknown>; env?: Record<string, string> } = {}
+): Promise<PluginHarness> => {
+  const model = await startScriptedModelServer(script)
+  const codexHome = await makeTempCodexHome()
+  const workspace = await mkdtemp(join(tmpdir(), "plexum-ws-"))
+  const profile = await makeProfile({ binary: codexBin, extra_args: codexOfflineArgs(model.baseUrl), ...opts.config })
+  const host = await startReferenceHost({
+    env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir, ...opts.env }
+  })
+  const init = await host.initialize()
+  if (init.error) throw new Error(`initialize failed: ${JSON.stringify(init.error)}`)
+  const streamParams = (turnId: string, request: Record<string, unknown>, agentId = "agent-1") => ({
+    turnId,
+    modelId: "codex",
+    agent: { agentId, workspace },
+    request
+  })
+  return {
+    host,
+    model,
+    codexHome: codexHome.dir,
+    profileRoot: profile.root,
+    workspace,
+    streamParams,
+    turn: async (turnId, request, agentId) => {
+      const response = await host.request("provider/stream", streamParams(turnId, request, agentId))
+      return { response, events: [...host.eventsOf(turnId)] }
+    },
+    dispose: async () => {
+      await host.dispose()
+      await model.close()
+      await codexHome.cleanup()
+      await profile.cleanup()
+      await rm(workspace, { recursive: true, force: true })
+    }
+  }
+}
+
+export const userMessage = (text: string) => ({ role: "user", content: text })
