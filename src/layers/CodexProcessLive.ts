@@ -89,7 +89,7 @@ export class CodexLineSplitter {
 
 /** Keeps the last `limit` bytes written to it. */
 class Tail {
-  private buf = Buffer.alloc(0)
+  private buf: Buffer = Buffer.alloc(0)
   constructor(private readonly limit: number) {}
   push(chunk: Buffer) {
     const joined = chunk.length >= this.limit ? chunk : Buffer.concat([this.buf, chunk])

@@ -89,7 +89,10 @@ export const makeSessionStore = (stateDir: string) =>
           Effect.catchAll((e) => Effect.as(warn(`replacing the unreadable record ${file}`)(e), Option.none()))
         )
         const now = new Date().toISOString()
-        const threads = Option.match(old, { onNone: () => [], onSome: (r) => [...r.threads] })
+        const threads: Array<SessionRecord["threads"][number]> = Option.match(old, {
+          onNone: () => [],
+          onSome: (r) => [...r.threads]
+        })
         const i = threads.findIndex((t) => t.threadId === threadId)
         if (i >= 0) threads[i] = { ...threads[i]!, lastTurnAt: now }
         else threads.push({ threadId, startedAt: now, lastTurnAt: now })

@@ -1,0 +1,186 @@
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Either, Fiber, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { makeCodexProcess } from "../../../src/layers/CodexProcessLive.ts"
+import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
+import type { CodexEvent } from "../../../src/schemas/CodexEvent.ts"
+
+const FAKE = Path.join(import.meta.dirname, "../../fixtures/fake-codex/fake-codex.mjs")
+
+const runningDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "codex-process-test-"))
+const codex = makeCodexProcess(makeProcessGroups({ runningDir }))
+afterAll(() => Fs.rmSync(runningDir, { recursive: true, force: true }))
+
+const spec = (mode: string, extra: Partial<{ binary: string; stdin: string; env: Record<string, string>; args: Array<string> }> = {}) => ({
+  binary: extra.binary ?? FAKE,
+  args: extra.args ?? [],
+  cwd: Os.tmpdir(),
+  env: { ...process.env, FAKE_CODEX_MODE: mode, ...extra.env },
+  stdin: extra.stdin ?? "the prompt"
+})
+
+const collect = (s: ReturnType<typeof spec>) => codex.run(s).pipe(Stream.runCollect, Effect.map(Chunk.toArray))
+
+/** Whether a process runs (zombies do not count: they run nothing). Read from /proc. */
+const running = (pid: number) => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!)
+  } catch {
+    return false
+  }
+}
+
+const pidsOf = (events: ReadonlyArray<CodexEvent>): Array<number> => {
+  const e = events.find((e) => e.type === "<unknown>" && e.eventType === "fake.pids")
+  return e?.type === "<unknown>" ? (e.raw.pids as Array<number>) : []
+}
+
+/** Reads the stream until the fake reports its pids, then stops consuming (as a cancel would). */
+const startThenStop = (mode: string) =>
+  codex.run(spec(mode)).pipe(
+    Stream.takeUntil((e) => e.type === "<unknown>" && e.eventType === "fake.pids"),
+    Stream.runCollect,
+    Effect.map((c) => pidsOf(Chunk.toArray(c)))
+  )
+
+describe("CodexProcess", () => {
+  it.live("streams the decoded events; the prompt reaches codex on stdin, args as given", () =>
+    Effect.gen(function* () {
+      const events = yield* collect(spec("ok", { stdin: "fix the bug ✓", args: ["exec", "--json", "-"] }))
+      expect(events.map((e) => e.type)).toEqual(["<unknown>", "thread.started", "turn.started", "item.completed", "turn.completed"])
+      expect(events[0]).toMatchObject({ raw: { argv: ["exec", "--json", "-"] } })
+      expect(events[3]).toMatchObject({ item: { type: "agent_message", text: "fix the bug ✓" } })
+    }))
+
+  it.live("a missing binary fails with CodexNotFound naming it", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("ok", { binary: "/nonexistent/codex-xyz" })))
+      expect(error._tag).toBe("CodexNotFound")
+      expect(error.message).toContain("/nonexistent/codex-xyz")
+    }))
+
+  it.live("a binary that is not executable fails with CodexNotFound", () =>
+    Effect.gen(function* () {
+      const file = Path.join(runningDir, "not-executable")
+      Fs.writeFileSync(file, "#!/bin/sh\n", { mode: 0o644 })
+      const error = yield* Effect.flip(collect(spec("ok", { binary: file })))
+      expect(error).toMatchObject({ _tag: "CodexNotFound", binary: file })
+    }))
+
+  it.live("a non-zero exit fails with CodexExit carrying the status and codex's stderr", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("fail")))
+      expect(error).toMatchObject({ _tag: "CodexExit", status: 3, signal: null })
+      expect(error.message).toContain("status 3")
+      expect(error.message).toContain("no rollout found for thread id nope")
+    }))
+
+  it.live("events before a failing exit still arrive (turn.failed, then the exit)", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const result = yield* codex.run(spec("turn-failed")).pipe(
+        Stream.runForEach((e) => Effect.sync(() => seen.push(e.type))),
+        Effect.either
+      )
+      expect(seen).toEqual(["thread.started", "turn.started", "turn.failed"])
+      expect(Either.isLeft(result) && result.left._tag).toBe("CodexExit")
+    }))
+
+  it.live("keeps only a bounded tail of a flood of stderr", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("stderr-flood")))
+      expect(error._tag).toBe("CodexExit")
+      const tail = error._tag === "CodexExit" ? error.stderrTail : ""
+      expect(Buffer.byteLength(tail)).toBeLessThanOrEqual(8 * 1024)
+      expect(tail.endsWith("THE-END-OF-STDERR")).toBe(true)
+    }))
+
+  it.live("tolerates stray non-JSON lines, handing them on as <unparsed>", () =>
+    Effect.gen(function* () {
+      const events = yield* collect(spec("garbage"))
+      expect(events.filter((e) => e.type === "<unparsed>").map((e) => e.type === "<unparsed>" && e.line)).toEqual([
+        "WARNING: something not JSON",
+        "[1,2,3]",
+        '{"no_type":true}'
+      ])
+      expect(events.some((e) => e.type === "turn.completed")).toBe(true)
+    }))
+
+  it.live("output with no readable event at all fails with CodexOutputError", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("only-garbage")))
+      expect(error._tag).toBe("CodexOutputError")
+      expect(error.message).toContain("2 unreadable")
+    }))
+
+  it.live("reads a last line without a trailing newline", () =>
+    Effect.gen(function* () {
+      expect((yield* collect(spec("no-newline"))).map((e) => e.type)).toEqual(["thread.started"])
+    }))
+
+  it.live("reads a 20 MB line (multi-byte characters across chunk boundaries intact)", () =>
+    Effect.gen(function* () {
+      const events = yield* collect(spec("big-line"))
+      const message = events.find((e) => e.type === "item.completed")
+      const text = message?.type === "item.completed" && message.item.type === "agent_message" ? message.item.text : ""
+      expect(text.length).toBe(10 * 1024 * 1024)
+      expect(/^é+$/.test(text)).toBe(true)
+      expect(events.at(-1)?.type).toBe("turn.completed")
+    }))
+
+  it.live("a line over the limit becomes <unparsed> and the rest of the output still arrives", () =>
+    Effect.gen(function* () {
+      const small = makeCodexProcess(makeProcessGroups({ runningDir }), { maxLineBytes: 1024 * 1024 })
+      const events = yield* small.run(spec("big-line", { env: { FAKE_CODEX_BYTES: String(4 * 1024 * 1024) } })).pipe(
+        Stream.runCollect,
+        Effect.map(Chunk.toArray)
+      )
+      expect(events.map((e) => e.type)).toEqual(["thread.started", "<unparsed>", "turn.completed"])
+    }))
+
+  it.live("stopping the consumer ends codex's whole process group", () =>
+    Effect.gen(function* () {
+      const [leader] = yield* startThenStop("hang")
+      expect(leader).toBeGreaterThan(0)
+      expect(running(leader!)).toBe(false)
+    }))
+
+  it.live("a codex that ignores SIGTERM is killed after the grace period", () =>
+    Effect.gen(function* () {
+      const [leader] = yield* startThenStop("ignore-term")
+      expect(running(leader!)).toBe(false)
+    }))
+
+  it.live("a tool process that ignores SIGTERM dies with the group, not just the leader", () =>
+    Effect.gen(function* () {
+      const pids = yield* startThenStop("grandchild")
+      expect(pids).toHaveLength(2)
+      expect(pids.filter(running)).toEqual([])
+    }))
+
+  it.live("a tool process left behind by a codex that finished normally is ended with the turn", () =>
+    Effect.gen(function* () {
+      const events = yield* collect(spec("grandchild-exit"))
+      expect(events.at(-1)?.type).toBe("turn.completed")
+      const pids = pidsOf(events)
+      expect(pids).toHaveLength(2)
+      expect(pids.filter(running)).toEqual([])
+    }))
+
+  it.live("interrupting the consumer (cancel, timeout) ends the group and returns", () =>
+    Effect.gen(function* () {
+      let pids: Array<number> = []
+      const fiber = yield* codex.run(spec("ignore-term")).pipe(
+        Stream.runForEach((e) => Effect.sync(() => (pids = pidsOf([e]).length ? pidsOf([e]) : pids))),
+        Effect.fork
+      )
+      while (pids.length === 0) yield* Effect.sleep(Duration.millis(20))
+      expect(Fs.existsSync(Path.join(runningDir, `${pids[0]}.json`))).toBe(true)
+      yield* Fiber.interrupt(fiber)
+      expect(pids.filter(running)).toEqual([])
+      expect(Fs.existsSync(Path.join(runningDir, `${pids[0]}.json`))).toBe(false)
+    }))
+})

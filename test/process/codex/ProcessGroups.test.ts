@@ -1,0 +1,135 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { makeProcessGroups, processStartTime } from "../../../src/layers/ProcessGroupsLive.ts"
+
+const running = (pid: number) => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!)
+  } catch {
+    return false
+  }
+}
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "process-groups-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A detached process group (as a codex left behind by a crashed plugin), killed at the end of the test whatever happens. */
+const orphanGroup = Effect.acquireRelease(
+  Effect.async<number>((resume) => {
+    const c = ChildProcess.spawn("sleep", ["300"], { detached: true, stdio: "ignore" })
+    c.once("spawn", () => {
+      c.unref()
+      resume(Effect.succeed(c.pid!))
+    })
+  }),
+  (pgid) =>
+    Effect.sync(() => {
+      try {
+        process.kill(-pgid, "SIGKILL")
+      } catch {
+        // already ended by the code under test
+      }
+    })
+)
+
+/** The pid of a process that has exited: a plugin that crashed. */
+const deadPid = Effect.promise(
+  () =>
+    new Promise<number>((resolve) => {
+      const c = ChildProcess.spawn("true", [], { stdio: "ignore" })
+      c.once("exit", () => resolve(c.pid!))
+    })
+)
+
+const writeRecord = (dir: string, record: Record<string, unknown>) =>
+  Fs.writeFileSync(Path.join(dir, `${record.pgid}.json`), JSON.stringify(record))
+
+describe("ProcessGroups.reapOrphans", () => {
+  it.scopedLive("ends a group recorded by a plugin that is no longer running, and drops the record", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* orphanGroup
+      const plugin = yield* deadPid
+      writeRecord(dir, { pgid, leaderStartTime: processStartTime(pgid), pluginPid: plugin, pluginStartTime: "1", startedAt: "" })
+      const groups = makeProcessGroups({ runningDir: dir })
+      expect(yield* groups.reapOrphans).toEqual([pgid])
+      expect(running(pgid)).toBe(false)
+      expect(Fs.readdirSync(dir)).toEqual([])
+    }))
+
+  it.scopedLive("treats a plugin pid now used by another process as dead (start time differs)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* orphanGroup
+      // This test process stands in for the unrelated process that got the dead plugin's pid.
+      writeRecord(dir, { pgid, leaderStartTime: processStartTime(pgid), pluginPid: process.pid, pluginStartTime: "1", startedAt: "" })
+      expect(yield* makeProcessGroups({ runningDir: dir }).reapOrphans).toEqual([pgid])
+      expect(running(pgid)).toBe(false)
+    }))
+
+  it.scopedLive("leaves alone the groups of a plugin that is still running", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* orphanGroup
+      const groups = makeProcessGroups({ runningDir: dir })
+      yield* groups.track(pgid) // recorded by this live process
+      expect(yield* makeProcessGroups({ runningDir: dir }).reapOrphans).toEqual([])
+      expect(running(pgid)).toBe(true)
+      expect(Fs.readdirSync(dir)).toEqual([`${pgid}.json`])
+      yield* groups.untrack(pgid)
+      expect(Fs.readdirSync(dir)).toEqual([])
+    }))
+
+  it.scopedLive("never kills a process that merely reuses the recorded group's pid", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* orphanGroup
+      const plugin = yield* deadPid
+      writeRecord(dir, { pgid, leaderStartTime: "1", pluginPid: plugin, pluginStartTime: "1", startedAt: "" })
+      expect(yield* makeProcessGroups({ runningDir: dir }).reapOrphans).toEqual([])
+      expect(running(pgid)).toBe(true)
+      expect(Fs.readdirSync(dir)).toEqual([])
+    }))
+
+  it.scopedLive("drops records that are unreadable or whose group is already gone", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const plugin = yield* deadPid
+      Fs.writeFileSync(Path.join(dir, "123.json"), "{not json")
+      writeRecord(dir, { pgid: plugin, leaderStartTime: null, pluginPid: plugin, pluginStartTime: null, startedAt: "" })
+      expect(yield* makeProcessGroups({ runningDir: dir }).reapOrphans).toEqual([])
+      expect(Fs.readdirSync(dir)).toEqual([])
+    }))
+})
+
+describe("ProcessGroups.end", () => {
+  it.scopedLive("ends a group whose members ignore SIGTERM, within the grace period plus a little", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* Effect.acquireRelease(
+        Effect.async<number>((resume) => {
+          const c = ChildProcess.spawn("sh", ["-c", "trap '' TERM; sleep 300 & sleep 300 & echo ready; wait"], {
+            detached: true,
+            stdio: ["ignore", "pipe", "ignore"]
+          })
+          c.stdout.once("data", () => {
+            c.stdout.destroy()
+            c.unref()
+            resume(Effect.succeed(c.pid!))
+          })
+        }),
+        (pgid) => Effect.sync(() => { try { process.kill(-pgid, "SIGKILL") } catch { /* ended */ } })
+      )
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      expect(yield* groups.alive(pgid)).toBe(true)
+      yield* groups.end(pgid)
+      expect(yield* groups.alive(pgid)).toBe(false)
+    }))
+})
