@@ -41,30 +41,56 @@ const LOCK_STALE_MS = 120_000
 
 // ---------------------------------------------------------------- config.toml edit
 
-const timeoutKeyLine = /^\s*(startup_timeout_sec|tool_timeout_sec)\s*=/
-
 /**
- * Sets the timeout keys in the `[mcp_servers.<name>]` table, leaving every other
- * line as it was. `undefined` when the table is not there.
+ * Keys `codex mcp add` cannot set. Without the approval mode every host tool call
+ * fails under `codex exec` ("requires approval, but approval policy is never"),
+ * except in the danger-full-access sandbox; the host decides what its tools may do.
  */
-export const withServerTimeouts = (
-  toml: string,
-  serverName: string,
-  timeouts: { readonly startup_timeout_sec: number; readonly tool_timeout_sec: number }
-): string | undefined => {
-  const lines = toml.split("\n")
+export interface ServerSettings {
+  readonly startup_timeout_sec: number
+  readonly tool_timeout_sec: number
+  readonly default_tools_approval_mode: string
+}
+
+const tomlValue = (v: string | number): string => (typeof v === "number" ? String(v) : JSON.stringify(v))
+
+/** Line range of the `[mcp_servers.<name>]` table's own keys (header excluded), or undefined. */
+const serverTable = (lines: ReadonlyArray<string>, serverName: string): { start: number; end: number } | undefined => {
   const headers = new Set([
     `[mcp_servers.${serverName}]`,
     `[mcp_servers."${serverName}"]`,
     `[mcp_servers.'${serverName}']`
   ])
-  const start = lines.findIndex((l) => headers.has(l.trim()))
-  if (start < 0) return undefined
-  let end = start + 1
+  const header = lines.findIndex((l) => headers.has(l.trim()))
+  if (header < 0) return undefined
+  let end = header + 1
   while (end < lines.length && !lines[end]!.trim().startsWith("[")) end++
-  const body = lines.slice(start + 1, end).filter((l) => !timeoutKeyLine.test(l))
-  const keys = Object.entries(timeouts).map(([k, v]) => `${k} = ${v}`)
-  return [...lines.slice(0, start + 1), ...keys, ...body, ...lines.slice(end)].join("\n")
+  return { start: header + 1, end }
+}
+
+const keyOf = (line: string): string | undefined => /^\s*([A-Za-z0-9_-]+)\s*=/.exec(line)?.[1]
+
+/**
+ * Sets the keys in the `[mcp_servers.<name>]` table, leaving every other line as
+ * it was. `undefined` when the table is not there.
+ */
+export const withServerSettings = (toml: string, serverName: string, settings: ServerSettings): string | undefined => {
+  const lines = toml.split("\n")
+  const table = serverTable(lines, serverName)
+  if (table === undefined) return undefined
+  const names = new Set(Object.keys(settings))
+  const body = lines.slice(table.start, table.end).filter((l) => !names.has(keyOf(l) ?? ""))
+  const keys = Object.entries(settings).map(([k, v]) => `${k} = ${tomlValue(v)}`)
+  return [...lines.slice(0, table.start), ...keys, ...body, ...lines.slice(table.end)].join("\n")
+}
+
+/** Whether the table sets `key` to exactly `value` (as this plugin writes it). */
+export const serverTableHas = (toml: string, serverName: string, key: string, value: string | number): boolean => {
+  const lines = toml.split("\n")
+  const table = serverTable(lines, serverName)
+  if (table === undefined) return false
+  const want = `${key} = ${tomlValue(value)}`
+  return lines.slice(table.start, table.end).some((l) => l.trim() === want)
 }
 
 // ---------------------------------------------------------------- cross-process lock
@@ -142,6 +168,11 @@ const releaseFileLock = async (lockPath: string, nonce: string): Promise<void> =
 
 // ---------------------------------------------------------------- the layer
 
+interface Registration {
+  readonly server: CodexMcpServer
+  readonly toml: string
+}
+
 interface CodexRun {
   readonly exitCode: number
   readonly stdout: string
@@ -202,24 +233,31 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         Effect.provide(executor)
       )
 
-    /** What codex has registered under the name, or None. */
+    const settings: ServerSettings = {
+      startup_timeout_sec: startupTimeoutSec,
+      tool_timeout_sec: options.toolTimeoutSec,
+      default_tools_approval_mode: "approve"
+    }
+
+    /** What codex has registered under the name (and the config text it came from), or None. */
     const readRegistration = (name: string) =>
       Effect.gen(function* () {
         const run = yield* runCodex(name, ["mcp", "get", name, "--json"])
         if (run.exitCode !== 0) {
-          if (/no mcp server named/i.test(run.stderr)) return Option.none<CodexMcpServer>()
+          if (/no mcp server named/i.test(run.stderr)) return Option.none<Registration>()
           return yield* fail(name, `\`codex mcp get ${name}\` exited ${run.exitCode}: ${run.stderr.trim()}`)
         }
-        return Option.some(
-          yield* decodeServer(run.stdout).pipe(
-            Effect.mapError((e) => fail(name, `unexpected \`codex mcp get --json\` output: ${e.message}`))
-          )
+        const server = yield* decodeServer(run.stdout).pipe(
+          Effect.mapError((e) => fail(name, `unexpected \`codex mcp get --json\` output: ${e.message}`))
         )
+        // `mcp get` does not show the approval mode; the table itself does.
+        const toml = yield* Effect.promise(() => Fs.readFile(configToml, "utf8").catch(() => ""))
+        return Option.some<Registration>({ server, toml })
       })
 
-    const isExpected = (agentId: string, found: Option.Option<CodexMcpServer>): boolean => {
+    const isExpected = (agentId: string, found: Option.Option<Registration>): boolean => {
       if (Option.isNone(found)) return false
-      const s = found.value
+      const { server: s, toml } = found.value
       const t = s.transport
       if (t.type !== "stdio" || !("command" in t)) return false
       const env = t.env ?? {}
@@ -231,26 +269,25 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         Object.keys(env).length === 2 &&
         env[ENV_SOCKET] === socketPath(agentId) &&
         env[ENV_AGENT_ID] === agentId &&
-        s.tool_timeout_sec === options.toolTimeoutSec &&
-        s.startup_timeout_sec === startupTimeoutSec
+        s.tool_timeout_sec === settings.tool_timeout_sec &&
+        s.startup_timeout_sec === settings.startup_timeout_sec &&
+        serverTableHas(toml, s.name, "default_tools_approval_mode", settings.default_tools_approval_mode)
       )
     }
 
-    const setTimeouts = (name: string) =>
+    /** Writes the keys `mcp add` cannot into the fresh entry: a whole-file atomic replace, under the lock. */
+    const writeSettings = (name: string) =>
       Effect.tryPromise({
         try: async () => {
           const toml = await Fs.readFile(configToml, "utf8")
-          const patched = withServerTimeouts(toml, name, {
-            startup_timeout_sec: startupTimeoutSec,
-            tool_timeout_sec: options.toolTimeoutSec
-          })
+          const patched = withServerSettings(toml, name, settings)
           if (patched === undefined) throw new Error(`no [mcp_servers.${name}] table in ${configToml}`)
           const mode = (await Fs.stat(configToml)).mode & 0o777
           const tmp = `${configToml}.plexum.${process.pid}.tmp`
           await Fs.writeFile(tmp, patched, { mode })
           await Fs.rename(tmp, configToml)
         },
-        catch: (e) => fail(name, `cannot set timeouts in ${configToml}: ${(e as Error).message}`)
+        catch: (e) => fail(name, `cannot write the server's settings into ${configToml}: ${(e as Error).message}`)
       })
 
     const withFileLock = <A, E>(name: string, body: Effect.Effect<A, E>) =>
@@ -283,7 +320,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         if (add.exitCode !== 0) {
           return yield* fail(name, `\`codex mcp add ${name}\` exited ${add.exitCode}: ${add.stderr.trim()}`)
         }
-        yield* setTimeouts(name)
+        yield* writeSettings(name)
         const after = yield* readRegistration(name)
         if (!isExpected(agentId, after)) {
           return yield* fail(name, `codex does not read back the registration as written: ${JSON.stringify(after)}`)
@@ -296,17 +333,11 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
       yield* writes.withPermits(1)(
         Effect.gen(function* () {
           if (ensured.has(agentId)) return
-          // A read needs no lock; a torn or failed read only sends us down the locked path.
+          // A read needs no lock; a torn or failed read only sends us down the locked path. Under
+          // the lock we register without reading again: if another process got there first, writing
+          // the same entry again is harmless, and each codex run costs most of a second.
           const current = yield* readRegistration(name).pipe(Effect.orElseSucceed(() => Option.none()))
-          if (!isExpected(agentId, current)) {
-            yield* withFileLock(
-              name,
-              Effect.gen(function* () {
-                if (isExpected(agentId, yield* readRegistration(name))) return
-                yield* register(agentId, name)
-              })
-            )
-          }
+          if (!isExpected(agentId, current)) yield* withFileLock(name, register(agentId, name))
           ensured.add(agentId)
         })
       )

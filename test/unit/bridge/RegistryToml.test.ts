@@ -1,6 +1,6 @@
-// The one edit the plugin makes to codex's config.toml itself: the entry's timeouts.
+// The one edit the plugin makes to codex's config.toml itself: the keys `codex mcp add` cannot set.
 import { describe, expect, it } from "vitest"
-import { withServerTimeouts } from "../../../src/layers/McpRegistryLive.ts"
+import { serverTableHas, withServerSettings } from "../../../src/layers/McpRegistryLive.ts"
 
 const toml = `# my settings
 model = "o3"
@@ -17,16 +17,17 @@ PLEXUM_MCP_SOCKET = "/s"
 command = "x"
 tool_timeout_sec = 5
 `
+const settings = { startup_timeout_sec: 30, tool_timeout_sec: 600, default_tools_approval_mode: "approve" }
 
-describe("withServerTimeouts", () => {
-  it("sets both timeouts in the named table and leaves every other line alone", () => {
-    const out = withServerTimeouts(toml, "plexum-host-a", { startup_timeout_sec: 30, tool_timeout_sec: 600 })!
-    expect(out).toBe(`# my settings
+describe("withServerSettings", () => {
+  it("sets the keys in the named table and leaves every other line alone", () => {
+    expect(withServerSettings(toml, "plexum-host-a", settings)).toBe(`# my settings
 model = "o3"
 
 [mcp_servers.plexum-host-a]
 startup_timeout_sec = 30
 tool_timeout_sec = 600
+default_tools_approval_mode = "approve"
 command = "/bin/plugin"
 args = ["mcp-host"]
 
@@ -40,15 +41,22 @@ tool_timeout_sec = 5
   })
 
   it("is idempotent", () => {
-    const once = withServerTimeouts(toml, "plexum-host-a", { startup_timeout_sec: 30, tool_timeout_sec: 600 })!
-    expect(withServerTimeouts(once, "plexum-host-a", { startup_timeout_sec: 30, tool_timeout_sec: 600 })).toBe(once)
+    const once = withServerSettings(toml, "plexum-host-a", settings)!
+    expect(withServerSettings(once, "plexum-host-a", settings)).toBe(once)
   })
 
   it("finds a quoted table header and reports a missing table", () => {
     const quoted = `[mcp_servers."plexum-host-b"]\ncommand = "x"\n`
-    expect(withServerTimeouts(quoted, "plexum-host-b", { startup_timeout_sec: 1, tool_timeout_sec: 2 })).toContain(
-      "tool_timeout_sec = 2"
-    )
-    expect(withServerTimeouts(toml, "plexum-host-zz", { startup_timeout_sec: 1, tool_timeout_sec: 2 })).toBeUndefined()
+    expect(withServerSettings(quoted, "plexum-host-b", settings)).toContain("tool_timeout_sec = 600")
+    expect(withServerSettings(toml, "plexum-host-zz", settings)).toBeUndefined()
+  })
+})
+
+describe("serverTableHas", () => {
+  it("looks only inside the named table", () => {
+    const patched = withServerSettings(toml, "plexum-host-a", settings)!
+    expect(serverTableHas(patched, "plexum-host-a", "default_tools_approval_mode", "approve")).toBe(true)
+    expect(serverTableHas(patched, "other", "default_tools_approval_mode", "approve")).toBe(false)
+    expect(serverTableHas(toml, "plexum-host-a", "default_tools_approval_mode", "approve")).toBe(false)
   })
 })
