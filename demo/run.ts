@@ -42,6 +42,7 @@ const cleanup = () =>
     }
   })())
 
+let interrupted = false
 const exitAfterCleanup = (code: number) => {
   void cleanup().finally(() => process.exit(code))
 }
@@ -161,6 +162,7 @@ watchdog.unref()
 
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(signal, () => {
+    interrupted = true
     fail(`interrupted (${signal}); cleaning up`)
     exitAfterCleanup(130)
   })
@@ -169,6 +171,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 main().then(
   (code) => exitAfterCleanup(code),
   (e) => {
+    if (interrupted) return // already reported and cleaning up
     fail(e instanceof DemoFailure ? e.message : String((e as Error)?.stack ?? e))
     if (!(e instanceof DemoFailure)) process.stderr.write("run `bin/plexum-openai-provider-plugin doctor` to check the set-up\n")
     else process.stderr.write("if the cause is unclear, run `bin/plexum-openai-provider-plugin doctor` with the same PLEXUM_PROFILE_ROOT and CODEX_HOME\n")
