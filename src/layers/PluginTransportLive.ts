@@ -94,7 +94,14 @@ export const makePluginTransport = (io: StdioStreams) =>
         pending.set(id, answer)
         yield* send({ jsonrpc: "2.0", id, method, params })
         return yield* Deferred.await(answer).pipe(
-          Effect.catchTag("HostCallError", (e) => Effect.fail(new HostCallError({ ...e, method }))),
+          Effect.mapError((e) =>
+            new HostCallError({
+              method,
+              message: e.message,
+              ...(e.code === undefined ? {} : { code: e.code }),
+              ...(e.data === undefined ? {} : { data: e.data })
+            })
+          ),
           Effect.ensuring(Effect.sync(() => pending.delete(id)))
         )
       })
@@ -164,6 +171,7 @@ export const makePluginTransport = (io: StdioStreams) =>
               if (router.inline.has(name)) return answer(id, handler, params)
               return FiberSet.run(running, answer(id, handler, params)).pipe(Effect.asVoid)
             }
+            // Decoded by the presence of `error`: a response's `result` may itself be anything.
             const response = decodeResponse(value)
             if (Option.isSome(response)) return settleResponse(response.value)
             const id = validId(value)

@@ -190,6 +190,9 @@ export const makeToolBridge = Effect.gen(function* () {
               return refuse(`bridge version ${message.version} is not supported (want ${BRIDGE_WIRE_VERSION})`)
             }
             if (message.agentId !== options.agentId) return refuse("this socket serves another agent")
+            if (options.turnToken !== undefined && message.token !== options.turnToken) {
+              return refuse("this connection does not come from the running turn's codex")
+            }
             greeted = true
             write(socket, { type: "welcome", turnId: options.turnId })
             continue

@@ -7,10 +7,13 @@
  */
 import { Cause, Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import type { Scope } from "effect"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
+import { isolationFlags } from "../core/McpIsolation.ts"
+import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
 import { toToolBlockEvent } from "../core/RolloutToolCalls.ts"
@@ -107,17 +110,29 @@ export const TurnRunnerLive = Layer.effect(
         const tools = request.tools ?? []
         const serverName = registry.serverName(agent.agentId)
         const extraFlags: Array<string> = []
+        const turnToken = Crypto.randomBytes(16).toString("hex")
         if (tools.length > 0) {
           yield* registry.ensureRegistered(agent.agentId).pipe(
             Effect.mapError((e) => new TurnFailure("bridge", `cannot register the host tools with codex: ${e.message}`))
           )
           yield* bridge
-            .serve({ agentId: agent.agentId, turnId, tools, callTool: callHostTool(turnId, agent.agentId) })
+            .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: callHostTool(turnId, agent.agentId) })
             .pipe(Effect.mapError((e) => new TurnFailure("bridge", e.message)))
           // codex exec runs with approval policy "never", under which an MCP call is refused unless
           // the server's tools are pre-approved; `codex mcp add` cannot set this, so it goes per run.
-          extraFlags.push("-c", `mcp_servers.${serverName}.default_tools_approval_mode="approve"`)
+          // Only this run's codex hands the turn token to its mcp-host (see ENV_TURN_TOKEN).
+          extraFlags.push(
+            "-c",
+            `mcp_servers.${serverName}.default_tools_approval_mode="approve"`,
+            "-c",
+            `mcp_servers.${serverName}.env_vars=["${ENV_TURN_TOKEN}"]`
+          )
         }
+        // Only this agent's own host-tools server may start in this run (see McpIsolation).
+        const configToml = yield* Effect.promise(() =>
+          Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8").catch(() => "")
+        )
+        extraFlags.push(...isolationFlags(configToml, tools.length > 0 ? serverName : undefined))
         const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
 
         // Where this thread's rollout ended before the turn: tool blocks are only this turn's.
@@ -154,7 +169,7 @@ export const TurnRunnerLive = Layer.effect(
             binary: config.binary,
             args,
             cwd: agent.workspace,
-            env: { ...process.env, CODEX_HOME: paths.codexHome },
+            env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
             stdin: prompt.text
           })
           .pipe(

@@ -46,6 +46,7 @@ const LIST_TIMEOUT_MS = 10_000
 const exchange = (
   socketPath: string,
   agentId: string,
+  token: string | undefined,
   request: Request,
   signal?: AbortSignal
 ): Promise<BridgeOutcome<Answer>> =>
@@ -69,7 +70,7 @@ const exchange = (
     signal?.addEventListener("abort", onAbort, { once: true })
     socket.setEncoding("utf8")
     socket.once("connect", () => {
-      const hello = { type: "hello", version: BRIDGE_WIRE_VERSION, agentId }
+      const hello = { type: "hello", version: BRIDGE_WIRE_VERSION, agentId, ...(token ? { token } : {}) }
       socket.write(`${JSON.stringify(hello)}\n${JSON.stringify({ ...request, id: 1 })}\n`)
     })
     socket.on("error", (e: NodeJS.ErrnoException) => {
@@ -107,9 +108,9 @@ const exchange = (
     })
   })
 
-export const makeBridgeClient = (socketPath: string, agentId: string) => ({
+export const makeBridgeClient = (socketPath: string, agentId: string, token?: string) => ({
   listTools: async (): Promise<BridgeOutcome<ReadonlyArray<BridgeTool>>> => {
-    const out = await exchange(socketPath, agentId, { type: "list" })
+    const out = await exchange(socketPath, agentId, token, { type: "list" })
     if (!out.ok) return out
     return Array.isArray(out.value.tools)
       ? { ok: true, value: out.value.tools }
@@ -124,6 +125,7 @@ export const makeBridgeClient = (socketPath: string, agentId: string) => ({
     const out = await exchange(
       socketPath,
       agentId,
+      token,
       { type: "call", name, arguments: args, ...(callId === undefined ? {} : { callId }) },
       signal
     )

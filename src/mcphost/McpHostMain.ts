@@ -18,7 +18,7 @@ import {
   ListToolsRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { type BridgeOutcome, makeBridgeClient } from "./BridgeClient.ts"
-import { ENV_AGENT_ID, ENV_SOCKET } from "./BridgeEnv.ts"
+import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "./BridgeEnv.ts"
 
 export interface McpHostOptions {
   /** The bridge socket; default `$PLEXUM_MCP_SOCKET`. */
@@ -67,7 +67,7 @@ export const runMcpHost = async (options: McpHostOptions = {}): Promise<void> =>
   const socketPath = options.socket ?? process.env[ENV_SOCKET] ?? ""
   const agentId = options.agentId ?? process.env[ENV_AGENT_ID] ?? ""
   if (socketPath === "") log(`no bridge socket (--socket or ${ENV_SOCKET}); serving no tools`)
-  const bridge = socketPath === "" ? undefined : makeBridgeClient(socketPath, agentId)
+  const bridge = socketPath === "" ? undefined : makeBridgeClient(socketPath, agentId, process.env[ENV_TURN_TOKEN])
 
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} } })
   let inFlight = 0
@@ -143,10 +143,4 @@ export const mcpHostMain = (argv: ReadonlyArray<string>): void => {
       process.exit(1)
     }
   )
-}
-
-// Bundled on its own as dist/mcp-host.cjs (scripts/build.mjs), this module is the
-// program: bin/plexum-openai-provider-plugin runs it for `mcp-host …` with argv intact.
-if (typeof __filename === "string" && /(^|[\\/])mcp-host\.c?js$/.test(__filename)) {
-  mcpHostMain(process.argv.slice(process.argv[2] === "mcp-host" ? 3 : 2))
 }

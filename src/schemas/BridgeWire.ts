@@ -20,7 +20,9 @@ export type RequestId = typeof RequestId.Type
 export const Hello = Schema.Struct({
   type: Schema.Literal("hello"),
   version: Schema.Number,
-  agentId: Schema.String
+  agentId: Schema.String,
+  /** The running turn's token (ENV_TURN_TOKEN), when codex handed one down. */
+  token: Schema.optional(Schema.String)
 })
 export type Hello = typeof Hello.Type
 

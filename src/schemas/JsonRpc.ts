@@ -37,7 +37,8 @@ export type IncomingCall = typeof IncomingCall.Type
 
 /** An incoming response to a request this plugin sent (e.g. `host/tools/call`). */
 export const IncomingResponse = Schema.Union(
-  Schema.Struct({ jsonrpc, id: RpcId, result: Schema.Unknown }),
-  Schema.Struct({ jsonrpc, id: Schema.NullOr(RpcId), error: RpcErrorObject })
+  // An error answer first: `result: Unknown` would also accept a message with no `result` key.
+  Schema.Struct({ jsonrpc, id: Schema.NullOr(RpcId), error: RpcErrorObject }),
+  Schema.Struct({ jsonrpc, id: RpcId, result: Schema.Unknown })
 )
 export type IncomingResponse = typeof IncomingResponse.Type

@@ -28,6 +28,11 @@ export interface ServeOptions {
   /** Runs a call on the host by its host name; failures come back as `isError` results. */
   readonly callTool: (name: string, args: Record<string, unknown>) => Effect.Effect<ToolResult>
   readonly onCall?: (event: BridgeCallEvent) => Effect.Effect<void>
+  /**
+   * When set, only a peer presenting this token (handed to codex's mcp-host through
+   * ENV_TURN_TOKEN) is served: this agent's server started by another agent's codex is refused.
+   */
+  readonly turnToken?: string
   /** A call running longer than this is answered with an `isError` result (default: no limit; codex has its own). */
   readonly callTimeoutMs?: number
 }
