@@ -144,10 +144,16 @@ export const tellStory = async (ctx: StoryContext): Promise<StoryResult> => {
   if (threadId === undefined) throw new DemoFailure("turn 1 completed without a thread id")
   const commandRan = turn1.events.some((e) => e.type === "tool.completed" && e.kind === "command")
   const hostCalled = ctx.host.toolCalls.some((c) => c.name === "lookup_ticket")
-  if (!commandRan) throw new DemoFailure("turn 1 ran no shell command (no tool.completed of kind command)")
+  const modelDeclined = scripted ? "" : " (a real model may decline; run the demo again)"
+  if (!commandRan) throw new DemoFailure(`turn 1 ran no shell command (no tool.completed of kind command)${modelDeclined}`)
   if (!hostCalled) {
+    const attempted = turn1.events.some((e) => e.type === "tool.started" && e.kind === "dynamic")
     throw new DemoFailure(
-      "codex never called the host tool lookup_ticket: the MCP bridge did not reach the host. Run `bin/plexum-openai-provider-plugin doctor` with the same CODEX_HOME."
+      attempted
+        ? "codex called lookup_ticket but the call never reached the host: the MCP bridge failed (see the tool.completed line above, and `bin/plexum-openai-provider-plugin doctor` with the same CODEX_HOME)"
+        : scripted
+          ? "codex did not offer the host tool lookup_ticket to the model: the MCP server did not start (run `bin/plexum-openai-provider-plugin doctor` with the same CODEX_HOME)"
+          : `the model did not call lookup_ticket${modelDeclined}`
     )
   }
   const blocks = turn1.events.filter((e) => e.type === "tool.block")

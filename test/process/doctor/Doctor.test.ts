@@ -1,21 +1,11 @@
-// `doctor` as a user runs it, with stdout piped: one plain line per check, exit 1 when a check
-// fails, and the line that failed says what and where. Uses the built executable once Main has
-// the command; until then the same command through test/process/doctor/doctorEntry.ts.
+// `doctor` through the built executable as a user runs it, with stdout piped: one plain line per
+// check, exit 1 when a check fails, and the line that failed says what and where.
 import { execFileSync, spawnSync } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { codexBin, makeTempCodexHome } from "../../support/CodexOffline.ts"
 import { makeProfile, pluginBin } from "../../support/ReferenceHost.ts"
-
-const entry = fileURLToPath(new URL("./doctorEntry.ts", import.meta.url))
-
-/** Whether the built executable already has `doctor` (the integrator wires it into Main). */
-const binHasDoctor = (() => {
-  const r = spawnSync(pluginBin, ["--help"], { encoding: "utf8", timeout: 20_000 })
-  return r.status === 0 && /\bdoctor\b/.test(r.stdout)
-})()
 
 // node on PATH (the executable's shebang needs it) but no codex there.
 const BASE_PATH = [dirname(process.execPath), "/usr/bin", "/bin"].join(":")
@@ -36,8 +26,7 @@ const doctor = (env: Record<string, string>) => {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !["OPENAI_API_KEY", "CODEX_API_KEY", "NO_COLOR", "FORCE_COLOR"].includes(k))
   )
-  const argv = binHasDoctor ? [pluginBin, "doctor"] : [process.execPath, "--import", "tsx", entry, "doctor"]
-  const r = spawnSync(argv[0]!, argv.slice(1), {
+  const r = spawnSync(pluginBin, ["doctor"], {
     env: { ...clean, PATH: BASE_PATH, ...env },
     encoding: "utf8",
     timeout: 45_000
