@@ -7,6 +7,7 @@
 // The host is test/support/ReferenceHost.ts driving the real executable
 // (bin/plexum-openai-provider-plugin); the offline model is test/support/ScriptedModelServer.ts.
 import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { homedir, tmpdir } from "node:os"
 import { join, relative, resolve } from "node:path"
@@ -85,6 +86,11 @@ const main = async (): Promise<number> => {
   if (live) {
     codexHome = resolve(process.env.CODEX_HOME || join(homedir(), ".codex"))
     codexBinary = findExecutable("codex", process.env) ?? codexBin
+    // Say what is missing up front rather than through a failed turn.
+    if (!existsSync(codexHome)) throw new DemoFailure(`--live needs your codex home, but ${codexHome} does not exist: run \`codex login\` first`)
+    const loggedIn =
+      existsSync(join(codexHome, "auth.json")) || (process.env.OPENAI_API_KEY ?? "") !== "" || (process.env.CODEX_API_KEY ?? "") !== ""
+    if (!loggedIn) throw new DemoFailure(`--live needs a codex login: run \`CODEX_HOME=${codexHome} codex login\` or set OPENAI_API_KEY`)
     config = { binary: codexBinary, turn_timeout_ms: 300_000 }
   } else {
     const server = await startScriptedModelServer(demoModelScript)
