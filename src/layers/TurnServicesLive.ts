@@ -7,7 +7,6 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Layer } from "effect"
 import { pluginLauncher } from "../core/Launcher.ts"
 import { ActiveConfig } from "../services/PluginConfig.ts"
-import { ProcessGroups } from "../services/ProcessGroups.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
 import { McpRegistryLive } from "./McpRegistryLive.ts"
 import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
@@ -22,11 +21,6 @@ const McpRegistryFromConfig = Layer.unwrapEffect(
   )
 )
 
-/** Ends codex process groups a crashed predecessor left behind, once, when the services start. */
-const ReapOrphans = Layer.effectDiscard(
-  Effect.flatMap(ProcessGroups, (groups) => groups.reapOrphans)
-)
-
 const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
 
 export const TurnServicesLive = TurnRunnerLive.pipe(
@@ -36,8 +30,7 @@ export const TurnServicesLive = TurnRunnerLive.pipe(
       McpRegistryFromConfig,
       ToolBridgeLive,
       RolloutStoreLive,
-      SessionStoreLive,
-      ReapOrphans
+      SessionStoreLive
     )
   ),
   Layer.provideMerge(ProcessGroupsLive),

@@ -1,0 +1,30 @@
+// A plugin killed with SIGKILL cannot end its codex; the next plugin start must.
+import { afterEach, expect, it } from "vitest"
+import { startReferenceHost } from "../support/ReferenceHost.ts"
+import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
+import { processesMatching, waitForNoProcesses } from "../support/Processes.ts"
+
+let harness: PluginHarness | undefined
+afterEach(async () => {
+  await harness?.dispose()
+  harness = undefined
+})
+
+it("ends the codex process group a SIGKILLed plugin left behind when the next plugin starts", async () => {
+  harness = await startPluginHarness(() => ({ hang: true }))
+  const h = harness
+  void h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait forever")] })).catch(() => {})
+  await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+  const mine = new RegExp(h.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+  h.host.kill("SIGKILL")
+  await h.host.exited
+  // codex runs in its own process group, so it survives its plugin...
+  expect(processesMatching(mine).length).toBeGreaterThan(0)
+  // ...until the next plugin of this profile starts (before any initialize).
+  const next = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: h.profileRoot, CODEX_HOME: h.codexHome } })
+  try {
+    expect(await waitForNoProcesses(mine, 5_000)).toEqual([])
+  } finally {
+    await next.dispose()
+  }
+})
