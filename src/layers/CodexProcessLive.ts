@@ -26,6 +26,8 @@ export interface CodexProcessOptions {
   readonly maxLineBytes?: number
   /** How much of stderr is kept for the error message; default 8 KiB. */
   readonly stderrTailBytes?: number
+  /** Decoded stdout chunks buffered ahead of a slow consumer before the pipe is paused; default 16. */
+  readonly bufferChunks?: number
 }
 
 /** Cuts stdout bytes into lines and decodes each; keeps only the line in progress. */
@@ -167,11 +169,18 @@ const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
   })
 
 /** stdout as decoded events, with backpressure: the pipe is paused while a chunk waits in the buffer. */
-const readEvents = (run: Running, onEvents: (events: ReadonlyArray<CodexEvent>) => void, maxLineBytes: number) =>
+const readEvents = (
+  run: Running,
+  onEvents: (events: ReadonlyArray<CodexEvent>) => void,
+  maxLineBytes: number,
+  bufferChunks: number
+) =>
   Stream.async<CodexEvent>((emit) => {
     const out = run.child.stdout
     const splitter = new CodexLineSplitter(maxLineBytes)
     let finished = false
+    let waiting = false // a chunk waits for the consumer; the pipe is paused meanwhile
+    let lastData = Date.now()
     let timer: NodeJS.Timeout | undefined
     const finish = () => {
       if (finished) return
@@ -187,26 +196,40 @@ const readEvents = (run: Running, onEvents: (events: ReadonlyArray<CodexEvent>) 
     }
     out.on("data", (buf: Buffer) => {
       if (finished) return
+      lastData = Date.now()
       const events: Array<CodexEvent> = []
       splitter.push(buf, events)
       if (events.length === 0) return
       onEvents(events)
       out.pause()
-      void emit.chunk(Chunk.unsafeFromArray(events)).then(() => finished || out.resume())
+      waiting = true
+      void emit.chunk(Chunk.unsafeFromArray(events)).then(() => {
+        waiting = false
+        lastData = Date.now()
+        if (!finished) out.resume()
+      })
     })
     out.once("end", finish)
     out.once("error", finish) // a broken pipe ends the output; the exit status reports the cause
-    // A tool process that inherited stdout can keep the pipe open after codex itself exited:
-    // give the pipe a moment to drain, then stop reading (the group is ended on release).
+    // A tool process that inherited stdout can keep the pipe open after codex itself exited.
+    // Once codex has exited and the pipe has been idle (not merely paused for a slow
+    // consumer) for a moment, stop reading; the group is ended on release.
+    const IDLE_MS = 500
+    const whenIdle = () => {
+      if (finished) return
+      const idle = Date.now() - lastData
+      if (!waiting && idle >= IDLE_MS) finish()
+      else timer = setTimeout(whenIdle, waiting ? IDLE_MS : IDLE_MS - idle)
+    }
     void run.exited.then(() => {
-      if (!finished) timer = setTimeout(finish, 500)
+      if (!finished) timer = setTimeout(whenIdle, IDLE_MS)
     })
     return Effect.sync(() => {
       finished = true
       if (timer) clearTimeout(timer)
       out.destroy()
     })
-  }, 16)
+  }, bufferChunks)
 
 const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
   Effect.flatMap(Effect.promise(() => run.exited), (exit): Effect.Effect<void, CodexRunError> => {
@@ -266,7 +289,7 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
           }
         }
         return Stream.concat(
-          readEvents(running, onEvents, maxLineBytes),
+          readEvents(running, onEvents, maxLineBytes, options.bufferChunks ?? 16),
           Stream.execute(checkExit(running, () => sawThread, () => unparsedLines))
         )
       })

@@ -141,6 +141,27 @@ describe("CodexProcess", () => {
       expect(events.map((e) => e.type)).toEqual(["thread.started", "<unparsed>", "turn.completed"])
     }))
 
+  it.live("a slow consumer still gets every event after codex has exited (the pipe is drained, not cut)", () =>
+    Effect.gen(function* () {
+      // One chunk of read-ahead, a consumer slower than the exit grace: codex is long gone
+      // while most of its output still waits in the pipe.
+      const slow = makeCodexProcess(makeProcessGroups({ runningDir }), { bufferChunks: 1 })
+      let count = 0
+      yield* slow.run(spec("many", { env: { FAKE_CODEX_EVENTS: "3000" } })).pipe(
+        Stream.runForEachChunk((chunk) =>
+          Effect.zipRight(Effect.sleep(Duration.millis(700)), Effect.sync(() => (count += chunk.length)))
+        )
+      )
+      expect(count).toBe(3003)
+    }))
+
+  it.live("the stream ends when codex exits even if a tool process still holds its stdout open", () =>
+    Effect.gen(function* () {
+      const events = yield* collect(spec("grandchild-holds-stdout"))
+      expect(events.at(-1)?.type).toBe("turn.completed")
+      expect(pidsOf(events).filter(running)).toEqual([])
+    }))
+
   it.live("stopping the consumer ends codex's whole process group", () =>
     Effect.gen(function* () {
       const [leader] = yield* startThenStop("hang")
