@@ -73,30 +73,72 @@ const keyEquals = (buf: Buffer, start: number, end: number, key: string): boolea
   return true
 }
 
-/** In the object starting at `pos`, the span of the last value under `key` (JSON.parse keeps the last). */
-const lookup = (buf: Buffer, pos: number, end: number, key: string): readonly [number, number] | undefined => {
-  if (buf[pos] !== 0x7b) return undefined
-  let found: readonly [number, number] | undefined
+/**
+ * Walks the members of the object starting at `pos`, calling `member(keyStart, keyEnd, valueStart,
+ * valueEnd)` (key bounds exclude the quotes). Returns false when the text is not a well-formed object.
+ */
+const members = (
+  buf: Buffer,
+  pos: number,
+  end: number,
+  member: (keyStart: number, keyEnd: number, valueStart: number, valueEnd: number) => void
+): boolean => {
+  if (buf[pos] !== 0x7b) return false
   let i = skipWs(buf, pos + 1, end)
-  if (buf[i] === 0x7d) return undefined
+  if (buf[i] === 0x7d) return true
   for (;;) {
-    if (buf[i] !== QUOTE) return undefined
+    if (buf[i] !== QUOTE) return false
     const keyEnd = skipString(buf, i, end)
-    if (keyEnd === -1) return undefined
-    const matches = keyEquals(buf, i + 1, keyEnd - 1, key)
+    if (keyEnd === -1) return false
+    const keyStart = i + 1
     i = skipWs(buf, keyEnd, end)
-    if (buf[i] !== 0x3a) return undefined
+    if (buf[i] !== 0x3a) return false
     i = skipWs(buf, i + 1, end)
     const valueEnd = skipValue(buf, i, end)
-    if (valueEnd === -1) return undefined
-    if (matches) found = [i, valueEnd]
+    if (valueEnd === -1) return false
+    member(keyStart, keyEnd - 1, i, valueEnd)
     i = skipWs(buf, valueEnd, end)
     if (buf[i] === 0x2c) {
       i = skipWs(buf, i + 1, end)
       continue
     }
-    return buf[i] === 0x7d ? found : undefined
+    return buf[i] === 0x7d
   }
+}
+
+/** In the object starting at `pos`, the span of the last value under `key` (JSON.parse keeps the last). */
+const lookup = (buf: Buffer, pos: number, end: number, key: string): readonly [number, number] | undefined => {
+  let found: readonly [number, number] | undefined
+  const ok = members(buf, pos, end, (ks, ke, vs, ve) => {
+    if (keyEquals(buf, ks, ke, key)) found = [vs, ve]
+  })
+  return ok ? found : undefined
+}
+
+const decodeKey = (buf: Buffer, start: number, end: number): string => {
+  const escape = buf.indexOf(BACKSLASH, start)
+  if (escape === -1 || escape >= end) return buf.toString("utf8", start, end)
+  try {
+    return JSON.parse(buf.toString("utf8", start - 1, end + 1)) as string
+  } catch {
+    return buf.toString("utf8", start, end)
+  }
+}
+
+/**
+ * The members of the object in `buf[start, end)` as key → value span (last duplicate wins), or
+ * `undefined` when it is not a well-formed object.
+ */
+export const objectSpans = (
+  buf: Buffer,
+  start: number,
+  end: number
+): Map<string, readonly [number, number]> | undefined => {
+  const out = new Map<string, readonly [number, number]>()
+  const ok = members(buf, skipWs(buf, start, end), end, (ks, ke, vs, ve) => {
+    out.set(decodeKey(buf, ks, ke), [vs, ve])
+  })
+  return ok ? out : undefined
 }
 
 /**

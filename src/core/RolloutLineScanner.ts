@@ -37,7 +37,7 @@ export class LineTooLong extends Error {
   }
 }
 
-export const DEFAULT_CHUNK = 1 << 20
+export const DEFAULT_CHUNK = 4 << 20
 const DEFAULT_MAX_LINE = 1 << 30
 
 export const scanLines = async (
@@ -55,16 +55,11 @@ export const scanLines = async (
   let lineNo = options.firstLineNo ?? 1
   const firstLineNo = lineNo
   for (;;) {
-    // Keep the unfinished line at the front; grow only when one line fills the whole buffer.
+    // Keep the unfinished line at the front; grow only when one line fills the whole buffer, and
+    // keep the grown buffer (shrinking after every big line churns memory the GC frees late).
     if (lineStart > 0) {
       const left = filled - lineStart
-      if (buf.length > chunkSize && left < chunkSize >> 1) {
-        const small = Buffer.allocUnsafe(chunkSize)
-        buf.copy(small, 0, lineStart, filled)
-        buf = small
-      } else if (left > 0) {
-        buf.copyWithin(0, lineStart, filled)
-      }
+      if (left > 0) buf.copyWithin(0, lineStart, filled)
       bufOffset += lineStart
       filled = left
       lineStart = 0
@@ -78,7 +73,8 @@ export const scanLines = async (
     const { bytesRead } = await fh.read(buf, filled, buf.length - filled, bufOffset + filled)
     if (bytesRead === 0) break
     filled += bytesRead
-    const view = filled === buf.length ? buf : buf.subarray(0, filled)
+    // A fresh view per read: visitors may cache by view identity (PatternCursor).
+    const view = buf.subarray(0, filled)
     let nl = view.indexOf(NL, searchFrom)
     while (nl !== -1) {
       visit(view, lineStart, nl, bufOffset + lineStart, lineNo++)

@@ -9,7 +9,7 @@ import * as Crypto from "node:crypto"
 import type { FileHandle } from "node:fs/promises"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { findValueSpan } from "./RolloutJsonSpan.ts"
+import { objectSpans } from "./RolloutJsonSpan.ts"
 import { callIdValues, PatternCursor } from "./RolloutLineFilter.ts"
 import { scanLines } from "./RolloutLineScanner.ts"
 
@@ -33,11 +33,31 @@ export interface MutationPlan {
   readonly touched: number
   /** Block ids with no `response_item` carrying their `call_id`, in request order. */
   readonly missing: ReadonlyArray<string>
-  /** Lines naming a target id that were not valid JSON (left untouched). */
+  /** Lines naming a target id that are not a well-formed JSON object (left untouched). */
   readonly badLines: ReadonlyArray<number>
 }
 
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const EMPTY_ARGS = Buffer.from('"{}"')
+const EMPTY_INPUT = Buffer.from('""')
+
+const valueAt = (line: Buffer, span: readonly [number, number]): unknown => {
+  try {
+    return JSON.parse(line.toString("utf8", span[0], span[1]))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether the JSON value at `span` is the string `value`. Equal bytes say yes at once; a value
+ * spelled longer than any escaping of `value` could be says no without decoding it.
+ */
+const holds = (line: Buffer, span: readonly [number, number], value: string, json: Buffer): boolean => {
+  const length = span[1] - span[0]
+  if (length === json.length && line.compare(json, 0, json.length, span[0], span[1]) === 0) return true
+  if (length > value.length * 12 + 2) return false
+  return valueAt(line, span) === value
+}
 
 /** Per block id, the strongest op asked for (heavy includes light). */
 const targetsOf = (mutations: ReadonlyArray<RolloutMutation>) => {
@@ -67,33 +87,36 @@ export const planMutations = async (
       const line = view.subarray(start, end)
       const ids = callIdValues(line)
       if (ids !== undefined && !ids.some((id) => targets.has(id))) return
-      let value: unknown
-      try {
-        value = JSON.parse(line.toString("utf8"))
-      } catch {
+      // Only the few fields needed are decoded; a multi-MB output is compared, never parsed.
+      const top = objectSpans(line, 0, line.length)
+      if (top === undefined) {
         badLines.push(lineNo)
         return
       }
-      if (!isObject(value) || value.type !== "response_item" || !isObject(value.payload)) return
-      const payload = value.payload
-      const callId = payload.call_id
-      const type = payload.type
+      const typeSpan = top.get("type")
+      const payloadSpan = top.get("payload")
+      if (typeSpan === undefined || payloadSpan === undefined) return
+      if (valueAt(line, typeSpan) !== "response_item") return
+      const payload = objectSpans(line, payloadSpan[0], payloadSpan[1])
+      if (payload === undefined) return
+      const callIdSpan = payload.get("call_id")
+      const typeOfPayload = payload.get("type")
+      if (callIdSpan === undefined || typeOfPayload === undefined) return
+      const callId = valueAt(line, callIdSpan)
+      const type = valueAt(line, typeOfPayload)
       if (typeof callId !== "string" || typeof type !== "string") return
       const op = targets.get(callId)
       if (op === undefined) return
       found.add(callId)
-      const edit = (key: string, current: unknown, next: string, nextJson: Buffer) => {
-        if (current === next) return
-        const span = findValueSpan(line, 0, line.length, ["payload", key])
-        if (span === undefined) return
+      const edit = (key: string, next: string, nextJson: Buffer) => {
+        const span = payload.get(key)
+        if (span === undefined || holds(line, span, next, nextJson)) return
         edits.push({ start: offset + span[0], end: offset + span[1], bytes: nextJson })
         touched++
       }
-      if (type.endsWith("_output") && "output" in payload) edit("output", payload.output, marker, markerJson)
-      else if (op === "heavy" && type === "function_call" && "arguments" in payload)
-        edit("arguments", payload.arguments, "{}", Buffer.from('"{}"'))
-      else if (op === "heavy" && type === "custom_tool_call" && "input" in payload)
-        edit("input", payload.input, "", Buffer.from('""'))
+      if (type.endsWith("_output")) edit("output", marker, markerJson)
+      else if (op === "heavy" && type === "function_call") edit("arguments", "{}", EMPTY_ARGS)
+      else if (op === "heavy" && type === "custom_tool_call") edit("input", "", EMPTY_INPUT)
     })
   }
   const missing = [...new Set(mutations.map((m) => m.blockId))].filter((id) => !found.has(id))

@@ -1,13 +1,16 @@
 /**
  * Tool calls recorded in a rollout, paired with their outputs by `call_id` (the consume mirror's
- * handles, PROTOCOL.md §4 `tool.block`). Only lines that can carry a tool record are parsed.
+ * handles, PROTOCOL.md §4 `tool.block`). Only lines that can carry a tool record are looked at,
+ * and of those only the small fields are parsed: an output (possibly megabytes) is kept as the
+ * bytes codex wrote and decoded the first time `output` is read.
  */
 import { Either, Schema } from "effect"
 import type { FileHandle } from "node:fs/promises"
 import type { TurnEvent } from "../schemas/Protocol.ts"
 import { ResponseItemPayload } from "../schemas/RolloutLine.ts"
+import { objectSpans } from "./RolloutJsonSpan.ts"
 import { ToolLineFilter } from "./RolloutLineFilter.ts"
-import { type ScanResult, scanLines } from "./RolloutLineScanner.ts"
+import { type ScanOptions, type ScanResult, scanLines } from "./RolloutLineScanner.ts"
 
 export interface ToolCallRecord {
   /** codex's own call id: the `blockId` of `tool.block` and `session/mutate`. */
@@ -32,94 +35,177 @@ export interface BadLine {
   readonly message: string
 }
 
-type MutableRecord = { -readonly [K in keyof ToolCallRecord]: ToolCallRecord[K] }
-
 const decodePayload = Schema.decodeUnknownEither(ResponseItemPayload)
-
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const asText = (u: unknown): string => (typeof u === "string" ? u : u === undefined ? "" : JSON.stringify(u))
 
-/** What a `*_call` payload is called in a `tool.block`: its `name`, else its type without `_call`. */
-const callRecord = (p: ResponseItemPayload, line: number, offset: number): MutableRecord | undefined => {
-  if (!("call_id" in p) || typeof p.call_id !== "string") return undefined
-  switch (p.type) {
-    case "function_call":
-    case "custom_tool_call":
-      break
-    default:
-      if (!p.type.endsWith("_call")) return undefined
+/** A record whose output is decoded from its recorded bytes on first read. */
+class Record implements ToolCallRecord {
+  declare namespace?: string
+  paired = false
+  private raw: Buffer | undefined
+  private decoded: unknown = undefined
+  constructor(
+    readonly callId: string,
+    readonly name: string,
+    readonly kind: "function" | "custom",
+    readonly input: string,
+    readonly line: number,
+    readonly offset: number
+  ) {}
+
+  pair(raw: Buffer | undefined) {
+    this.paired = true
+    this.raw = raw
   }
-  const raw = p as Record<string, unknown>
-  const custom = p.type === "custom_tool_call"
-  const input = custom ? raw.input : p.type === "function_call" ? raw.arguments : (raw.arguments ?? raw.input ?? raw.action)
-  const record: MutableRecord = {
-    callId: p.call_id,
-    name: typeof raw.name === "string" ? raw.name : p.type.slice(0, -"_call".length),
-    kind: custom ? "custom" : "function",
-    input: asText(input),
-    output: undefined,
-    paired: false,
-    line,
-    offset
+
+  get output(): unknown {
+    if (this.raw !== undefined) {
+      const text = this.raw.toString("utf8")
+      this.raw = undefined
+      try {
+        this.decoded = JSON.parse(text)
+      } catch {
+        // Unreachable for text codex wrote; keep what is there rather than lose it.
+        this.decoded = text
+      }
+    }
+    return this.decoded
   }
-  if (typeof raw.namespace === "string") record.namespace = raw.namespace
-  return record
+
+  /** Serialises like a plain record (the getter's value, not the cache fields). */
+  toJSON(): object {
+    const { callId, name, namespace, kind, input, paired, line, offset } = this
+    return { callId, name, ...(namespace === undefined ? {} : { namespace }), kind, input, output: this.output, paired, line, offset }
+  }
 }
 
-/** Collects tool calls from parsed lines, in rollout order, pairing outputs as they come. */
-export class ToolCallCollector {
-  readonly records: Array<MutableRecord> = []
-  readonly badLines: Array<BadLine> = []
-  /** Outputs whose call was not seen first (codex drops them on resume). */
-  orphanOutputs = 0
-  private readonly byId = new Map<string, MutableRecord>()
+const SMALL_FIELDS = ["type", "call_id", "name", "namespace", "arguments", "input", "action"] as const
 
-  /** Feeds one parsed rollout line; anything that is not a tool record is ignored. */
-  add(value: unknown, line: number, offset: number): void {
-    if (!isObject(value) || value.type !== "response_item") return
-    const decoded = decodePayload(value.payload)
+export interface ToolCallScan extends ScanResult {
+  readonly calls: ReadonlyArray<ToolCallRecord>
+  readonly badLines: ReadonlyArray<BadLine>
+  /** Outputs whose call was not seen first (codex drops them on resume). */
+  readonly orphanOutputs: number
+}
+
+/** Collects tool records from candidate lines, in rollout order, pairing outputs as they come. */
+class Collector {
+  readonly records: Array<Record> = []
+  readonly badLines: Array<BadLine> = []
+  orphanOutputs = 0
+  private readonly byId = new Map<string, Record>()
+  private head = 0
+
+  /** With `onRecord`, settled records are handed over in order and not kept. */
+  constructor(private readonly onRecord?: (record: ToolCallRecord) => void) {}
+
+  /** Hands over the leading paired records (all of them at the end of the scan). */
+  flush(all: boolean): void {
+    const emit = this.onRecord
+    if (emit === undefined) return
+    while (this.head < this.records.length && (all || this.records[this.head]!.paired)) {
+      const r = this.records[this.head++]!
+      this.byId.delete(r.callId)
+      emit(r)
+    }
+    if (this.head > 1024 && this.head * 2 > this.records.length) {
+      this.records.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  line(view: Buffer, start: number, end: number, offset: number, lineNo: number): void {
+    const top = objectSpans(view, start, end)
+    if (top === undefined) {
+      this.bad(view, start, end, offset, lineNo)
+      return
+    }
+    const typeSpan = top.get("type")
+    const payloadSpan = top.get("payload")
+    if (typeSpan === undefined || payloadSpan === undefined) return
+    if (view.toString("utf8", typeSpan[0], typeSpan[1]) !== '"response_item"') {
+      // Compact spelling is the only one codex writes; anything else is decided by a real parse.
+      if (parse(view, typeSpan[0], typeSpan[1]) !== "response_item") return
+    }
+    const fields = objectSpans(view, payloadSpan[0], payloadSpan[1])
+    if (fields === undefined) return
+    const small: { [k: string]: unknown } = {}
+    for (const key of SMALL_FIELDS) {
+      const span = fields.get(key)
+      if (span !== undefined) small[key] = parse(view, span[0], span[1])
+    }
+    const decoded = decodePayload(small)
     if (Either.isLeft(decoded)) return
     const p = decoded.right
-    if ("call_id" in p && p.type.endsWith("_output")) {
+    if (!("call_id" in p) || typeof p.call_id !== "string") return
+    if (p.type.endsWith("_output")) {
       const call = this.byId.get(p.call_id)
       if (call === undefined || call.paired) {
         this.orphanOutputs++
         return
       }
-      call.output = "output" in p ? p.output : undefined
-      call.paired = true
+      const span = fields.get("output")
+      call.pair(span === undefined ? undefined : Buffer.from(view.subarray(span[0], span[1])))
+      this.flush(false)
       return
     }
-    const record = callRecord(p, line, offset)
-    if (record === undefined) return
+    if (!p.type.endsWith("_call")) return
+    const custom = p.type === "custom_tool_call"
+    const input = custom ? small.input : p.type === "function_call" ? small.arguments : (small.arguments ?? small.input ?? small.action)
+    const record = new Record(
+      p.call_id,
+      typeof small.name === "string" ? small.name : p.type.slice(0, -"_call".length),
+      custom ? "custom" : "function",
+      asText(input),
+      lineNo,
+      offset
+    )
+    if (typeof small.namespace === "string") record.namespace = small.namespace
     this.records.push(record)
     this.byId.set(record.callId, record)
   }
+
+  private bad(view: Buffer, start: number, end: number, offset: number, lineNo: number) {
+    let message = "not a JSON object"
+    try {
+      JSON.parse(view.toString("utf8", start, end))
+    } catch (e) {
+      message = (e as Error).message
+    }
+    this.badLines.push({ line: lineNo, offset, message })
+  }
 }
 
-export interface ToolCallScan extends ScanResult {
-  readonly calls: ReadonlyArray<ToolCallRecord>
-  readonly badLines: ReadonlyArray<BadLine>
-  readonly orphanOutputs: number
+const parse = (view: Buffer, start: number, end: number): unknown => {
+  try {
+    return JSON.parse(view.toString("utf8", start, end))
+  } catch {
+    return undefined
+  }
 }
 
 /** Scans from `fromOffset` (a line start, e.g. an earlier `completeEnd`) to the last complete line. */
-export const scanToolCalls = async (fh: FileHandle, fromOffset = 0): Promise<ToolCallScan> => {
+export const scanToolCalls = async (
+  fh: FileHandle,
+  fromOffset = 0,
+  options?: ScanOptions & {
+    /** Receive each record in rollout order as soon as it is paired (or at the end), instead of in `calls`. */
+    readonly onRecord?: (record: ToolCallRecord) => void
+  }
+): Promise<ToolCallScan> => {
   const filter = new ToolLineFilter()
-  const collector = new ToolCallCollector()
-  const result = await scanLines(fh, fromOffset, (view, start, end, offset, lineNo) => {
-    if (!filter.accepts(view, start, end)) return
-    let value: unknown
-    try {
-      value = JSON.parse(view.toString("utf8", start, end))
-    } catch (e) {
-      collector.badLines.push({ line: lineNo, offset, message: (e as Error).message })
-      return
-    }
-    collector.add(value, lineNo, offset)
-  })
-  return { ...result, calls: collector.records, badLines: collector.badLines, orphanOutputs: collector.orphanOutputs }
+  const collector = new Collector(options?.onRecord)
+  const result = await scanLines(
+    fh,
+    fromOffset,
+    (view, start, end, offset, lineNo) => {
+      if (filter.accepts(view, start, end)) collector.line(view, start, end, offset, lineNo)
+    },
+    options
+  )
+  collector.flush(true)
+  return { ...result, calls: options?.onRecord === undefined ? collector.records : [], badLines: collector.badLines, orphanOutputs: collector.orphanOutputs }
 }
 
 /** The `tool.block` event the turn runner sends for one recorded call (unpaired output → null). */
