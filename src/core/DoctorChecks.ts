@@ -1,13 +1,14 @@
 /**
  * Every `doctor` check in the order a user fixes things: config (it names the
  * binary), the codex binary, CODEX_HOME, credentials, codex's MCP registrations,
- * the socket directory. Checks that need an earlier one to pass are skipped.
+ * the plugin's state directory, the socket directory. Checks that need an
+ * earlier one to pass are skipped.
  */
 import { Effect } from "effect"
 import type { PluginPathsShape } from "../services/PluginPaths.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { checkCodexBinary, checkRegistrations } from "./DoctorCodexChecks.ts"
-import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir } from "./DoctorLocalChecks.ts"
+import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir } from "./DoctorLocalChecks.ts"
 import type { RunProgram } from "./DoctorRun.ts"
 
 export interface DoctorInputs {
@@ -26,6 +27,7 @@ export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: 
     binary.path === undefined || home.status === "fail"
       ? [check("mcp registrations", "skip", "needs a working codex binary and CODEX_HOME")]
       : yield* checkRegistrations(binary.path, paths.codexHome, paths.profileRoot, env, run)
+  const stateDir = yield* checkStateDir(paths.stateDir)
   const socketDir = yield* checkSocketDir(paths.profileRoot)
-  return [configResult, binary.result, home, credentials, ...registrations, socketDir] as ReadonlyArray<CheckResult>
+  return [configResult, binary.result, home, credentials, ...registrations, stateDir, socketDir] as ReadonlyArray<CheckResult>
 })

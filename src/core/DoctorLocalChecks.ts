@@ -118,6 +118,35 @@ export const checkCredentials = (codexHome: string, env: NodeJS.ProcessEnv, extr
     )
   })
 
+/** The nearest directory that exists at or above `path`. */
+const existingAncestor = (path: string): string => {
+  let dir = Path.resolve(path)
+  while (!Fs.existsSync(dir) && Path.dirname(dir) !== dir) dir = Path.dirname(dir)
+  return dir
+}
+
+/** The plugin keeps thread memory and process records under the profile: it must be able to write there. */
+export const checkStateDir = (stateDir: string): Effect.Effect<CheckResult> =>
+  Effect.sync(() => {
+    const at = existingAncestor(stateDir)
+    try {
+      if (!Fs.statSync(at).isDirectory()) {
+        return check("state directory", "fail", `${at} is in the way of ${stateDir} (not a directory)`, `move ${at} away`)
+      }
+      Fs.accessSync(at, Fs.constants.W_OK | Fs.constants.X_OK)
+    } catch {
+      return check(
+        "state directory",
+        "fail",
+        `${at} is not writable, so ${stateDir} cannot be written (thread memory would be lost)`,
+        "set PLEXUM_PROFILE_ROOT to a directory you own, or fix its permissions"
+      )
+    }
+    return at === Path.resolve(stateDir)
+      ? check("state directory", "ok", `${stateDir} is writable`)
+      : check("state directory", "ok", `${stateDir} not created yet (${at} is writable)`)
+  })
+
 /** The bridge sockets' directory must be private: 0700 and ours (the plugin refuses anything else). */
 export const checkSocketDir = (profileRoot: string): Effect.Effect<CheckResult> =>
   Effect.sync(() => {

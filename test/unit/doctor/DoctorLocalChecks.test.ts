@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, customProvider } from "../../../src/core/DoctorLocalChecks.ts"
+import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir, customProvider } from "../../../src/core/DoctorLocalChecks.ts"
 import { socketDirFor } from "../../../src/core/SocketPath.ts"
 
 const dirs: Array<string> = []
@@ -118,5 +118,15 @@ describe("socket directory check", () => {
     mkdirSync(join(dir, ".."), { recursive: true })
     writeFileSync(dir, "")
     expect((await run(checkSocketDir(profile))).status).toBe("fail")
+  })
+})
+
+describe("state directory check", () => {
+  it("passes a directory still to be made under a writable one, and fails a file in the way", async () => {
+    const root = tempDir()
+    const state = join(root, "plugins", "plexum-openai-provider", "state")
+    expect(await run(checkStateDir(state))).toMatchObject({ status: "ok", detail: `${state} not created yet (${root} is writable)` })
+    writeFileSync(join(root, "plugins"), "")
+    expect(await run(checkStateDir(state))).toMatchObject({ status: "fail", fix: `move ${join(root, "plugins")} away` })
   })
 })
