@@ -8,7 +8,8 @@
  * - Every value that could start with "-" is glued to its flag (`--image=…`) or sits inside a
  *   TOML string (`-c model="…"`), so no id, path or text can turn into a flag.
  * - `--image` takes several values: `--image a.png resume x -` would read "resume" as an image;
- *   the `=` form takes exactly one.
+ *   the `=` form takes exactly one. codex also splits its value at commas, so a path containing
+ *   "," reaches codex as two paths: a caller with such a path should hand over a comma-free alias.
  * - The model goes in as `-c model=…`, which never clashes with a `-m` in extra_args (codex
  *   rejects a repeated `--model`; an explicit `-m` there wins instead).
  * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv.
