@@ -142,6 +142,22 @@ describe("ToolBridge.serve", () => {
     })
   )
 
+  it.scopedLive("with a turn token, serves only the mcp-host that presents it", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")
+      yield* serveTurn(profile, { ...echoTurn("a"), turnToken: "s3cret" })
+      const list = (env: Record<string, string>) =>
+        Effect.flatMap(connectMcpHost({ args: ["--socket", path, "--agent-id", "a"], env }), (host) =>
+          Effect.promise(() => host.client.listTools())
+        ).pipe(Effect.map((r) => r.tools.map((t) => t.name)))
+      // Another agent's codex starts this agent's mcp-host without the running turn's token.
+      expect(yield* list({})).toEqual([])
+      expect(yield* list({ PLEXUM_MCP_TURN_TOKEN: "guess" })).toEqual([])
+      expect(yield* list({ PLEXUM_MCP_TURN_TOKEN: "s3cret" })).toEqual(["echo"])
+    })
+  )
+
   it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
