@@ -9,6 +9,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { codexNamespaceFor, requireServerArgs, serverNameFor } from "../../src/core/ServerName.ts"
+import { socketDirFor } from "../../src/core/SocketPath.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
@@ -64,6 +65,7 @@ const world = Effect.acquireRelease(
   ({ root }) =>
     Effect.promise(async () => {
       await waitForNoProcesses(new RegExp(root), 5_000)
+      Fs.rmSync(socketDirFor(Path.join(root, "profile")), { recursive: true, force: true })
       Fs.rmSync(root, { recursive: true, force: true })
     })
 )

@@ -8,7 +8,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { serverNameFor } from "../../src/core/ServerName.ts"
-import { socketPathFor } from "../../src/core/SocketPath.ts"
+import { socketDirFor, socketPathFor } from "../../src/core/SocketPath.ts"
 import { McpRegistryLive, type McpRegistryOptions } from "../../src/layers/McpRegistryLive.ts"
 import { McpRegistry } from "../../src/services/McpRegistry.ts"
 import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.ts"
@@ -25,7 +25,11 @@ const tempHomes = Effect.acquireRelease(
     Fs.mkdirSync(codexHome)
     return { root, profile, codexHome }
   }),
-  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
+  ({ root, profile }) =>
+    Effect.sync(() => {
+      Fs.rmSync(socketDirFor(profile), { recursive: true, force: true })
+      Fs.rmSync(root, { recursive: true, force: true })
+    })
 )
 
 const registryLayer = (homes: { profile: string; codexHome: string }, options: Partial<McpRegistryOptions> = {}) =>

@@ -7,6 +7,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { socketDirFor } from "../../../src/core/SocketPath.ts"
 import { ToolBridgeLive } from "../../../src/layers/ToolBridgeLive.ts"
 import { PluginPaths, resolvePluginPaths } from "../../../src/services/PluginPaths.ts"
 import { ToolBridge, type ServeOptions } from "../../../src/services/ToolBridge.ts"
@@ -16,10 +17,14 @@ export const MCP_HOST_ENTRY = Path.join(REPO, "src/mcphost/McpHostEntry.ts")
 /** argv that runs mcp-host from source in one node process (no npx/tsx wrapper processes). */
 export const mcpHostArgv = (args: ReadonlyArray<string> = []) => ["--import", "tsx", MCP_HOST_ENTRY, ...args]
 
-/** A fresh profile root, removed when the scope closes. */
+/** A fresh profile root, removed when the scope closes (with its socket directory, which may sit in /tmp). */
 export const tempProfile = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "bridge-profile-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  (dir) =>
+    Effect.sync(() => {
+      Fs.rmSync(socketDirFor(dir), { recursive: true, force: true })
+      Fs.rmSync(dir, { recursive: true, force: true })
+    })
 )
 
 export const bridgeFor = (profileRoot: string) =>
