@@ -23,7 +23,7 @@ await build({
   platform: "node",
   target: "node20",
   format: "cjs",
-  minify: true,
+  minify: process.env.PLEXUM_BUILD_NO_MINIFY !== "1",
   sourcemap: "linked",
   legalComments: "none",
   logLevel: "warning"

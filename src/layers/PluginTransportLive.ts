@@ -18,6 +18,8 @@ export interface StdioStreams {
 
 /** How long running requests get to finish after stdin ended before they are interrupted. */
 const SHUTDOWN_GRACE_MS = 8_000
+/** Pending stdout writes (each a line or a batch of event lines). */
+const OUTBOX_CAPACITY = 64
 /** A line longer than this is refused rather than buffered without bound. */
 const MAX_LINE_BYTES = 256 * 1024 * 1024
 
@@ -28,7 +30,9 @@ type Outgoing = string | Deferred.Deferred<void>
 
 export const makePluginTransport = (io: StdioStreams) =>
   Effect.gen(function* () {
-    const outbox = yield* Queue.unbounded<Outgoing>()
+    // Bounded: when the host reads slower than codex writes, offering waits, the codex stream
+    // stops pulling, and the pipe pushes back on codex; memory stays flat instead of queueing a turn.
+    const outbox = yield* Queue.bounded<Outgoing>(OUTBOX_CAPACITY)
     let stdoutOpen = true
     io.output.on("error", () => {
       stdoutOpen = false
@@ -73,6 +77,12 @@ export const makePluginTransport = (io: StdioStreams) =>
     const stderrLine = (line: string) => Effect.sync(() => void io.stderr.write(line + "\n"))
 
     const notify = (method: string, params: unknown) => send({ jsonrpc: "2.0", method, params })
+    const notifyAll = (method: string, paramsList: ReadonlyArray<unknown>) => {
+      if (paramsList.length === 0) return Effect.void
+      let lines = ""
+      for (const params of paramsList) lines += JSON.stringify({ jsonrpc: "2.0", method, params }) + "\n"
+      return Queue.offer(outbox, lines)
+    }
 
     const log: PluginTransportShape["log"] = (level: LogLevel, message, fields) =>
       Effect.zipRight(
@@ -199,7 +209,7 @@ export const makePluginTransport = (io: StdioStreams) =>
         })
       )
 
-    return { notify, request, log, serve } satisfies PluginTransportShape
+    return { notify, notifyAll, request, log, serve } satisfies PluginTransportShape
   })
 
 /** Splits `input` into UTF-8 lines without assuming chunk boundaries fall on characters or lines. */

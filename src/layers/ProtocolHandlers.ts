@@ -76,7 +76,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
     initialized(({ services }) => {
       const turns = Context.get(services, TurnRunner)
       let seq = 0
-      const emit = (event: unknown) => transport.notify("provider/event", { turnId: params.turnId, seq: seq++, event })
+      const emit = (events: ReadonlyArray<unknown>) =>
+        transport.notifyAll(
+          "provider/event",
+          events.map((event) => ({ turnId: params.turnId, seq: seq++, event }))
+        )
       turnOfRequest.set(ctx.id, params.turnId)
       return turns.run(params, emit).pipe(
         Effect.catchTags({

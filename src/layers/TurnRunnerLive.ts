@@ -95,7 +95,7 @@ export const TurnRunnerLive = Layer.effect(
         (file) => Effect.promise(() => Fs.rm(Path.dirname(file), { recursive: true, force: true }))
       )
 
-    const runTurn = (params: StreamParams, turn: RunningTurn, emit: (e: TurnEvent) => Effect.Effect<void>) =>
+    const runTurn = (params: StreamParams, turn: RunningTurn, emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>) =>
       Effect.gen(function* () {
         const { agent, request, turnId } = params
         const session = request.session ?? {}
@@ -173,14 +173,20 @@ export const TurnRunnerLive = Layer.effect(
             stdin: prompt.text
           })
           .pipe(
-            Stream.runForEach((event) =>
+            Stream.runForEachChunk((chunk) =>
               Effect.gen(function* () {
-                if (event.type === "thread.started" && typeof event.thread_id === "string" && turn.threadId !== event.thread_id) {
-                  turn.threadId = event.thread_id
-                  yield* sessions.remember(agent.agentId, agent.workspace, event.thread_id)
-                  yield* rollouts.lockThread(event.thread_id)
+                const batch: Array<TurnEvent> = []
+                for (const event of chunk) {
+                  if (event.type === "thread.started" && typeof event.thread_id === "string" && turn.threadId !== event.thread_id) {
+                    // Remember the thread the moment codex names it, before anything else can go wrong.
+                    yield* emit(batch.splice(0))
+                    turn.threadId = event.thread_id
+                    yield* sessions.remember(agent.agentId, agent.workspace, event.thread_id)
+                    yield* rollouts.lockThread(event.thread_id)
+                  }
+                  for (const e of mapper.onEvent(event)) batch.push(e)
                 }
-                for (const e of mapper.onEvent(event)) yield* emit(e)
+                if (batch.length > 0) yield* emit(batch)
               })
             ),
             Effect.flip,
@@ -197,9 +203,9 @@ export const TurnRunnerLive = Layer.effect(
           Effect.tapError((e) => transport.log("warn", `cannot read the rollout of thread ${threadId}: ${e.message}`)),
           Effect.orElseSucceed(() => [])
         )
-        for (const call of blocks) yield* emit(toToolBlockEvent(call))
+        yield* emit(blocks.map(toToolBlockEvent))
         if (outcome.usageTotal) yield* sessions.rememberUsageTotal(threadId, outcome.usageTotal)
-        if (outcome.usage) yield* emit({ type: "usage", ...outcome.usage })
+        if (outcome.usage) yield* emit([{ type: "usage", ...outcome.usage }])
         return { threadId, finalMessage: outcome.finalMessage, usage: outcome.usage } satisfies TurnSuccess
       }).pipe(Effect.scoped)
 
@@ -231,15 +237,17 @@ export const TurnRunnerLive = Layer.effect(
         return turn
       })
 
-    const finish = (params: StreamParams, turn: RunningTurn, emit: (e: TurnEvent) => Effect.Effect<void>) =>
+    const finish = (params: StreamParams, turn: RunningTurn, emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>) =>
       Exit.match({
         onSuccess: (ok: TurnSuccess) =>
           Effect.as(
-            emit({
-              type: "turn.completed",
-              ...(ok.finalMessage === undefined ? {} : { finalMessage: ok.finalMessage }),
-              ...(ok.usage === undefined ? {} : { usage: ok.usage })
-            }),
+            emit([
+              {
+                type: "turn.completed",
+                ...(ok.finalMessage === undefined ? {} : { finalMessage: ok.finalMessage }),
+                ...(ok.usage === undefined ? {} : { usage: ok.usage })
+              }
+            ]),
             {
               turnId: params.turnId,
               status: "completed",
@@ -252,7 +260,7 @@ export const TurnRunnerLive = Layer.effect(
             Cause.failureOption(cause),
             () => new TurnFailure("codex_output", `internal error: ${Cause.pretty(cause)}`)
           )
-          return Effect.as(emit({ type: "turn.failed", code: failure.code, message: failure.message }), {
+          return Effect.as(emit([{ type: "turn.failed", code: failure.code, message: failure.message }]), {
             turnId: params.turnId,
             status: failure.code === "cancelled" ? "cancelled" : "failed",
             ...(turn.threadId === undefined ? {} : { threadId: turn.threadId })

@@ -21,12 +21,13 @@ export class ModelNotServed extends Schema.TaggedError<ModelNotServed>()("ModelN
 
 export interface TurnRunnerShape {
   /**
-   * Runs one turn, handing each event to `emit` in order. Never fails once the
+   * Runs one turn, handing its events to `emit` in order, in batches (a batch
+   * per chunk of codex output: per-event effects would cap throughput). Never fails once the
    * turn is admitted: every problem ends the turn with a `turn.failed` event.
    */
   readonly run: (
     params: StreamParams,
-    emit: (event: TurnEvent) => Effect.Effect<void>
+    emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>
   ) => Effect.Effect<StreamResult, AgentBusy | ModelNotServed>
   /** Ends a running turn as `cancelled`; false when no such turn is running. */
   readonly cancel: (turnId: string) => Effect.Effect<boolean>

@@ -1,0 +1,49 @@
+/**
+ * A turn through the plugin (provider/stream request → response, the real codex against the
+ * scripted model) against a bare `codex exec --json` of the same scripted turn, alternating.
+ */
+import { codexBin, codexOfflineArgs } from "../test/support/CodexOffline.ts"
+import { startPluginHarness, userMessage } from "../test/support/PluginHarness.ts"
+import { assistantMessage } from "../test/support/ScriptedModelServer.ts"
+import { alternate, type BenchSection, fmtMs, fmtRatio, median, runChild } from "./Harness.ts"
+
+export const run = async (): Promise<BenchSection> => {
+  const rounds = 15
+  const h = await startPluginHarness(() => ({ items: [assistantMessage("done")] }))
+  try {
+    let n = 0
+    const viaPlugin = async () => {
+      const { response } = await h.turn(`bench-${n++}`, { messages: [userMessage("hello")], session: { fresh: true } })
+      if (response.result?.status !== "completed") throw new Error(`plugin turn failed: ${JSON.stringify(response)}`)
+    }
+    const bare = async () => {
+      const r = await runChild(
+        codexBin,
+        ["exec", "--json", "--skip-git-repo-check", "-C", h.workspace, "--sandbox", "workspace-write", ...codexOfflineArgs(h.model.baseUrl), "-"],
+        { env: { ...process.env, CODEX_HOME: h.codexHome }, input: "hello" }
+      )
+      if (r.code !== 0) throw new Error(`bare codex failed: ${r.stderr.slice(-500)}`)
+    }
+    const times = await alternate(rounds, viaPlugin, bare)
+    const plugin = median(times.a)
+    const codex = median(times.b)
+    const ratio = plugin / codex
+    return {
+      title: "A turn: plugin against bare codex",
+      ok: ratio <= 1.1,
+      markdown: `
+One scripted turn (the real codex 0.169 against the loopback model server, a fresh thread each time): through the
+plugin (host request → response, with thread memory, rollout scan and events) against \`codex exec --json\` run
+directly with the same flags and prompt. ${rounds} alternating runs each, after 2 warm-up rounds.
+
+| path | median |
+|---|---|
+| bare \`codex exec --json\` | ${fmtMs(codex)} |
+| through the plugin | ${fmtMs(plugin)} |
+| ratio | **${fmtRatio(ratio)}** (target ≤ 1.10×) |
+`
+    }
+  } finally {
+    await h.dispose()
+  }
+}
