@@ -9,13 +9,14 @@ import { Console, Effect, Layer, Logger } from "effect"
 import { doctorCommand } from "./commands/DoctorCommand.ts"
 import { manifestCommand } from "./commands/ManifestCommand.ts"
 import { mcpHostCommand } from "./commands/McpHostCommand.ts"
+import { rolloutCommand } from "./commands/RolloutCommand.ts"
 import { serve, serveCommand } from "./commands/ServeCommand.ts"
 import { MainLive } from "./layers/MainLive.ts"
 import { EXECUTABLE_NAME, PLUGIN_VERSION } from "./schemas/Manifest.ts"
 
 const root = Command.make(EXECUTABLE_NAME, {}, () => serve).pipe(
   Command.withDescription("Plexum provider plugin that runs agents on the OpenAI Codex CLI."),
-  Command.withSubcommands([serveCommand, manifestCommand, mcpHostCommand, doctorCommand])
+  Command.withSubcommands([serveCommand, manifestCommand, mcpHostCommand, rolloutCommand, doctorCommand])
 )
 
 const cli = Command.run(root, { name: EXECUTABLE_NAME, version: PLUGIN_VERSION })

@@ -13,6 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { isolationFlags } from "../core/McpIsolation.ts"
+import { requireServerArgs } from "../core/ServerName.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
@@ -120,12 +121,14 @@ export const TurnRunnerLive = Layer.effect(
             .pipe(Effect.mapError((e) => new TurnFailure("bridge", e.message)))
           // codex exec runs with approval policy "never", under which an MCP call is refused unless
           // the server's tools are pre-approved; `codex mcp add` cannot set this, so it goes per run.
-          // Only this run's codex hands the turn token to its mcp-host (see ENV_TURN_TOKEN).
+          // Only this run's codex hands the turn token to its mcp-host (see ENV_TURN_TOKEN), and
+          // this run waits for the server instead of leaving its tools out on a slow start.
           extraFlags.push(
             "-c",
             `mcp_servers.${serverName}.default_tools_approval_mode="approve"`,
             "-c",
-            `mcp_servers.${serverName}.env_vars=["${ENV_TURN_TOKEN}"]`
+            `mcp_servers.${serverName}.env_vars=["${ENV_TURN_TOKEN}"]`,
+            ...requireServerArgs(serverName)
           )
         }
         // Only this agent's own host-tools server may start in this run (see McpIsolation).
