@@ -1,4 +1,5 @@
 /** Small helpers shared by the rollout tests: temp dirs, fixtures, byte-level line splitting. */
+import { afterAll } from "@effect/vitest"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -9,7 +10,17 @@ export const HOSTILE = Path.join(FIXTURES, "hostile", "hostile.jsonl")
 export const RECORDED_TWO_TURNS = Path.join(FIXTURES, "hostile", "codex-0.169-two-turns.jsonl")
 export const MARKER = "...(tool called)"
 
-export const tempDir = () => Fs.mkdtemp(Path.join(Os.tmpdir(), "rollout-test-"))
+const made: Array<string> = []
+// Registered in the importing test file: its temp dirs go when it ends.
+afterAll(async () => {
+  for (const dir of made.splice(0)) await Fs.rm(dir, { recursive: true, force: true })
+})
+
+export const tempDir = async () => {
+  const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "rollout-test-"))
+  made.push(dir)
+  return dir
+}
 
 /** Copies a fixture into a fresh temp dir under a codex-style name; returns the copy's path. */
 export const copyFixture = async (fixture: string, threadId = "0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001") => {
