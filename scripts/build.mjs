@@ -31,7 +31,11 @@ await build({
 
 // Warm the code caches once so the first real start is already fast.
 for (const name of Object.keys(entries)) rmSync(`dist/${name}.cjs.cache`, { force: true })
-execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "--version"], { stdio: "ignore" })
+execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "manifest"], {
+  stdio: "ignore",
+  // defaults only: a broken config of whoever builds must not break the build
+  env: { ...process.env, PLEXUM_PROFILE_ROOT: "/nonexistent/plexum-build-warm-up" }
+})
 // mcp-host with no listener and stdin already closed answers nothing and exits at once.
 execFileSync(process.execPath, ["bin/plexum-openai-provider-plugin", "mcp-host", "--socket", "/nonexistent/warm-up.sock"], {
   input: "",

@@ -2,7 +2,8 @@
  * The plugin executable: `serve` (default), `manifest`, `mcp-host`, `rollout`.
  * Layers are provided once here; each command lives in src/commands/.
  */
-import { Command, ValidationError } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Layer, Logger } from "effect"

@@ -2,7 +2,7 @@
  * `doctor`: checks the set-up a turn needs and says what to fix. One line per
  * check (✓/✗ on a terminal, ok/FAIL when piped); exit status 1 if any failed.
  */
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { Console, Effect, Schema } from "effect"
 import { failedChecks, renderCheck, styleFor, summarise } from "../core/DoctorCheck.ts"
 import { runDoctorChecks } from "../core/DoctorChecks.ts"

@@ -1,5 +1,5 @@
 /** `manifest`: print the manifest JSON the plugin answers `initialize` with. */
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { Console, Effect } from "effect"
 import { makeManifest } from "../schemas/Manifest.ts"
 import { loadConfig } from "../services/PluginConfig.ts"

@@ -2,7 +2,9 @@
  * `rollout inspect <THREAD_ID | PATH>` and `rollout list`: a person's view of codex rollouts and
  * of the threads this plugin ran. Text from files is escaped before it reaches a terminal.
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Console, Effect, Option, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"

@@ -1,32 +1,11 @@
 /** `serve` (the default): speak the provider protocol on stdin/stdout until stdin ends. */
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import { PluginTransportLive } from "../layers/PluginTransportLive.ts"
-import { ProcessGroupsLive } from "../layers/ProcessGroupsLive.ts"
-import { makeProtocolRouter } from "../layers/ProtocolHandlers.ts"
-import { ProcessGroups } from "../services/ProcessGroups.ts"
-import { PluginTransport } from "../services/PluginTransport.ts"
 
-/** Ends codex process groups that a plugin killed before it could end them left behind. */
-const reapOrphans = Effect.gen(function* () {
-  const ended = yield* Effect.flatMap(ProcessGroups, (groups) => groups.reapOrphans)
-  if (ended.length === 0) return
-  const transport = yield* PluginTransport
-  yield* transport.log("warn", `ended ${ended.length} codex process group(s) left behind by a plugin that died`, {
-    pgids: ended
-  })
-}).pipe(Effect.provide(ProcessGroupsLive))
-
-export const serve = Effect.gen(function* () {
-  const transport = yield* PluginTransport
-  const router = yield* makeProtocolRouter
-  yield* Effect.forkScoped(reapOrphans)
-  yield* transport.serve(router)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(PluginTransportLive),
-  // stdin has ended and everything we own is closed: exit 0 even if a stray handle lingers.
-  Effect.zipRight(Effect.sync(() => process.exit(0)))
+// Imported when serving starts: `manifest`, `--help` and the other commands start without it.
+export const serve = Effect.flatMap(
+  Effect.promise(() => import("../layers/ProtocolServer.ts")),
+  (server) => server.serveProtocol
 )
 
 export const serveCommand = Command.make("serve", {}, () => serve).pipe(

@@ -6,7 +6,8 @@
  * codex rewrites config.toml wholesale on `mcp add`, so every write is serialised:
  * a semaphore within this process and a lock file in CODEX_HOME across processes.
  */
-import { Command, type CommandExecutor } from "@effect/platform"
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
