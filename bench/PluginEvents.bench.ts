@@ -1,90 +1,118 @@
 /**
- * Throughput to the host: a fake codex prints 100,000 events; every one must reach the host, in
- * order, as provider/event notifications. Baseline: the same fake codex read by a plain
- * readline + JSON.parse loop (how fast the events can be produced at all).
+ * Throughput to the host: a fake codex prints 100,000 events, each of which becomes one canonical
+ * event; every one must reach the host, in order, as a provider/event notification. The host side
+ * is a lean line reader (the reference host keeps every line for assertions, which would measure
+ * itself). Baseline: the same fake codex read by a plain readline + JSON.parse loop.
  */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { makeProfile, startReferenceHost } from "../test/support/ReferenceHost.ts"
-import { type BenchSection, fmtMB } from "./Harness.ts"
+import { makeProfile, pluginBin } from "../test/support/ReferenceHost.ts"
+import { type BenchSection, fmtMB, fmtMs } from "./Harness.ts"
 
 const fakeCodex = fileURLToPath(new URL("../test/fixtures/fake-codex/fake-codex.mjs", import.meta.url))
 const EVENTS = 100_000
+const fakeEnv = { FAKE_CODEX_MODE: "many", FAKE_CODEX_EVENTS: String(EVENTS) }
 
 const peakRss = (pid: number): number => {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
   return m ? Number(m[1]) * 1024 : NaN
 }
 
+interface Rate {
+  readonly count: number
+  /** First event to last event. */
+  readonly streamMs: number
+  /** Request (or spawn) to the end. */
+  readonly wallMs: number
+  readonly inOrder: boolean
+  readonly rss?: number
+}
+
 const baseline = () =>
-  new Promise<number>((resolve) => {
+  new Promise<Rate>((resolve) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [fakeCodex], {
-      env: { ...process.env, FAKE_CODEX_MODE: "many", FAKE_CODEX_EVENTS: String(EVENTS) },
-      stdio: ["pipe", "pipe", "ignore"]
-    })
+    const child = spawn(process.execPath, [fakeCodex], { env: { ...process.env, ...fakeEnv }, stdio: ["pipe", "pipe", "ignore"] })
     child.stdin.end("go")
     let n = 0
+    let first = 0
+    let last = 0
     Readline.createInterface({ input: child.stdout }).on("line", (l) => {
       JSON.parse(l)
-      n++
+      if (n++ === 0) first = performance.now()
+      last = performance.now()
     })
-    child.on("close", () => resolve(n / ((performance.now() - t0) / 1000)))
+    child.on("close", () => resolve({ count: n, streamMs: last - first, wallMs: performance.now() - t0, inOrder: true }))
   })
 
-const viaPlugin = async () => {
+const viaPlugin = async (): Promise<Rate> => {
   const profile = await makeProfile({ binary: fakeCodex })
-  const host = await startReferenceHost({
-    env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: profile.root + "/codex", FAKE_CODEX_MODE: "many", FAKE_CODEX_EVENTS: String(EVENTS) }
+  const plugin = spawn(pluginBin, [], {
+    env: { ...process.env, PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: `${profile.root}/codex`, ...fakeEnv },
+    stdio: ["pipe", "pipe", "ignore"]
   })
+  const send = (msg: unknown) => plugin.stdin.write(JSON.stringify({ jsonrpc: "2.0", ...(msg as object) }) + "\n")
   try {
-    await host.initialize()
-    const t0 = performance.now()
-    const r = await host.request("provider/stream", {
-      turnId: "many",
-      modelId: "codex",
-      agent: { agentId: "bench", workspace: "/tmp" },
-      request: { messages: [{ role: "user", content: "go" }], session: { fresh: true } }
+    return await new Promise<Rate>((resolve, reject) => {
+      let t0 = 0
+      let first = 0
+      let last = 0
+      let count = 0
+      let inOrder = true
+      Readline.createInterface({ input: plugin.stdout }).on("line", (line) => {
+        const msg = JSON.parse(line)
+        if (msg.method === "provider/event") {
+          if (msg.params.seq !== count) inOrder = false
+          if (count++ === 0) first = performance.now()
+          last = performance.now()
+        } else if (msg.id === 1) {
+          t0 = performance.now()
+          send({ id: 2, method: "provider/stream", params: { turnId: "many", modelId: "codex", agent: { agentId: "bench", workspace: "/tmp" }, request: { messages: [{ role: "user", content: "go" }], session: { fresh: true } } } })
+        } else if (msg.id === 2) {
+          if (msg.result?.status !== "completed") return reject(new Error(`turn failed: ${line}`))
+          resolve({ count, streamMs: last - first, wallMs: performance.now() - t0, inOrder, rss: peakRss(plugin.pid!) })
+        }
+      })
+      send({ id: 1, method: "initialize", params: { protocolVersion: 1, host: { name: "bench", version: "1" } } })
     })
-    const seconds = (performance.now() - t0) / 1000
-    const events = host.eventsOf("many")
-    const seqs = host.events.filter((e) => e.turnId === "many").map((e) => e.seq)
-    const inOrder = seqs.every((s, i) => s === i)
-    const rss = peakRss(host.pid)
-    if (r.result?.status !== "completed") throw new Error(`turn failed: ${JSON.stringify(r)}`)
-    return { rate: events.length / seconds, count: events.length, inOrder, rss, seconds }
   } finally {
-    await host.dispose()
+    plugin.stdin.end()
+    await new Promise((r) => plugin.once("close", r))
     await profile.cleanup()
   }
 }
 
+const perSecond = (r: Rate) => r.count / (r.streamMs / 1000)
+
 export const run = async (): Promise<BenchSection> => {
-  const base: Array<number> = []
-  const plugin: Array<Awaited<ReturnType<typeof viaPlugin>>> = []
-  for (let i = 0; i < 3; i++) {
+  const base: Array<Rate> = []
+  const plugin: Array<Rate> = []
+  for (let i = 0; i < 5; i++) {
     base.push(await baseline())
     plugin.push(await viaPlugin())
   }
-  const best = plugin.reduce((a, b) => (a.rate > b.rate ? a : b))
-  const baseBest = Math.max(...base)
-  const ok = plugin.every((p) => p.inOrder && p.count >= EVENTS) && best.rate >= 50_000
+  const med = (rs: Array<Rate>) => [...rs].sort((a, b) => perSecond(a) - perSecond(b))[rs.length >> 1]!
+  const p = med(plugin)
+  const b = med(base)
+  const expected = EVENTS + 3 // + turn.started, usage, turn.completed
+  const allArrived = plugin.every((r) => r.count === expected && r.inOrder)
+  const ok = allArrived && perSecond(p) >= 50_000
   return {
     title: "100,000 codex events to the host",
     ok,
     markdown: `
-A fake codex (\`test/fixtures/fake-codex/fake-codex.mjs\`, mode \`many\`) prints ${EVENTS.toLocaleString("en")} \`item.completed\`
-events; the plugin decodes, maps, numbers and writes each as a \`provider/event\` notification, and the reference host
-parses them all. Best of 3 alternating runs; peak memory is the plugin's VmHWM.
+A fake codex (\`test/fixtures/fake-codex/fake-codex.mjs\`, mode \`many\`) prints ${EVENTS.toLocaleString("en")} events, each a new
+command, reasoning, plan or message, so each becomes one canonical event; the plugin decodes, maps, numbers and
+writes them as \`provider/event\` notifications and a host reads and parses every line. Median of 5 alternating runs;
+the rate is first event to last event at the reader; peak memory is the plugin's VmHWM.
 
-| path | events/s | events at the host | in order | plugin peak RSS |
-|---|---|---|---|---|
-| fake codex → readline + JSON.parse (baseline) | ${Math.round(baseBest).toLocaleString("en")} | — | — | — |
-| fake codex → plugin → host | **${Math.round(best.rate).toLocaleString("en")}** | ${best.count.toLocaleString("en")} | ${plugin.every((p) => p.inOrder) ? "yes" : "NO"} | ${fmtMB(best.rss)} |
+| path | events/s | first→last | request→answer | events at the reader | in order | peak RSS |
+|---|---|---|---|---|---|---|
+| fake codex → readline + JSON.parse (baseline) | ${Math.round(perSecond(b)).toLocaleString("en")} | ${fmtMs(b.streamMs)} | ${fmtMs(b.wallMs)} | ${b.count.toLocaleString("en")} | — | — |
+| fake codex → plugin → host | **${Math.round(perSecond(p)).toLocaleString("en")}** | ${fmtMs(p.streamMs)} | ${fmtMs(p.wallMs)} | ${p.count.toLocaleString("en")} | ${allArrived ? "yes, every run" : "NO"} | ${fmtMB(p.rss ?? NaN)} |
 
-Target: ≥ 50,000 events/s at the host, all in order (the plugin reaches ${((best.rate / baseBest) * 100).toFixed(0)}% of the bare reader's rate).
+Target: every event at the host, in order, at ≥ 50,000 events/s.
 `
   }
 }
