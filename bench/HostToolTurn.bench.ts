@@ -4,10 +4,10 @@
  * the SDK (test/fixtures/echo-mcp-server.mjs, registered for that run only): no bridge at all.
  */
 import { fileURLToPath } from "node:url"
-import { codexBin, codexOfflineArgs, mcpServerArgs } from "../test/support/CodexOffline.ts"
+import { codexOfflineArgs, mcpServerArgs, runCodexExec } from "../test/support/CodexOffline.ts"
 import { startPluginHarness, userMessage } from "../test/support/PluginHarness.ts"
 import { assistantMessage, functionCall, type ModelRequest } from "../test/support/ScriptedModelServer.ts"
-import { alternate, type BenchSection, fmtMs, fmtRatio, median, runChild } from "./Harness.ts"
+import { alternate, type BenchSection, fmtMs, fmtRatio, median } from "./Harness.ts"
 
 const echoServer = fileURLToPath(new URL("../test/fixtures/echo-mcp-server.mjs", import.meta.url))
 
@@ -33,16 +33,17 @@ export const run = async (): Promise<BenchSection> => {
       hostCalls += h.host.toolCalls.length - before
     }
     const direct = async () => {
-      const r = await runChild(
-        codexBin,
-        [
-          "exec", "--json", "--skip-git-repo-check", "-C", h.workspace, "--sandbox", "workspace-write",
+      const r = await runCodexExec({
+        codexHome: h.codexHome,
+        cwd: h.workspace,
+        args: [
+          "--sandbox",
+          "workspace-write",
           ...codexOfflineArgs(h.model.baseUrl),
-          ...mcpServerArgs("echo", process.execPath, [echoServer, "--text-only"]),
-          "-"
+          ...mcpServerArgs("echo", process.execPath, [echoServer, "--text-only"])
         ],
-        { env: { ...process.env, CODEX_HOME: h.codexHome }, input: "echo hello" }
-      )
+        prompt: "echo hello"
+      })
       if (r.code !== 0 || !r.stdout.includes('"mcp_tool_call"')) throw new Error(`direct turn failed: ${r.stderr.slice(-500)}`)
     }
     const times = await alternate(rounds, viaBridge, direct)

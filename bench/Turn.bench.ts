@@ -2,10 +2,10 @@
  * A turn through the plugin (provider/stream request → response, the real codex against the
  * scripted model) against a bare `codex exec --json` of the same scripted turn, alternating.
  */
-import { codexBin, codexOfflineArgs } from "../test/support/CodexOffline.ts"
+import { codexOfflineArgs, runCodexExec } from "../test/support/CodexOffline.ts"
 import { startPluginHarness, userMessage } from "../test/support/PluginHarness.ts"
 import { assistantMessage } from "../test/support/ScriptedModelServer.ts"
-import { alternate, type BenchSection, fmtMs, fmtRatio, median, runChild } from "./Harness.ts"
+import { alternate, type BenchSection, fmtMs, fmtRatio, median } from "./Harness.ts"
 
 export const run = async (): Promise<BenchSection> => {
   const rounds = 15
@@ -17,11 +17,12 @@ export const run = async (): Promise<BenchSection> => {
       if (response.result?.status !== "completed") throw new Error(`plugin turn failed: ${JSON.stringify(response)}`)
     }
     const bare = async () => {
-      const r = await runChild(
-        codexBin,
-        ["exec", "--json", "--skip-git-repo-check", "-C", h.workspace, "--sandbox", "workspace-write", ...codexOfflineArgs(h.model.baseUrl), "-"],
-        { env: { ...process.env, CODEX_HOME: h.codexHome }, input: "hello" }
-      )
+      const r = await runCodexExec({
+        codexHome: h.codexHome,
+        cwd: h.workspace,
+        args: ["--sandbox", "workspace-write", ...codexOfflineArgs(h.model.baseUrl)],
+        prompt: "hello"
+      })
       if (r.code !== 0) throw new Error(`bare codex failed: ${r.stderr.slice(-500)}`)
     }
     const times = await alternate(rounds, viaPlugin, bare)
