@@ -1,5 +1,6 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
 import { Effect, Layer, type Scope } from "effect"
+import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/RolloutLineScanner.ts"
 import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/RolloutLocate.ts"
@@ -31,13 +32,24 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
       return s
     }
     const lockKeyOfPath = (path: string) => threadIdOfRolloutPath(path) ?? Path.resolve(path)
+    // A thread's file never moves while it lives in sessions/ (only to archived_sessions/), and the
+    // search walks every newer day directory: remember hits, trust them while the file is there.
+    const located = new Map<string, string>()
+    const stillThere = (path: string) => Fs.stat(path).then((s) => s.isFile(), () => false)
 
     const find = Effect.fn("RolloutStore.find")(function* (threadId: string) {
       if (!isValidThreadId(threadId)) {
         return yield* new RolloutNotFound({ threadId, reason: "invalid", message: `invalid thread id ${JSON.stringify(threadId)}` })
       }
       const found = yield* Effect.tryPromise({
-        try: () => locateRollout(paths.codexHome, threadId),
+        try: async () => {
+          const known = located.get(threadId)
+          if (known !== undefined && (await stillThere(known))) return known
+          const path = await locateRollout(paths.codexHome, threadId)
+          if (path === undefined) located.delete(threadId)
+          else located.set(threadId, path)
+          return path
+        },
         catch: readError(paths.codexHome)
       })
       if (found === undefined) {
