@@ -177,4 +177,28 @@ describe("a turn through the plugin and the real codex", () => {
     const mine = new RegExp(h.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
     expect(await waitForNoProcesses(mine, 3_000)).toEqual([])
   })
+
+  it("reports codex's own turn failure as turn_failed with its message", async () => {
+    harness = await startPluginHarness(() => ({ status: 400, body: "the scripted model refuses: quota-7 exceeded" }))
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("hi")] })
+    expect(response.result.status).toBe("failed")
+    expect(events[0].type).toBe("turn.started")
+    expect(events.at(-1)).toMatchObject({ type: "turn.failed", code: "turn_failed", message: expect.stringContaining("quota-7 exceeded") })
+  })
+
+  it("hands options.outputSchema to codex, which sends it to the model, and removes the temp file", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage('{"answer":"42"}')] }))
+    const schema = {
+      type: "object",
+      properties: { answer: { type: "string", description: "schema-marker-9931" } },
+      required: ["answer"],
+      additionalProperties: false
+    }
+    const { response } = await harness.turn("t1", { messages: [userMessage("answer")], options: { outputSchema: schema } })
+    expect(response.result.status).toBe("completed")
+    expect(JSON.stringify(harness.model.requests[0]!.body)).toContain("schema-marker-9931")
+    const { readdirSync } = await import("node:fs")
+    const { tmpdir } = await import("node:os")
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("plexum-schema-"))).toEqual([])
+  })
 })
