@@ -12,6 +12,7 @@ import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
+import { commaFreeImagePaths } from "../core/ImageAliases.ts"
 import { isolationFlags } from "../core/McpIsolation.ts"
 import { requireServerArgs } from "../core/ServerName.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
@@ -156,7 +157,7 @@ export const TurnRunnerLive = Layer.effect(
           request,
           resumeThreadId: resumeThread,
           outputSchemaFile: schemaFile,
-          images: prompt.images,
+          images: yield* commaFreeImagePaths(prompt.images),
           extraFlags
         })
         const mapper = makeCodexEventMapper({

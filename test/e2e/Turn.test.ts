@@ -201,4 +201,22 @@ describe("a turn through the plugin and the real codex", () => {
     const { tmpdir } = await import("node:os")
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith("plexum-schema-"))).toEqual([])
   })
+
+  it("attaches image parts (even from a path with a comma) so the model receives the image", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("a red pixel")] }))
+    const { writeFileSync } = await import("node:fs")
+    // A 1×1 PNG.
+    const png = Buffer.from(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==",
+      "base64"
+    )
+    writeFileSync(`${harness.workspace}/pixel,1.png`, png)
+    const { response } = await harness.turn("t1", {
+      messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image", path: "pixel,1.png" }] }]
+    })
+    expect(response.result.status).toBe("completed")
+    const text = requestText(harness.model.requests[0]!)
+    expect(text).toContain("input_image")
+    expect(text).toContain("what is this?")
+  })
 })
