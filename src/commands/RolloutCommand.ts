@@ -1,40 +1,14 @@
 /**
  * `rollout inspect <THREAD_ID | PATH>` and `rollout list`: a person's view of codex rollouts and
- * of the threads this plugin ran. Text from files is escaped before it reaches a terminal.
+ * of the threads this plugin ran. The work is in RolloutActions.ts, loaded only when one runs,
+ * so other commands start without it.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Console, Effect, Option, Schema } from "effect"
-import * as Fs from "node:fs/promises"
-import * as Path from "node:path"
-import { colorStyle, escapeForTerminal, plainStyle, renderReport, safeJson, wantsColor } from "../core/RolloutReportText.ts"
-import { makeRolloutStore } from "../layers/RolloutStoreLive.ts"
-import { defaultConfig } from "../schemas/Config.ts"
-import { SessionRecord } from "../schemas/SessionRecord.ts"
-import { loadConfig } from "../services/PluginConfig.ts"
-import { PluginPaths } from "../services/PluginPaths.ts"
+import { Effect } from "effect"
 
-/** A `rollout` command's failure: `message` is the one line the CLI prints before exiting 1. */
-export class RolloutCommandFailed extends Schema.TaggedError<RolloutCommandFailed>()("RolloutCommandFailed", {
-  message: Schema.String
-}) {}
-
-const fail = (message: string) => Effect.fail(new RolloutCommandFailed({ message: escapeForTerminal(message) }))
-
-const style = () => (wantsColor(process.stdout.isTTY, process.env) ? colorStyle : plainStyle)
-
-/** The consume marker in force: config.json's, else the default (a broken config is not our business here). */
-const markerIn = (configPath: string) =>
-  loadConfig(configPath).pipe(
-    Effect.map(({ config }) => config.consume_marker),
-    Effect.orElseSucceed(() => defaultConfig.consume_marker)
-  )
-
-const looksLikePath = (target: string) => target.includes("/") || target.endsWith(".jsonl")
-
-const isFile = (path: string) =>
-  Effect.promise(() => Fs.stat(path).then((s) => s.isFile(), () => false))
+const actions = Effect.promise(() => import("./RolloutActions.ts"))
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print one JSON document instead of text."))
 const codexHome = Options.text("codex-home").pipe(
@@ -42,102 +16,15 @@ const codexHome = Options.text("codex-home").pipe(
   Options.optional
 )
 
-const inspect = Command.make(
-  "inspect",
-  { target: Args.text({ name: "THREAD_ID | PATH" }), json, codexHome },
-  ({ codexHome, json, target }) =>
-    Effect.gen(function* () {
-      const paths = yield* PluginPaths
-      const home = Option.getOrElse(codexHome, () => paths.codexHome)
-      const store = yield* makeRolloutStore({ codexHome: Path.resolve(home) })
-      let path: string
-      if (looksLikePath(target)) {
-        path = Path.resolve(target)
-        if (!(yield* isFile(path))) return yield* fail(`no rollout file at ${path}`)
-      } else {
-        path = yield* store.find(target).pipe(
-          Effect.catchTags({
-            RolloutNotFound: (e) => fail(`${e.message} under ${home}`),
-            RolloutReadError: (e) => fail(e.message)
-          })
-        )
-      }
-      const marker = yield* markerIn(paths.configPath)
-      const report = yield* store.report(path, marker).pipe(Effect.catchTag("RolloutReadError", (e) => fail(e.message)))
-      yield* Console.log(json ? safeJson(report) : renderReport(report, style()))
-    })
+const inspect = Command.make("inspect", { target: Args.text({ name: "THREAD_ID | PATH" }), json, codexHome }, (flags) =>
+  Effect.flatMap(actions, (a) => a.inspectRollout(flags))
 ).pipe(
   Command.withDescription(
     "Show a rollout: thread, cwd, codex version, model, turns and prompts, every tool call (sizes, paired, consumed), token usage and warnings."
   )
 )
 
-export interface ListedThread {
-  readonly threadId: string
-  readonly startedAt: string
-  readonly lastTurnAt: string
-  /** The thread the next turn of this agent resumes. */
-  readonly current: boolean
-  readonly rollout: string | null
-}
-
-export interface ListedSession {
-  readonly agentId: string
-  readonly workspace: string
-  readonly threads: ReadonlyArray<ListedThread>
-}
-
-const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
-
-const newestFirst = <A>(key: (a: A) => string) => (a: A, b: A) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0)
-
-const list = Command.make("list", { json, codexHome }, ({ codexHome, json }) =>
-  Effect.gen(function* () {
-    const paths = yield* PluginPaths
-    const home = Option.getOrElse(codexHome, () => paths.codexHome)
-    const store = yield* makeRolloutStore({ codexHome: Path.resolve(home) })
-    const dir = Path.join(paths.stateDir, "sessions")
-    const names = yield* Effect.promise(() =>
-      Fs.readdir(dir).then(
-        (ns) => ns.filter((n) => n.endsWith(".json")).sort(),
-        () => [] as Array<string>
-      )
-    )
-    const sessions: Array<ListedSession> = []
-    const unreadable: Array<string> = []
-    for (const name of names) {
-      const file = Path.join(dir, name)
-      const text = yield* Effect.promise(() => Fs.readFile(file, "utf8").catch(() => undefined))
-      const record = text === undefined ? undefined : yield* decodeRecord(text).pipe(Effect.option, Effect.map(Option.getOrUndefined))
-      if (record === undefined) {
-        unreadable.push(file)
-        continue
-      }
-      const threads: Array<ListedThread> = []
-      for (const t of [...record.threads].sort(newestFirst((t) => t.lastTurnAt))) {
-        const rollout = yield* store.find(t.threadId).pipe(Effect.option, Effect.map(Option.getOrNull))
-        threads.push({ ...t, current: t.threadId === record.lastThreadId, rollout })
-      }
-      sessions.push({ agentId: record.agentId, workspace: record.workspace, threads })
-    }
-    sessions.sort(newestFirst((s) => s.threads[0]?.lastTurnAt ?? ""))
-    if (json) {
-      yield* Console.log(safeJson({ sessions, unreadable }))
-      return
-    }
-    const st = style()
-    const e = escapeForTerminal
-    if (sessions.length === 0) yield* Console.log(st.dim(`no threads recorded yet (${e(dir)})`))
-    for (const s of sessions) {
-      yield* Console.log(`${st.bold(`agent ${e(s.agentId)}`)}  ${st.dim("workspace")} ${e(s.workspace)}`)
-      for (const t of s.threads) {
-        const where = t.rollout === null ? st.warn("rollout missing") : e(t.rollout)
-        yield* Console.log(`  ${t.current ? "*" : " "} ${e(t.threadId)}  ${st.dim("last turn")} ${e(t.lastTurnAt)}  ${where}`)
-      }
-    }
-    for (const file of unreadable) yield* Console.log(st.warn(`unreadable session record: ${e(file)}`))
-  })
-).pipe(
+const list = Command.make("list", { json, codexHome }, (flags) => Effect.flatMap(actions, (a) => a.listThreads(flags))).pipe(
   Command.withDescription("List the threads this plugin ran, per agent and workspace, newest first (* = resumed next).")
 )
 

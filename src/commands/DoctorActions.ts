@@ -1,0 +1,27 @@
+/**
+ * What `doctor` does (src/commands/DoctorCommand.ts defines it and loads this
+ * module when it runs): one line per check (✓/✗ on a terminal, ok/FAIL when
+ * piped) with the fix; fails with DoctorFailed if any check failed.
+ */
+import { Console, Effect, Schema } from "effect"
+import { failedChecks, renderCheck, styleFor, summarise } from "../core/DoctorCheck.ts"
+import { runDoctorChecks } from "../core/DoctorChecks.ts"
+import { runProgram } from "../core/DoctorRun.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
+
+export class DoctorFailed extends Schema.TaggedError<DoctorFailed>()("DoctorFailed", {
+  failed: Schema.Number,
+  message: Schema.String
+}) {}
+
+export const doctor = Effect.gen(function* () {
+  const paths = yield* PluginPaths
+  const results = yield* runDoctorChecks({ paths, env: process.env, run: runProgram() })
+  const style = styleFor(process.stdout.isTTY === true, process.env)
+  for (const result of results) yield* Console.log(renderCheck(result, style))
+  yield* Console.log(summarise(results))
+  const failed = failedChecks(results).length
+  if (failed > 0) {
+    return yield* new DoctorFailed({ failed, message: `doctor: ${failed} check(s) failed; see the fix: lines above` })
+  }
+})
