@@ -13,8 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { commaFreeImagePaths } from "../core/ImageAliases.ts"
-import { isolationFlags } from "../core/McpIsolation.ts"
-import { requireServerArgs } from "../core/ServerName.ts"
+import { hostToolFlags } from "../core/HostToolFlags.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
@@ -111,7 +110,6 @@ export const TurnRunnerLive = Layer.effect(
 
         const tools = request.tools ?? []
         const serverName = registry.serverName(agent.agentId)
-        const extraFlags: Array<string> = []
         const turnToken = Crypto.randomBytes(16).toString("hex")
         if (tools.length > 0) {
           yield* registry.ensureRegistered(agent.agentId).pipe(
@@ -120,23 +118,11 @@ export const TurnRunnerLive = Layer.effect(
           yield* bridge
             .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: callHostTool(turnId, agent.agentId) })
             .pipe(Effect.mapError((e) => new TurnFailure("bridge", e.message)))
-          // codex exec runs with approval policy "never", under which an MCP call is refused unless
-          // the server's tools are pre-approved; `codex mcp add` cannot set this, so it goes per run.
-          // Only this run's codex hands the turn token to its mcp-host (see ENV_TURN_TOKEN), and
-          // this run waits for the server instead of leaving its tools out on a slow start.
-          extraFlags.push(
-            "-c",
-            `mcp_servers.${serverName}.default_tools_approval_mode="approve"`,
-            "-c",
-            `mcp_servers.${serverName}.env_vars=["${ENV_TURN_TOKEN}"]`,
-            ...requireServerArgs(serverName)
-          )
         }
-        // Only this agent's own host-tools server may start in this run (see McpIsolation).
         const configToml = yield* Effect.promise(() =>
           Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8").catch(() => "")
         )
-        extraFlags.push(...isolationFlags(configToml, tools.length > 0 ? serverName : undefined))
+        const extraFlags = hostToolFlags({ configToml, serverName, offersTools: tools.length > 0 })
         const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
 
         // Where this thread's rollout ended before the turn: tool blocks are only this turn's.

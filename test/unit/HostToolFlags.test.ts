@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { isolationFlags, registeredHostServers } from "../../src/core/McpIsolation.ts"
+import { hostToolFlags, isolationFlags, registeredHostServers } from "../../src/core/HostToolFlags.ts"
 
 const toml = `
 model = "x"
@@ -24,6 +24,18 @@ describe("MCP isolation between agents", () => {
   it("disables all of them for a turn without tools, and leaves other servers alone", () => {
     const flags = isolationFlags(toml, undefined)
     expect(flags.filter((f) => f !== "-c")).toEqual([
+      "mcp_servers.plexum-host-a_b-1234abcd.enabled=false",
+      "mcp_servers.plexum-host-other.enabled=false"
+    ])
+  })
+  it("pre-approves, tokens and requires the turn's own server only when it offers tools", () => {
+    const withTools = hostToolFlags({ configToml: toml, serverName: "plexum-host-other", offersTools: true })
+    expect(withTools).toContain('mcp_servers.plexum-host-other.default_tools_approval_mode="approve"')
+    expect(withTools).toContain('mcp_servers.plexum-host-other.env_vars=["PLEXUM_MCP_TURN_TOKEN"]')
+    expect(withTools).toContain("mcp_servers.plexum-host-other.required=true")
+    expect(withTools).toContain("mcp_servers.plexum-host-a_b-1234abcd.enabled=false")
+    const without = hostToolFlags({ configToml: toml, serverName: "plexum-host-other", offersTools: false })
+    expect(without.filter((f) => f !== "-c")).toEqual([
       "mcp_servers.plexum-host-a_b-1234abcd.enabled=false",
       "mcp_servers.plexum-host-other.enabled=false"
     ])
