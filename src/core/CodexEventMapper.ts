@@ -10,6 +10,8 @@ import type { CodexRunError } from "../services/CodexProcess.ts"
 export interface CodexEventMapperOptions {
   /** Whether the turn asked codex to resume a thread (reported in `turn.started`). */
   readonly resumed: boolean
+  /** The thread asked for: if codex starts another one instead, the turn says so. */
+  readonly resumeThreadId?: string | undefined
   /** This agent's own MCP server name (`plexum-host-…`): its calls are `dynamic` tools. */
   readonly ownServerName?: string | undefined
   /** Maps a tool name as exposed to codex back to the host's name. */
@@ -217,6 +219,17 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
       case "thread.started":
         if (threadId !== undefined) return []
         threadId = event.thread_id
+        if (options.resumeThreadId !== undefined && event.thread_id !== options.resumeThreadId) {
+          // codex 0.169 quietly starts a new thread for some ids it cannot resume.
+          return [
+            { type: "turn.started", threadId: event.thread_id, resumed: false },
+            {
+              type: "notice",
+              level: "warn",
+              message: `codex started a new thread ${event.thread_id} instead of resuming ${options.resumeThreadId}`
+            }
+          ]
+        }
         return [{ type: "turn.started", threadId: event.thread_id, resumed: options.resumed }]
       case "item.started":
         return onItem("started", event.item)

@@ -148,6 +148,7 @@ export const TurnRunnerLive = Layer.effect(
         })
         const mapper = makeCodexEventMapper({
           resumed: resumeThread !== undefined,
+          resumeThreadId: resumeThread,
           ownServerName: serverName,
           hostToolName: (exposed) => exposedNames.get(exposed) ?? exposed,
           previousUsageTotal: Option.getOrUndefined(previousTotal)

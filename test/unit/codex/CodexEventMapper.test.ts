@@ -174,3 +174,19 @@ describe("usageDifference", () => {
     expect(usageDifference(u(3), u(4))).toEqual(u(3))
   })
 })
+
+describe("CodexEventMapper when codex does not resume the thread it was asked for", () => {
+  it("reports resumed: false and says which thread codex started instead", () => {
+    const mapper = makeCodexEventMapper({ resumed: true, resumeThreadId: "not-a-codex-id" })
+    expect(mapper.onEvent({ type: "thread.started", thread_id: "0199-new" })).toEqual([
+      { type: "turn.started", threadId: "0199-new", resumed: false },
+      { type: "notice", level: "warn", message: "codex started a new thread 0199-new instead of resuming not-a-codex-id" }
+    ])
+  })
+  it("reports resumed: true when codex resumes it", () => {
+    const mapper = makeCodexEventMapper({ resumed: true, resumeThreadId: "0199-old" })
+    expect(mapper.onEvent({ type: "thread.started", thread_id: "0199-old" })).toEqual([
+      { type: "turn.started", threadId: "0199-old", resumed: true }
+    ])
+  })
+})
