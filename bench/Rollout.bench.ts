@@ -109,12 +109,14 @@ export const baselineMutate = async (path: string, ids: ReadonlyArray<string>, m
 
 // ---- ours ----
 
-const oursToolCalls = (path: string) => withReadHandle(path, (fh) => scanToolCalls(fh))
+// As RolloutStore scans: with the path, so large outputs stay in the file until read.
+const oursToolCalls = (path: string) => withReadHandle(path, (fh) => scanToolCalls(fh, 0, { path }))
 /** As a turn runner would: each record handed on in order, its output decoded, nothing kept. */
 const oursStreamDecoded = (path: string) =>
   withReadHandle(path, async (fh) => {
     let outputChars = 0
     await scanToolCalls(fh, 0, {
+      path,
       onRecord: (r) => {
         const output = r.output
         outputChars += typeof output === "string" ? output.length : Array.isArray(output) ? output.length : 0
@@ -126,7 +128,7 @@ const oursStreamDecoded = (path: string) =>
 const oursStreamHandles = (path: string) =>
   withReadHandle(path, async (fh) => {
     let n = 0
-    await scanToolCalls(fh, 0, { onRecord: () => void n++ })
+    await scanToolCalls(fh, 0, { path, onRecord: () => void n++ })
     return n
   })
 const oursMutate = (path: string, ids: ReadonlyArray<string>) =>
@@ -138,6 +140,15 @@ const pickIds = (calls: ReadonlyArray<{ callId: string }>) => {
 }
 
 // ---- child mode: one job in a fresh process, timing it and reporting peak RSS ----
+
+/**
+ * VmHWM: the peak RSS of this process image. Not getrusage's maxRSS, which Linux carries over
+ * from the forking parent (the bench parent holds a whole scan), so it over-reports a small child.
+ */
+const peakRssOfThisImage = (): number => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Fs.readFileSync("/proc/self/status", "utf8"))
+  return m ? Number(m[1]) * 1024 : process.resourceUsage().maxRSS * 1024
+}
 
 const childMain = async (mode: string, path: string, idsFile: string) => {
   const ids = JSON.parse(await FsP.readFile(idsFile, "utf8")) as Array<string>
@@ -151,7 +162,7 @@ const childMain = async (mode: string, path: string, idsFile: string) => {
   else if (mode === "ours-mutate") answer = (await oursMutate(path, ids)).touched
   else if (mode === "base-mutate") answer = await baselineMutate(path, ids, MARKER)
   const ms = performance.now() - t0
-  process.stdout.write(JSON.stringify({ ms, answer, maxRssBytes: process.resourceUsage().maxRSS * 1024 }))
+  process.stdout.write(JSON.stringify({ ms, answer, maxRssBytes: peakRssOfThisImage() }))
 }
 
 const SELF = fileURLToPath(import.meta.url)

@@ -5,6 +5,7 @@
  * bytes codex wrote and decoded the first time `output` is read.
  */
 import { Either, Schema } from "effect"
+import * as FsSync from "node:fs"
 import type { FileHandle } from "node:fs/promises"
 import type { TurnEvent } from "../schemas/Protocol.ts"
 import { ResponseItemPayload } from "../schemas/RolloutLine.ts"
@@ -39,11 +40,45 @@ const decodePayload = Schema.decodeUnknownEither(ResponseItemPayload)
 
 const asText = (u: unknown): string => (typeof u === "string" ? u : u === undefined ? "" : JSON.stringify(u))
 
+/**
+ * Where a large output sits in the rollout file: it is read from there on first use instead of
+ * being copied during the scan (copies of multi-MB outputs are what a scan's memory peak is made of).
+ */
+interface OutputInFile {
+  readonly path: string
+  /** The file's inode when scanned: a mutation replaces the file, and then these bytes are gone. */
+  readonly ino: number
+  readonly position: number
+  readonly length: number
+}
+
+/** Outputs at least this large stay in the file until read, when the scan knows the file's path. */
+export const LAZY_OUTPUT_BYTES = 256 * 1024
+
+const readOutputBytes = (where: OutputInFile): Buffer => {
+  const fd = FsSync.openSync(where.path, "r")
+  try {
+    if (FsSync.fstatSync(fd).ino !== where.ino) {
+      throw new Error(`${where.path} was replaced after it was scanned; scan it again to read this output`)
+    }
+    const buf = Buffer.allocUnsafe(where.length)
+    let done = 0
+    while (done < where.length) {
+      const n = FsSync.readSync(fd, buf, done, where.length - done, where.position + done)
+      if (n === 0) throw new Error(`${where.path} is shorter than when it was scanned`)
+      done += n
+    }
+    return buf
+  } finally {
+    FsSync.closeSync(fd)
+  }
+}
+
 /** A record whose output is decoded from its recorded bytes on first read. */
 class Record implements ToolCallRecord {
   declare namespace?: string
   paired = false
-  private raw: Buffer | undefined
+  private raw: Buffer | OutputInFile | undefined
   private decoded: unknown = undefined
   constructor(
     readonly callId: string,
@@ -54,14 +89,14 @@ class Record implements ToolCallRecord {
     readonly offset: number
   ) {}
 
-  pair(raw: Buffer | undefined) {
+  pair(raw: Buffer | OutputInFile | undefined) {
     this.paired = true
     this.raw = raw
   }
 
   get output(): unknown {
     if (this.raw !== undefined) {
-      const text = this.raw.toString("utf8")
+      const text = (Buffer.isBuffer(this.raw) ? this.raw : readOutputBytes(this.raw)).toString("utf8")
       this.raw = undefined
       try {
         this.decoded = JSON.parse(text)
@@ -98,7 +133,10 @@ class Collector {
   private head = 0
 
   /** With `onRecord`, settled records are handed over in order and not kept. */
-  constructor(private readonly onRecord?: (record: ToolCallRecord) => void) {}
+  constructor(
+    private readonly onRecord?: (record: ToolCallRecord) => void,
+    private readonly file?: { readonly path: string; readonly ino: number }
+  ) {}
 
   /** Hands over the leading paired records (all of them at the end of the scan). */
   flush(all: boolean): void {
@@ -146,7 +184,10 @@ class Collector {
         return
       }
       const span = fields.get("output")
-      call.pair(span === undefined ? undefined : Buffer.from(view.subarray(span[0], span[1])))
+      if (span === undefined) call.pair(undefined)
+      else if (this.file !== undefined && span[1] - span[0] >= LAZY_OUTPUT_BYTES) {
+        call.pair({ ...this.file, position: offset + (span[0] - start), length: span[1] - span[0] })
+      } else call.pair(Buffer.from(view.subarray(span[0], span[1])))
       this.flush(false)
       return
     }
@@ -192,10 +233,13 @@ export const scanToolCalls = async (
   options?: ScanOptions & {
     /** Receive each record in rollout order as soon as it is paired (or at the end), instead of in `calls`. */
     readonly onRecord?: (record: ToolCallRecord) => void
+    /** The file's path: large outputs are then read from it on first use rather than copied now. */
+    readonly path?: string
   }
 ): Promise<ToolCallScan> => {
   const filter = new ToolLineFilter()
-  const collector = new Collector(options?.onRecord)
+  const file = options?.path === undefined ? undefined : { path: options.path, ino: (await fh.stat()).ino }
+  const collector = new Collector(options?.onRecord, file)
   const result = await scanLines(
     fh,
     fromOffset,

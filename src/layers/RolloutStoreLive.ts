@@ -64,7 +64,7 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
 
     const toolCalls = Effect.fn("RolloutStore.toolCalls")(function* (path: string, options?: { readonly fromOffset?: number }) {
       const scan = yield* Effect.tryPromise({
-        try: () => withReadHandle(path, (fh) => scanToolCalls(fh, options?.fromOffset ?? 0)),
+        try: () => withReadHandle(path, (fh) => scanToolCalls(fh, options?.fromOffset ?? 0, { path })),
         catch: readError(path)
       })
       for (const bad of scan.badLines) {

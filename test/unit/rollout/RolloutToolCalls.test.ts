@@ -134,3 +134,30 @@ describe("scanToolCalls", () => {
     expect("namespace" in events[0]!).toBe(false)
   })
 })
+
+describe("scanToolCalls with the file's path", () => {
+  it("leaves large outputs in the file until read, and refuses to read them from a replaced file", async () => {
+    const { mkdtempSync, writeFileSync, renameSync, rmSync } = await import("node:fs")
+    const { tmpdir } = await import("node:os")
+    const dir = mkdtempSync(`${tmpdir()}/lazy-output-`)
+    const path = `${dir}/rollout-2026-11-25T00-00-00-00000000-0000-0000-0000-000000000001.jsonl`
+    const big = "x".repeat(600 * 1024) + "é\u001b"
+    const lines = [
+      { type: "response_item", payload: { type: "function_call", call_id: "c1", name: "f", arguments: "{}" } },
+      { type: "response_item", payload: { type: "function_call_output", call_id: "c1", output: big } },
+      { type: "response_item", payload: { type: "function_call", call_id: "c2", name: "g", arguments: "{}" } },
+      { type: "response_item", payload: { type: "function_call_output", call_id: "c2", output: "small" } }
+    ]
+    writeFileSync(path, lines.map((l) => JSON.stringify(l)).join("\n") + "\n")
+    const first = await withReadHandle(path, (fh) => scanToolCalls(fh, 0, { path }))
+    expect(first.calls[0]!.output).toBe(big)
+    expect(first.calls[1]!.output).toBe("small")
+
+    const second = await withReadHandle(path, (fh) => scanToolCalls(fh, 0, { path }))
+    writeFileSync(`${dir}/next`, "{}\n")
+    renameSync(`${dir}/next`, path) // what a mutation does
+    expect(second.calls[1]!.output).toBe("small") // copied during the scan
+    expect(() => second.calls[0]!.output).toThrow(/replaced/)
+    rmSync(dir, { recursive: true })
+  })
+})
