@@ -123,4 +123,17 @@ describe("protocol server", () => {
     expect(init.result.manifest.contracts.provider.models).toEqual(["codex", "gpt-5"])
     expect(host.logs).toContainEqual(expect.objectContaining({ level: "warn", message: expect.stringContaining("colour") }))
   })
+
+  it("creates a missing CODEX_HOME at initialize, private to the user (codex will not start without it)", async () => {
+    const profile = await makeProfile()
+    cleanups.push(profile.cleanup)
+    const codexHome = `${profile.root}/not-yet/codex-home`
+    const host = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome } })
+    cleanups.push(() => host.dispose())
+    expect((await host.initialize()).result).toBeDefined()
+    const { statSync } = await import("node:fs")
+    const st = statSync(codexHome)
+    expect(st.isDirectory()).toBe(true)
+    expect(st.mode & 0o777).toBe(0o700)
+  })
 })
