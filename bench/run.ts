@@ -42,7 +42,13 @@ const doc = [
   "",
   `Last run: ${new Date().toISOString()} on ${machine}; ${codex}.`,
   "",
-  ...sections.flatMap((s) => [`## ${s.title} — ${s.ok ? "target met" : "**target missed**"}`, "", s.markdown.trim(), ""])
+  ...sections.flatMap((s) => [
+    `## ${s.title} — ${s.ok ? "target met" : "**target missed**"}`,
+    "",
+    // A section's own heading would repeat the one above.
+    s.markdown.trim().replace(/^## .*\n+/, ""),
+    ""
+  ])
 ].join("\n")
 
 if (only.length === 0) {
