@@ -24,6 +24,9 @@ const readProcess = (pid: number): ProcessInfo | undefined => {
   }
 }
 
+/** Whether `pid` runs (a zombie, exited and waiting to be reaped, does not). */
+export const isRunning = (pid: number): boolean => readProcess(pid) !== undefined
+
 /** Live processes (not this one) whose command line matches `pattern`. */
 export const processesMatching = (pattern: RegExp): Array<ProcessInfo> =>
   readdirSync("/proc")

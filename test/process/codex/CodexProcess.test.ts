@@ -6,6 +6,7 @@ import * as Path from "node:path"
 import { makeCodexProcess } from "../../../src/layers/CodexProcessLive.ts"
 import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
 import type { CodexEvent } from "../../../src/schemas/CodexEvent.ts"
+import { isRunning } from "../../support/Processes.ts"
 
 const FAKE = Path.join(import.meta.dirname, "../../fixtures/fake-codex/fake-codex.mjs")
 
@@ -23,15 +24,7 @@ const spec = (mode: string, extra: Partial<{ binary: string; stdin: string; env:
 
 const collect = (s: ReturnType<typeof spec>) => codex.run(s).pipe(Stream.runCollect, Effect.map(Chunk.toArray))
 
-/** Whether a process runs (zombies do not count: they run nothing). Read from /proc. */
-const running = (pid: number) => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!)
-  } catch {
-    return false
-  }
-}
+const running = isRunning
 
 const pidsOf = (events: ReadonlyArray<CodexEvent>): Array<number> => {
   const e = events.find((e) => e.type === "<unknown>" && e.eventType === "fake.pids")

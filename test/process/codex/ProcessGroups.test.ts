@@ -5,15 +5,9 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { makeProcessGroups, processStartTime } from "../../../src/layers/ProcessGroupsLive.ts"
+import { isRunning } from "../../support/Processes.ts"
 
-const running = (pid: number) => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!)
-  } catch {
-    return false
-  }
-}
+const running = isRunning
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "process-groups-"))),
