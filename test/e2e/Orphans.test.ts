@@ -28,3 +28,15 @@ it("ends the codex process group a SIGKILLed plugin left behind when the next pl
     await next.dispose()
   }
 })
+
+it("ends its codex process group when the plugin itself gets SIGTERM mid-turn", async () => {
+  harness = await startPluginHarness(() => ({ hang: true }))
+  const h = harness
+  void h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] })).catch(() => {})
+  await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+  const mine = new RegExp(h.workspace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+  expect(processesMatching(mine).length).toBeGreaterThan(0)
+  h.host.kill("SIGTERM")
+  await h.host.exited
+  expect(await waitForNoProcesses(mine, 1_000)).toEqual([])
+})
