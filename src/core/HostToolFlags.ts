@@ -45,3 +45,10 @@ export const hostToolFlags = (opts: {
     : []),
   ...isolationFlags(opts.configToml, opts.offersTools ? opts.serverName : undefined)
 ]
+
+/**
+ * A turn whose own host-tools server is `required` fails inside codex when mcp-host cannot start
+ * ("required MCP servers failed to initialize: <name>: …"): that is the bridge failing, not codex.
+ */
+export const isBridgeStartFailure = (codexMessage: string, serverName: string): boolean =>
+  /required MCP servers? failed to initiali[sz]e/i.test(codexMessage) && codexMessage.includes(serverName)

@@ -13,7 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { commaFreeImagePaths } from "../core/ImageAliases.ts"
-import { hostToolFlags } from "../core/HostToolFlags.ts"
+import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
@@ -184,7 +184,14 @@ export const TurnRunnerLive = Layer.effect(
             Effect.option
           )
         const outcome = mapper.outcome(Option.getOrUndefined(streamError))
-        if (outcome._tag === "failed") return yield* Effect.fail(new TurnFailure(outcome.code, outcome.message))
+        if (outcome._tag === "failed") {
+          const bridge = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
+          return yield* Effect.fail(
+            bridge
+              ? new TurnFailure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`)
+              : new TurnFailure(outcome.code, outcome.message)
+          )
+        }
         const threadId = turn.threadId
         if (threadId === undefined) return yield* Effect.fail(new TurnFailure("codex_output", "codex never announced a thread"))
 

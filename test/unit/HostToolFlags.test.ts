@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { hostToolFlags, isolationFlags, registeredHostServers } from "../../src/core/HostToolFlags.ts"
+import { hostToolFlags, isBridgeStartFailure, isolationFlags, registeredHostServers } from "../../src/core/HostToolFlags.ts"
 
 const toml = `
 model = "x"
@@ -39,5 +39,14 @@ describe("MCP isolation between agents", () => {
       "mcp_servers.plexum-host-a_b-1234abcd.enabled=false",
       "mcp_servers.plexum-host-other.enabled=false"
     ])
+  })
+  it("recognises codex failing because this turn's host-tools server did not start", () => {
+    // What codex 0.169 prints when a required server's command cannot be started.
+    const stderr =
+      "Error: thread/start: thread/start failed: error creating thread: Fatal error: Failed to initialize session: " +
+      "required MCP servers failed to initialize: plexum-host-x: No such file or directory (os error 2) (code -32603)"
+    expect(isBridgeStartFailure(stderr, "plexum-host-x")).toBe(true)
+    expect(isBridgeStartFailure(stderr, "plexum-host-y")).toBe(false)
+    expect(isBridgeStartFailure("codex exited with status 1: no rollout found for thread id", "plexum-host-x")).toBe(false)
   })
 })
