@@ -155,6 +155,7 @@ export const TurnRunnerLive = Layer.effect(
         })
 
         // Where a codex line becomes events: decoded by CodexProcess, mapped here, numbered by the caller.
+        let announced = false
         const streamError = yield* codex
           .run({
             binary: config.binary,
@@ -168,12 +169,16 @@ export const TurnRunnerLive = Layer.effect(
               Effect.gen(function* () {
                 const batch: Array<TurnEvent> = []
                 for (const event of chunk) {
-                  if (event.type === "thread.started" && typeof event.thread_id === "string" && turn.threadId !== event.thread_id) {
-                    // Remember the thread the moment codex names it, before anything else can go wrong.
+                  if (event.type === "thread.started" && !announced) {
+                    // Remember the thread the moment codex names it (a resumed one too: it becomes the
+                    // agent's last), before anything else can go wrong; lock it if it is a new one.
+                    announced = true
                     yield* emit(batch.splice(0))
-                    turn.threadId = event.thread_id
                     yield* sessions.remember(agent.agentId, agent.workspace, event.thread_id)
-                    yield* rollouts.lockThread(event.thread_id)
+                    if (event.thread_id !== resumeThread) {
+                      turn.threadId = event.thread_id
+                      yield* rollouts.lockThread(event.thread_id)
+                    }
                   }
                   for (const e of mapper.onEvent(event)) batch.push(e)
                 }

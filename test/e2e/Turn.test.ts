@@ -219,4 +219,15 @@ describe("a turn through the plugin and the real codex", () => {
     expect(text).toContain("input_image")
     expect(text).toContain("what is this?")
   })
+
+  it("resumes session.threadId when given, and that thread becomes the one the next turn continues", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("ok")] }))
+    const a = (await harness.turn("t1", { messages: [userMessage("one")] })).response.result.threadId
+    const b = (await harness.turn("t2", { messages: [userMessage("two")], session: { fresh: true } })).response.result.threadId
+    expect(b).not.toBe(a)
+    const third = await harness.turn("t3", { messages: [userMessage("three")], session: { threadId: a } })
+    expect(third.events[0]).toEqual({ type: "turn.started", threadId: a, resumed: true })
+    const fourth = await harness.turn("t4", { messages: [userMessage("four")] })
+    expect(fourth.events[0]).toEqual({ type: "turn.started", threadId: a, resumed: true })
+  })
 })
