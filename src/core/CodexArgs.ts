@@ -1,7 +1,7 @@
 /**
  * The argv of one `codex exec` run (checked against codex 0.169's parser):
  *
- *   exec --json --skip-git-repo-check -C <ws> [--sandbox <mode>] [-c model=…]
+ *   exec --json --skip-git-repo-check -C <ws> [--sandbox <mode>] [--model=…]
  *        [-c model_reasoning_effort=…] [-c developer_instructions=…] [--output-schema=<file>]
  *        [--image=<path>]… [<runner flags>] [<config extra_args>] [resume -- <threadId>] -
  *
@@ -10,8 +10,9 @@
  * - `--image` takes several values: `--image a.png resume x -` would read "resume" as an image;
  *   the `=` form takes exactly one. codex also splits its value at commas, so a path containing
  *   "," reaches codex as two paths: a caller with such a path should hand over a comma-free alias.
- * - The model goes in as `-c model=…`, which never clashes with a `-m` in extra_args (codex
- *   rejects a repeated `--model`; an explicit `-m` there wins instead).
+ * - The model goes in as `--model=<value>` (the value glued, so `-x` stays a value), and not at
+ *   all when extra_args already choose one: codex rejects a repeated `--model`, and the
+ *   operator's explicit `-m` wins.
  * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv.
  */
 import type { Config } from "../schemas/Config.ts"
@@ -49,6 +50,7 @@ export const tomlString = (s: string): string =>
     .replace(/\u007f/g, "\\u007F")
 
 const SANDBOX_FLAGS = ["-s", "--sandbox"]
+const MODEL_FLAGS = ["-m", "--model"]
 
 /** Whether the config's extra_args already choose something codex refuses to be told twice. */
 const hasFlag = (args: ReadonlyArray<string>, names: ReadonlyArray<string>) =>
@@ -63,7 +65,7 @@ export const buildCodexArgs = (input: CodexArgsInput): ReadonlyArray<string> => 
   // codex rejects `--sandbox` given twice; an operator's own choice in extra_args stands.
   if (!hasFlag(config.extra_args, SANDBOX_FLAGS)) args.push("--sandbox", sandbox)
   const model = cliModel(input.modelId, config.model_args)
-  if (model !== undefined) args.push("-c", `model=${tomlString(model)}`)
+  if (model !== undefined && !hasFlag(config.extra_args, MODEL_FLAGS)) args.push(`--model=${model}`)
   if (options?.reasoningEffort !== undefined) {
     args.push("-c", `model_reasoning_effort=${tomlString(options.reasoningEffort)}`)
   }

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
 import { processesMatching, waitForNoProcesses } from "../support/Processes.ts"
+import { codexOfflineArgs } from "../support/CodexOffline.ts"
 import { assistantMessage, functionCall, requestText } from "../support/ScriptedModelServer.ts"
 
 let harness: PluginHarness | undefined
@@ -229,5 +230,19 @@ describe("a turn through the plugin and the real codex", () => {
     expect(third.events[0]).toEqual({ type: "turn.started", threadId: a, resumed: true })
     const fourth = await harness.turn("t4", { messages: [userMessage("four")] })
     expect(fourth.events[0]).toEqual({ type: "turn.started", threadId: a, resumed: true })
+  })
+
+  it("sends the model mapped from model_args to codex, which asks the model server for it", async () => {
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("ok")] }), {
+      config: { supported_models: ["codex", "house-model"], model_args: { "house-model": "scripted-model-7" } },
+      // The offline flags without their own `-m`, so the plugin chooses the model.
+      extraArgs: (url) => codexOfflineArgs(url).filter((a, i, all) => a !== "-m" && all[i - 1] !== "-m")
+    })
+    const { response } = await harness.turn("t1", { messages: [userMessage("hi")] })
+    expect(response.result.status).toBe("completed")
+    const h = harness
+    const modelTurn = await h.host.request("provider/stream", { ...h.streamParams("t2", { messages: [userMessage("hi")] }), modelId: "house-model" })
+    expect(modelTurn.result.status).toBe("completed")
+    expect(h.model.requests.at(-1)!.body.model).toBe("scripted-model-7")
   })
 })

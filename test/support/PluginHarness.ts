@@ -23,12 +23,18 @@ export interface PluginHarness {
 
 export const startPluginHarness = async (
   script: (req: ModelRequest) => ScriptedResponse | Promise<ScriptedResponse>,
-  opts: { config?: Record<string, unknown>; env?: Record<string, string> } = {}
+  opts: {
+    config?: Record<string, unknown>
+    env?: Record<string, string>
+    /** The config's extra_args from the model server's URL (default: codexOfflineArgs). */
+    extraArgs?: (baseUrl: string) => ReadonlyArray<string>
+  } = {}
 ): Promise<PluginHarness> => {
   const model = await startScriptedModelServer(script)
   const codexHome = await makeTempCodexHome()
   const workspace = await mkdtemp(join(tmpdir(), "plexum-ws-"))
-  const profile = await makeProfile({ binary: codexBin, extra_args: codexOfflineArgs(model.baseUrl), ...opts.config })
+  const extraArgs = (opts.extraArgs ?? codexOfflineArgs)(model.baseUrl)
+  const profile = await makeProfile({ binary: codexBin, extra_args: extraArgs, ...opts.config })
   const host = await startReferenceHost({
     env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir, ...opts.env }
   })

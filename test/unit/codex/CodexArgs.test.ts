@@ -25,7 +25,7 @@ describe("buildCodexArgs", () => {
     expect(args).toEqual([
       "exec", "--json", "--skip-git-repo-check", "-C", "/work/ws",
       "--sandbox", "read-only",
-      "-c", 'model="gpt-x"',
+      "--model=gpt-x",
       "-c", 'model_reasoning_effort="high"',
       "-c", 'developer_instructions="be brief"',
       "--output-schema=/tmp/schema.json",
@@ -41,7 +41,7 @@ describe("buildCodexArgs", () => {
     const args = buildCodexArgs({ ...base, modelId: "--dangerously-bypass-approvals-and-sandbox", images: ["-weird.png"], resumeThreadId: "-x" })
     expect(args).not.toContain("--dangerously-bypass-approvals-and-sandbox")
     expect(args).not.toContain("-weird.png")
-    expect(args).toContain('model="--dangerously-bypass-approvals-and-sandbox"')
+    expect(args).toContain("--model=--dangerously-bypass-approvals-and-sandbox")
     expect(args.slice(-3)).toEqual(["--", "-x", "-"])
   })
 
@@ -49,6 +49,13 @@ describe("buildCodexArgs", () => {
     for (const extra of [["-s", "danger-full-access"], ["--sandbox=read-only"], ["--sandbox", "read-only"]]) {
       const args = buildCodexArgs({ ...base, config: { ...defaultConfig, extra_args: extra } })
       expect(args.filter((a) => a === "--sandbox" || a === "-s" || a.startsWith("--sandbox=")).length).toBe(1)
+    }
+  })
+
+  it("leaves the model to extra_args when they choose one (codex refuses two)", () => {
+    for (const extra of [["-m", "mine"], ["--model=mine"], ["--model", "mine"]]) {
+      const args = buildCodexArgs({ ...base, modelId: "gpt-x", config: { ...defaultConfig, extra_args: extra } })
+      expect(args.filter((a) => a === "-m" || a === "--model" || a.startsWith("--model=")).length).toBe(1)
     }
   })
 
