@@ -1,5 +1,5 @@
 /** Every long-lived service of the plugin, composed once. */
 import { Layer } from "effect"
-import { PluginPathsLive } from "../services/PluginPaths.ts"
+import { PluginPathsLive } from "./PluginPathsLive.ts"
 
 export const MainLive = Layer.mergeAll(PluginPathsLive)

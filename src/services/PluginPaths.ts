@@ -2,7 +2,7 @@
  * Where the plugin keeps and finds things on disk. Resolved once from the
  * environment so every service agrees (PROTOCOL.md §1, §6).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
@@ -36,5 +36,3 @@ export const resolvePluginPaths = (env: NodeJS.ProcessEnv = process.env): Plugin
     stateDir: Path.join(pluginDir, "state")
   }
 }
-
-export const PluginPathsLive = Layer.effect(PluginPaths, Effect.sync(() => resolvePluginPaths()))
