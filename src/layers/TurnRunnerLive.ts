@@ -20,7 +20,7 @@ import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
 import { toToolBlockEvent } from "../core/RolloutToolCalls.ts"
 import { buildTurnPrompt } from "../core/TurnPrompt.ts"
 import type { FailureCode, StreamParams, StreamResult, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
-import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
+import { FailureCode as FailureCodeSchema, ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
 import { CodexProcess } from "../services/CodexProcess.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { ActiveConfig } from "../services/PluginConfig.ts"
@@ -31,20 +31,22 @@ import { SessionStore } from "../services/SessionStore.ts"
 import { ToolBridge } from "../services/ToolBridge.ts"
 import { AgentBusy, ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
 
-type StopReason = "cancelled" | "timeout"
-
 interface RunningTurn {
   readonly turnId: string
   readonly agentId: string
   threadId: string | undefined
-  readonly stop: Deferred.Deferred<StopReason>
+  /** Completed by provider/cancel, $/cancelRequest and shutdown. */
+  readonly cancel: Deferred.Deferred<void>
   readonly done: Deferred.Deferred<void>
 }
 
 /** A failure that ends the turn; becomes its `turn.failed` event. */
-class TurnFailure {
-  constructor(readonly code: FailureCode, readonly message: string) {}
-}
+class TurnFailure extends Schema.TaggedError<TurnFailure>()("TurnFailure", {
+  code: FailureCodeSchema,
+  message: Schema.String
+}) {}
+
+const turnFailure = (code: FailureCode, message: string) => new TurnFailure({ code, message })
 
 interface TurnSuccess {
   readonly threadId: string
@@ -91,7 +93,7 @@ export const TurnRunnerLive = Layer.effect(
             await Fs.writeFile(file, JSON.stringify(schema))
             return file
           },
-          catch: (e) => new TurnFailure("codex_output", `cannot write the output schema: ${String(e)}`)
+          catch: (e) => turnFailure("codex_output", `cannot write the output schema: ${String(e)}`)
         }),
         (file) => Effect.promise(() => Fs.rm(Path.dirname(file), { recursive: true, force: true }))
       )
@@ -113,11 +115,11 @@ export const TurnRunnerLive = Layer.effect(
         const turnToken = Crypto.randomBytes(16).toString("hex")
         if (tools.length > 0) {
           yield* registry.ensureRegistered(agent.agentId).pipe(
-            Effect.mapError((e) => new TurnFailure("bridge", `cannot register the host tools with codex: ${e.message}`))
+            Effect.mapError((e) => turnFailure("bridge", `cannot register the host tools with codex: ${e.message}`))
           )
           yield* bridge
             .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: callHostTool(turnId, agent.agentId) })
-            .pipe(Effect.mapError((e) => new TurnFailure("bridge", e.message)))
+            .pipe(Effect.mapError((e) => turnFailure("bridge", e.message)))
         }
         const configToml = yield* Effect.promise(() =>
           Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8").catch(() => "")
@@ -193,12 +195,12 @@ export const TurnRunnerLive = Layer.effect(
           const bridge = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
           return yield* Effect.fail(
             bridge
-              ? new TurnFailure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`)
-              : new TurnFailure(outcome.code, outcome.message)
+              ? turnFailure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`)
+              : turnFailure(outcome.code, outcome.message)
           )
         }
         const threadId = turn.threadId
-        if (threadId === undefined) return yield* Effect.fail(new TurnFailure("codex_output", "codex never announced a thread"))
+        if (threadId === undefined) return yield* Effect.fail(turnFailure("codex_output", "codex never announced a thread"))
 
         // The consume mirror's handles: this turn's calls, in rollout order, under codex's own call ids.
         const blocks = yield* rollouts.find(threadId).pipe(
@@ -232,7 +234,7 @@ export const TurnRunnerLive = Layer.effect(
           turnId: params.turnId,
           agentId: params.agent.agentId,
           threadId: undefined,
-          stop: yield* Deferred.make<StopReason>(),
+          cancel: yield* Deferred.make<void>(),
           done: yield* Deferred.make<void>()
         }
         byAgent.set(turn.agentId, turn)
@@ -261,7 +263,7 @@ export const TurnRunnerLive = Layer.effect(
         onFailure: (cause: Cause.Cause<TurnFailure>) => {
           const failure = Option.getOrElse(
             Cause.failureOption(cause),
-            () => new TurnFailure("codex_output", `internal error: ${Cause.pretty(cause)}`)
+            () => turnFailure("codex_output", `internal error: ${Cause.pretty(cause)}`)
           )
           return Effect.as(emit([{ type: "turn.failed", code: failure.code, message: failure.message }]), {
             turnId: params.turnId,
@@ -277,14 +279,14 @@ export const TurnRunnerLive = Layer.effect(
         const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
         // Whichever ends first wins; the loser (codex's stream) is interrupted and its
         // scope kills the process group before the race returns.
-        const stopped = Deferred.await(turn.stop).pipe(
-          Effect.flatMap((reason) => Effect.fail(new TurnFailure(reason, "the turn was cancelled")))
+        const cancelled = Deferred.await(turn.cancel).pipe(
+          Effect.zipRight(Effect.fail(turnFailure("cancelled", "the turn was cancelled")))
         )
         const timedOut = Effect.sleep(timeoutMs).pipe(
-          Effect.zipRight(Effect.fail(new TurnFailure("timeout", `the turn exceeded its time limit of ${timeoutMs} ms`)))
+          Effect.zipRight(Effect.fail(turnFailure("timeout", `the turn exceeded its time limit of ${timeoutMs} ms`)))
         )
         const exit = yield* runTurn(params, turn, emit).pipe(
-          Effect.raceFirst(stopped),
+          Effect.raceFirst(cancelled),
           Effect.raceFirst(timedOut),
           Effect.exit
         )
@@ -304,7 +306,7 @@ export const TurnRunnerLive = Layer.effect(
 
     const cancel = (turnId: string) => {
       const turn = byTurn.get(turnId)
-      return turn ? Deferred.succeed(turn.stop, "cancelled") : Effect.succeed(false)
+      return turn ? Deferred.succeed(turn.cancel, undefined) : Effect.succeed(false)
     }
 
     return {
