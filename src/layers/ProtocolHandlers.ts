@@ -29,6 +29,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
   const active = yield* Ref.make(Option.none<Session>())
   // Services built by initialize live until the plugin shuts down.
   const servicesScope = yield* Scope.make()
+  /**
+   * Every session built so far: a repeated `initialize` with a changed config builds new services
+   * while turns of the old ones may still run, and shutdown must cancel those too.
+   */
+  const built: Array<Session> = []
   /** provider/stream request id → turn id, for `$/cancelRequest`. */
   const turnOfRequest = new Map<RpcId, string>()
 
@@ -58,11 +63,20 @@ export const makeProtocolRouter = Effect.gen(function* () {
           field
         })
       }
-      const services = yield* Layer.buildWithScope(
-        TurnServicesLive.pipe(Layer.provide(Layer.succeed(ActiveConfig, loaded.config))),
-        servicesScope
-      ).pipe(Effect.provideService(PluginTransport, transport), Effect.provideService(PluginPaths, paths), Effect.orDie)
-      yield* Ref.set(active, Option.some({ config: loaded.config, services }))
+      // The same config again (a host re-initializing) keeps the services, and with them the
+      // running turns, busy agents and registrations they know.
+      const same = built.find((s) => JSON.stringify(s.config) === JSON.stringify(loaded.config))
+      const session =
+        same ??
+        {
+          config: loaded.config,
+          services: yield* Layer.buildWithScope(
+            TurnServicesLive.pipe(Layer.provide(Layer.succeed(ActiveConfig, loaded.config))),
+            servicesScope
+          ).pipe(Effect.provideService(PluginTransport, transport), Effect.provideService(PluginPaths, paths), Effect.orDie)
+        }
+      if (same === undefined) built.push(session)
+      yield* Ref.set(active, Option.some(session))
       yield* transport.log("info", "plexum-openai-provider initialized", {
         binary: loaded.config.binary,
         models: loaded.config.supported_models,
@@ -140,10 +154,10 @@ export const makeProtocolRouter = Effect.gen(function* () {
     notifications: new Map([["$/cancelRequest", cancelRequest]]),
     inline: new Set(["initialize"]),
     // stdin ended: cancel running turns (their requests answer "cancelled"), then close the services.
-    onShutdown: Ref.get(active).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: ({ services }) => Context.get(services, TurnRunner).cancelAll })),
-      Effect.zipRight(Scope.close(servicesScope, Exit.void))
-    )
+    onShutdown: Effect.forEach(built, ({ services }) => Context.get(services, TurnRunner).cancelAll, {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(Effect.zipRight(Scope.close(servicesScope, Exit.void)))
   }
   return router
 })

@@ -245,4 +245,16 @@ describe("a turn through the plugin and the real codex", () => {
     expect(modelTurn.result.status).toBe("completed")
     expect(h.model.requests.at(-1)!.body.model).toBe("scripted-model-7")
   })
+
+  it("keeps running turns known across a repeated initialize: still busy, still cancelled at shutdown", async () => {
+    harness = await startPluginHarness(() => ({ hang: true }))
+    const h = harness
+    const pending = h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "turn.started", 30_000)
+    expect((await h.host.initialize()).result).toBeDefined()
+    expect((await h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("again")] }))).error?.code).toBe(-32003)
+    h.host.closeStdin()
+    expect((await pending).result.status).toBe("cancelled")
+    expect((await h.host.exited).code).toBe(0)
+  })
 })
