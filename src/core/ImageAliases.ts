@@ -3,17 +3,18 @@
  * two wrong paths. Such an image is passed through a comma-free symlink that
  * lives as long as the turn's scope.
  */
-import { Effect } from "effect"
+import { Cause, Effect, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
+import { scopedTempDir } from "./TempDir.ts"
 
-export const commaFreeImagePaths = (images: ReadonlyArray<string>) =>
+export const commaFreeImagePaths = (
+  images: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<string>, Cause.UnknownException, Scope.Scope> =>
   images.some((p) => p.includes(","))
-    ? Effect.acquireRelease(
-        Effect.promise(async () => {
-          const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "plexum-images-"))
-          const paths = await Promise.all(
+    ? Effect.flatMap(scopedTempDir("plexum-images-"), (dir) =>
+        Effect.tryPromise(() =>
+          Promise.all(
             images.map(async (image, i) => {
               if (!image.includes(",")) return image
               const alias = Path.join(dir, `${i}${Path.extname(image).replace(/,/g, "")}`)
@@ -21,8 +22,6 @@ export const commaFreeImagePaths = (images: ReadonlyArray<string>) =>
               return alias
             })
           )
-          return { dir, paths }
-        }),
-        ({ dir }) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-      ).pipe(Effect.map(({ paths }) => paths as ReadonlyArray<string>))
+        )
+      )
     : Effect.succeed(images)

@@ -9,10 +9,10 @@ import { Cause, Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "ef
 import type { Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { commaFreeImagePaths } from "../core/ImageAliases.ts"
+import { scopedTempDir } from "../core/TempDir.ts"
 import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
@@ -85,17 +85,10 @@ export const TurnRunnerLive = Layer.effect(
 
     /** Writes options.outputSchema to a temp file that lives as long as the turn. */
     const outputSchemaFile = (schema: unknown): Effect.Effect<string, TurnFailure, Scope.Scope> =>
-      Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "plexum-schema-"))
-            const file = Path.join(dir, "output-schema.json")
-            await Fs.writeFile(file, JSON.stringify(schema))
-            return file
-          },
-          catch: (e) => turnFailure("codex_output", `cannot write the output schema: ${String(e)}`)
-        }),
-        (file) => Effect.promise(() => Fs.rm(Path.dirname(file), { recursive: true, force: true }))
+      scopedTempDir("plexum-schema-").pipe(
+        Effect.map((dir) => Path.join(dir, "output-schema.json")),
+        Effect.tap((file) => Effect.tryPromise(() => Fs.writeFile(file, JSON.stringify(schema)))),
+        Effect.mapError((e) => turnFailure("codex_output", `cannot write the output schema: ${String(e.cause ?? e)}`))
       )
 
     const runTurn = (params: StreamParams, turn: RunningTurn, emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>) =>
@@ -145,7 +138,9 @@ export const TurnRunnerLive = Layer.effect(
           request,
           resumeThreadId: resumeThread,
           outputSchemaFile: schemaFile,
-          images: yield* commaFreeImagePaths(prompt.images),
+          images: yield* commaFreeImagePaths(prompt.images).pipe(
+            Effect.mapError((e) => turnFailure("codex_output", `cannot pass an image path to codex: ${String(e.cause ?? e)}`))
+          ),
           extraFlags
         })
         const mapper = makeCodexEventMapper({
