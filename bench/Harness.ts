@@ -40,6 +40,14 @@ export const alternate = async (
   return out
 }
 
+/** Medians of `a` and `b` run alternately, and their ratio a/b (the figure every target is about). */
+export const medianRatio = async (rounds: number, a: () => Promise<unknown>, b: () => Promise<unknown>) => {
+  const times = await alternate(rounds, a, b)
+  const ma = median(times.a)
+  const mb = median(times.b)
+  return { a: ma, b: mb, ratio: ma / mb }
+}
+
 export interface ChildRun {
   readonly code: number | null
   readonly stdout: string

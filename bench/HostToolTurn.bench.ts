@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url"
 import { codexOfflineArgs, mcpServerArgs, runCodexExec } from "../test/support/CodexOffline.ts"
 import { startPluginHarness, userMessage } from "../test/support/PluginHarness.ts"
 import { assistantMessage, functionCall, type ModelRequest } from "../test/support/ScriptedModelServer.ts"
-import { alternate, type BenchSection, fmtMs, fmtRatio, median } from "./Harness.ts"
+import { type BenchSection, fmtMs, fmtRatio, medianRatio } from "./Harness.ts"
 
 const echoServer = fileURLToPath(new URL("../test/fixtures/echo-mcp-server.mjs", import.meta.url))
 
@@ -46,10 +46,7 @@ export const run = async (): Promise<BenchSection> => {
       })
       if (r.code !== 0 || !r.stdout.includes('"mcp_tool_call"')) throw new Error(`direct turn failed: ${r.stderr.slice(-500)}`)
     }
-    const times = await alternate(rounds, viaBridge, direct)
-    const bridge = median(times.a)
-    const sdk = median(times.b)
-    const ratio = bridge / sdk
+    const { a: bridge, b: sdk, ratio } = await medianRatio(rounds, viaBridge, direct)
     return {
       title: "A turn with one host tool call: bridge against a plain SDK server",
       ok: ratio <= 1.05 && hostCalls === rounds + 2,

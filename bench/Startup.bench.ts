@@ -3,20 +3,17 @@
  * whenever a host starts the plugin: `manifest` against `node -e 0`, alternating.
  */
 import { fileURLToPath } from "node:url"
-import { alternate, type BenchSection, fmtMs, fmtRatio, median, runChild } from "./Harness.ts"
+import { type BenchSection, fmtMs, fmtRatio, medianRatio, runChild } from "./Harness.ts"
 
 const bin = fileURLToPath(new URL("../bin/plexum-openai-provider-plugin", import.meta.url))
 
 export const run = async (): Promise<BenchSection> => {
   const rounds = 30
-  const times = await alternate(
+  const { a: plugin, b: node, ratio } = await medianRatio(
     rounds,
     () => runChild(process.execPath, [bin, "manifest"]),
     () => runChild(process.execPath, ["-e", "0"])
   )
-  const plugin = median(times.a)
-  const node = median(times.b)
-  const ratio = plugin / node
   const ok = ratio <= 3
   return {
     title: "Start-up: `manifest`",

@@ -5,7 +5,7 @@
 import { codexOfflineArgs, runCodexExec } from "../test/support/CodexOffline.ts"
 import { startPluginHarness, userMessage } from "../test/support/PluginHarness.ts"
 import { assistantMessage } from "../test/support/ScriptedModelServer.ts"
-import { alternate, type BenchSection, fmtMs, fmtRatio, median } from "./Harness.ts"
+import { type BenchSection, fmtMs, fmtRatio, medianRatio } from "./Harness.ts"
 
 export const run = async (): Promise<BenchSection> => {
   const rounds = 15
@@ -25,10 +25,7 @@ export const run = async (): Promise<BenchSection> => {
       })
       if (r.code !== 0) throw new Error(`bare codex failed: ${r.stderr.slice(-500)}`)
     }
-    const times = await alternate(rounds, viaPlugin, bare)
-    const plugin = median(times.a)
-    const codex = median(times.b)
-    const ratio = plugin / codex
+    const { a: plugin, b: codex, ratio } = await medianRatio(rounds, viaPlugin, bare)
     return {
       title: "A turn: plugin against bare codex",
       ok: ratio <= 1.1,
