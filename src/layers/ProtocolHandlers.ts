@@ -131,9 +131,8 @@ export const makeProtocolRouter = Effect.gen(function* () {
           Option.getOrUndefined(yield* Context.get(services, SessionStore).lastThread(params.agent.agentId, params.agent.workspace))
         if (threadId === undefined) return yield* noRollout(undefined, `agent ${params.agent.agentId} has no thread in ${params.agent.workspace}`)
         const path = yield* rollouts.find(threadId).pipe(Effect.mapError((e) => noRollout(threadId, e.message)))
-        // Never rewrite under a running codex: wait for this thread's turn to end (mutate also
-        // takes the thread's lock, which a turn holds once it knows its thread).
-        yield* Context.get(services, TurnRunner).awaitThreadIdle(threadId)
+        // Never rewrite under a running codex: mutate takes the thread's lock, which a turn of
+        // that thread holds while codex runs and until its tool blocks are read.
         const result = yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
           Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` }))
         )

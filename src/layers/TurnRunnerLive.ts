@@ -310,13 +310,7 @@ export const TurnRunnerLive = Layer.effect(
       cancelAll: Effect.suspend(() => Effect.forEach([...byTurn.values()], (turn) => Effect.zipRight(cancel(turn.turnId), Deferred.await(turn.done)), {
         concurrency: "unbounded",
         discard: true
-      })),
-      awaitThreadIdle: (threadId) =>
-        Effect.forEach(
-          [...byTurn.values()].filter((t) => t.threadId === threadId),
-          (t) => Deferred.await(t.done),
-          { discard: true }
-        )
+      }))
     } satisfies TurnRunnerShape
   })
 )

@@ -33,8 +33,6 @@ export interface TurnRunnerShape {
   readonly cancel: (turnId: string) => Effect.Effect<boolean>
   /** Cancels every running turn and waits until each has ended (plugin shutdown). */
   readonly cancelAll: Effect.Effect<void>
-  /** Waits until no turn of `threadId` is running (mutations must not race codex). */
-  readonly awaitThreadIdle: (threadId: string) => Effect.Effect<void>
 }
 
 export class TurnRunner extends Context.Tag("TurnRunner")<TurnRunner, TurnRunnerShape>() {}

@@ -95,4 +95,29 @@ describe("consume mirror", () => {
     })
     expect(noThread.error?.code).toBe(-32006)
   })
+
+  it("a mutation waits while a turn of that thread runs, then applies", async () => {
+    harness = await startPluginHarness((req) =>
+      req.index === 0
+        ? { items: [functionCall("exec_command", { cmd: "echo waited" }, { callId: "call_wait" })] }
+        : req.index === 1
+          ? { items: [assistantMessage("done")] }
+          : { hang: true }
+    )
+    const h = harness
+    const agent = { agentId: "agent-1", workspace: h.workspace }
+    const first = await h.turn("t1", { messages: [userMessage("run")] })
+    const threadId = first.response.result.threadId
+    const second = h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("more")] }))
+    await h.host.waitForEvent("t2", (e) => e.type === "turn.started", 30_000)
+    let answered = false
+    const mutation = h.host
+      .request("session/mutate", { agent, threadId, mutations: [{ blockId: "call_wait", op: "light" }] })
+      .then((r) => ((answered = true), r))
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(answered).toBe(false) // codex is still running on that rollout
+    await h.host.request("provider/cancel", { turnId: "t2" })
+    expect((await second).result.status).toBe("cancelled")
+    expect((await mutation).result).toEqual({ touched: 1, missing: [] })
+  })
 })
