@@ -188,12 +188,14 @@ export const makePluginTransport = (io: StdioStreams) =>
             return sendError(id, ErrorCode.InvalidRequest, "invalid request: " + whyInvalid(value))
           }
 
-          const lines = yield* Queue.unbounded<string | null>()
+          const lines = yield* Queue.unbounded<string | typeof TOO_LONG | null>()
           yield* readLines(io.input, (line) => Queue.unsafeOffer(lines, line), () => Queue.unsafeOffer(lines, null))
           while (true) {
             const line = yield* Queue.take(lines)
             if (line === null) break
-            yield* handleLine(line)
+            yield* line === TOO_LONG
+              ? sendError(null, ErrorCode.InvalidRequest, `invalid request: a line longer than ${MAX_LINE_BYTES} bytes was dropped`)
+              : handleLine(line)
           }
 
           // stdin ended: end what we own, answer what still runs, then let the caller exit.
@@ -213,7 +215,10 @@ export const makePluginTransport = (io: StdioStreams) =>
   })
 
 /** Splits `input` into UTF-8 lines without assuming chunk boundaries fall on characters or lines. */
-const readLines = (input: Readable, onLine: (line: string) => void, onEnd: () => void) =>
+/** Stands for a line that was too long to hold; it is dropped, and answered once. */
+const TOO_LONG = Symbol("line too long")
+
+const readLines = (input: Readable, onLine: (line: string | typeof TOO_LONG) => void, onEnd: () => void) =>
   Effect.sync(() => {
     let parts: Array<Buffer> = []
     let size = 0
@@ -240,11 +245,11 @@ const readLines = (input: Readable, onLine: (line: string) => void, onEnd: () =>
         parts.push(chunk.subarray(start))
         size += chunk.length - start
         if (size > MAX_LINE_BYTES) {
-          // Too long to hold: drop it and report it as unparseable when it ends.
+          // Too long to hold: drop the rest of it and say so once.
           parts = []
           size = 0
           skipping = true
-          onLine("\u0000line too long")
+          onLine(TOO_LONG)
         }
       }
     })
