@@ -13,6 +13,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { writeFileAtomic } from "../core/AtomicFile.ts"
 import { serverNameFor } from "../core/ServerName.ts"
 import { socketPathFor } from "../core/SocketPath.ts"
 import { ENV_AGENT_ID, ENV_SOCKET } from "../mcphost/BridgeEnv.ts"
@@ -284,9 +285,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
           const patched = withServerSettings(toml, name, settings)
           if (patched === undefined) throw new Error(`no [mcp_servers.${name}] table in ${configToml}`)
           const mode = (await Fs.stat(configToml)).mode & 0o777
-          const tmp = `${configToml}.plexum.${process.pid}.tmp`
-          await Fs.writeFile(tmp, patched, { mode })
-          await Fs.rename(tmp, configToml)
+          await writeFileAtomic(configToml, patched, { mode })
         },
         catch: (e) => fail(name, `cannot write the server's settings into ${configToml}: ${(e as Error).message}`)
       })

@@ -5,6 +5,7 @@
 import { Duration, Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { writeFileAtomicSync } from "../core/AtomicFile.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 
@@ -92,11 +93,6 @@ const isRecord = (u: unknown): u is RunningRecord =>
   typeof u === "object" && u !== null && typeof (u as RunningRecord).pgid === "number" &&
   typeof (u as RunningRecord).pluginPid === "number"
 
-const writeAtomic = (file: string, text: string) => {
-  const tmp = `${file}.${process.pid}.tmp`
-  Fs.writeFileSync(tmp, text)
-  Fs.renameSync(tmp, file)
-}
 
 /** Whether the process that wrote a record is still the same running process. */
 const pluginAlive = (record: RunningRecord): boolean => {
@@ -138,7 +134,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
     }
     yield* Effect.try(() => {
       Fs.mkdirSync(options.runningDir, { recursive: true })
-      writeAtomic(recordPath(pgid), JSON.stringify(record))
+      writeFileAtomicSync(recordPath(pgid), JSON.stringify(record))
     }).pipe(
       // Losing the record only loses crash recovery for this group; the turn itself goes on.
       Effect.catchAll((e) => Effect.logWarning(`could not record running codex group ${pgid}: ${String(e.error)}`))

@@ -9,6 +9,7 @@ import { Effect, Layer, Option, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import { writeFileAtomic } from "../core/AtomicFile.ts"
 import { Usage } from "../schemas/Protocol.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
@@ -31,19 +32,10 @@ const threadFileName = (threadId: string) =>
     ? `${threadId}.json`
     : `${Crypto.createHash("sha256").update(threadId).digest("hex")}.json`
 
-let tmpCounter = 0
-
 const writeAtomic = (file: string, value: unknown) =>
   Effect.tryPromise(async () => {
     await Fs.mkdir(Path.dirname(file), { recursive: true })
-    const tmp = `${file}.${process.pid}.${++tmpCounter}.${Crypto.randomBytes(4).toString("hex")}.tmp`
-    try {
-      await Fs.writeFile(tmp, JSON.stringify(value, null, 2) + "\n")
-      await Fs.rename(tmp, file)
-    } catch (e) {
-      await Fs.rm(tmp, { force: true })
-      throw e
-    }
+    await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n")
   })
 
 /** The file's text, or None when it does not exist. */
