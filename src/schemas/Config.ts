@@ -14,9 +14,12 @@ export const ConfigFile = Schema.Struct({
   sandbox: Schema.optionalWith(Sandbox, { default: () => "workspace-write" as const }),
   turn_timeout_ms: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1_800_000 }),
   consume_marker: Schema.optionalWith(Schema.String, { default: () => "...(tool called)" }),
-  tool_timeout_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 })
+  tool_timeout_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
+  /** `exec`: one `codex exec` per turn; `app-server`: a long-lived `codex app-server` (PROTOCOL.md §8). */
+  engine: Schema.optionalWith(Schema.Literal("exec", "app-server"), { default: () => "exec" as const })
 })
 export type Config = typeof ConfigFile.Type
+export type EngineName = Config["engine"]
 
 export const KNOWN_CONFIG_FIELDS: ReadonlyArray<string> = Object.keys(ConfigFile.fields)
 

@@ -84,7 +84,9 @@ const event = <T extends string, F extends Schema.Struct.Fields>(type: T, fields
 /** Canonical events streamed to the host as `provider/event`. */
 export const TurnEvent = Schema.Union(
   event("turn.started", { threadId: Schema.String, resumed: Schema.Boolean }),
+  event("message.delta", { itemId: Schema.String, delta: Schema.String }),
   event("message", { itemId: Schema.String, text: Schema.String }),
+  event("reasoning.delta", { itemId: Schema.String, delta: Schema.String }),
   event("reasoning", { itemId: Schema.String, text: Schema.String }),
   event("tool.started", {
     itemId: Schema.String,

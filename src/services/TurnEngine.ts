@@ -1,0 +1,66 @@
+/**
+ * How one admitted turn runs inside codex. Two implementations sit behind this contract:
+ * `exec` (one `codex exec --json` per turn) and `app-server` (a long-lived `codex app-server`,
+ * PROTOCOL.md §8). The TurnRunner decides everything that does not depend on the engine
+ * (admission, which thread, the prompt, cancel and timeout, the terminal event) and hands the
+ * engine a `TurnPlan`; the engine streams the turn's events.
+ */
+import { Context, Schema } from "effect"
+import type { Effect, Stream } from "effect"
+import type { Config } from "../schemas/Config.ts"
+import { FailureCode } from "../schemas/Protocol.ts"
+import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
+
+/** A failure that ends the turn; the runner turns it into the turn's `turn.failed` event. */
+export class TurnFailure extends Schema.TaggedError<TurnFailure>()("TurnFailure", {
+  code: FailureCode,
+  /** One line for the host: no stack trace, no backtrace. */
+  message: Schema.String,
+  /** What went wrong underneath, kept for logs (never sent as the message). */
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+export interface TurnPlan {
+  readonly params: StreamParams
+  /** The config in force when the turn was admitted. */
+  readonly config: Config
+  /** The thread to resume (its rollout exists), or undefined for a new thread. */
+  readonly resumeThreadId: string | undefined
+  /** What codex reads as the user's turn (a transcript first when a new thread carries history). */
+  readonly prompt: { readonly text: string; readonly images: ReadonlyArray<string> }
+  /** codex's cumulative usage of the resumed thread after its previous turn, if known. */
+  readonly previousUsageTotal: Usage | undefined
+}
+
+export interface TurnHooks {
+  /**
+   * The engine calls this once, as soon as codex names the turn's thread and before it emits
+   * `turn.started`: the runner remembers the thread for the agent and keeps mutations away from it.
+   */
+  readonly threadStarted: (threadId: string) => Effect.Effect<void>
+  /** Runs one of the turn's host tools (`host/tools/call`); a host error is an `isError` result. */
+  readonly callHostTool: (name: string, args: Record<string, unknown>) => Effect.Effect<ToolResult>
+  /** A `warn` for the host (`host/log`): fallbacks and things the host should see. */
+  readonly warn: (message: string, fields?: Record<string, unknown>) => Effect.Effect<void>
+}
+
+export interface TurnEngineShape {
+  /**
+   * The turn's events, in order: `turn.started` first, the live events, then the turn's
+   * `tool.block`s (codex's call ids, rollout order) and a `usage` event. The runner appends the
+   * terminal `turn.completed` (or `turn.failed` from a TurnFailure). Interrupting the stream ends
+   * the turn: every process, socket and temp file it opened is gone when the interruption returns.
+   */
+  readonly run: (plan: TurnPlan, hooks: TurnHooks) => Stream.Stream<TurnEvent, TurnFailure>
+  /**
+   * Makes sure no codex process of this engine holds the thread in memory or holds its writer
+   * lock, so its rollout can be rewritten and the next turn reads the rewrite (app-server: unload).
+   */
+  readonly releaseThread: (threadId: string) => Effect.Effect<void, TurnFailure>
+}
+
+/** The exec engine (`codex exec` per turn). */
+export class ExecEngine extends Context.Tag("ExecEngine")<ExecEngine, TurnEngineShape>() {}
+
+/** The app-server engine (`codex app-server`), PROTOCOL.md §8. */
+export class AppServerEngine extends Context.Tag("AppServerEngine")<AppServerEngine, TurnEngineShape>() {}
