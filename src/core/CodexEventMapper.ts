@@ -240,7 +240,9 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
       case "turn.completed": {
         completed = true
         total = toUsage(event.usage)
-        turnUsage = usageDifference(total, options.previousUsageTotal)
+        // A thread codex switched to has its own total: the old thread's is no baseline for it.
+        const sameThread = options.resumeThreadId === undefined || threadId === options.resumeThreadId
+        turnUsage = usageDifference(total, sameThread ? options.previousUsageTotal : undefined)
         return []
       }
       case "turn.failed":

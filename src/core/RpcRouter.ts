@@ -4,7 +4,14 @@
  * field. Adding a method is one entry in the router.
  */
 import { Effect, ParseResult, Schema } from "effect"
+import { jsonBoundsProblem } from "../schemas/BoundedJson.ts"
 import { ErrorCode, type RpcId } from "../schemas/JsonRpc.ts"
+
+/**
+ * No request of the protocol nests this deep; refusing deeper params before decoding keeps them
+ * away from every recursive consumer, Schema's own error formatter included.
+ */
+export const MAX_PARAMS_DEPTH = 128
 
 /** Answers a request with a JSON-RPC error. */
 export class RpcFailure extends Schema.TaggedError<RpcFailure>()("RpcFailure", {
@@ -41,8 +48,11 @@ export const invalidParams = (message: string) =>
 /** A request handler whose params are decoded by `schema` first. */
 export const method =
   <A, I>(schema: Schema.Schema<A, I>, handler: (params: A, ctx: RequestContext) => Effect.Effect<unknown, RpcFailure>): RequestHandler =>
-  (params, ctx) =>
-    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(params ?? {}).pipe(
+  (params, ctx) => {
+    const tooDeep = jsonBoundsProblem(params, MAX_PARAMS_DEPTH, Number.POSITIVE_INFINITY)
+    if (tooDeep !== undefined) return Effect.fail(invalidParams(`params ${tooDeep}`))
+    return Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(params ?? {}).pipe(
       Effect.mapError((e) => invalidParams(describeParseError(e))),
       Effect.flatMap((decoded) => handler(decoded, ctx))
     )
+  }

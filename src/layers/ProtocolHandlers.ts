@@ -1,49 +1,55 @@
 /**
- * The protocol's method table (PROTOCOL.md §2): what each host request does.
- * `initialize` gates everything else; turns and mutations are delegated to
- * the services that own them.
+ * The protocol's method table (PROTOCOL.md §2): what each host request does. `initialize` sets
+ * the config in force; turns and mutations go to the services that own them, which were built
+ * once for the whole plugin and outlive any number of `initialize` calls.
  */
-import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { method, RpcFailure, type RpcRouter } from "../core/RpcRouter.ts"
-import { ErrorCode, type RpcId } from "../schemas/JsonRpc.ts"
+import { ErrorCode } from "../schemas/JsonRpc.ts"
 import { makeManifest } from "../schemas/Manifest.ts"
-import { CancelParams, InitializeParams, MutateParams, PROTOCOL_VERSION, StreamParams } from "../schemas/Protocol.ts"
-import type { Config } from "../schemas/Config.ts"
+import {
+  CancelParams,
+  InitializeParams,
+  MutateParams,
+  PROTOCOL_VERSION,
+  StreamParams,
+  type StreamResult,
+  type Usage
+} from "../schemas/Protocol.ts"
 import { ActiveConfig, loadConfig } from "../services/PluginConfig.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { TurnRunner } from "../services/TurnRunner.ts"
-import { TurnServicesLive } from "./TurnServicesLive.ts"
+import { ExecEngine } from "../services/TurnEngine.ts"
+import { TurnRunner, type TurnRefused } from "../services/TurnRunner.ts"
+import { Turns } from "../services/Turns.ts"
 
-/** What a successful `initialize` sets up: the config in force and the services built from it. */
-interface Session {
-  readonly config: Config
-  readonly services: Context.Context<TurnRunner | RolloutStore | SessionStore>
+const refusal = (e: TurnRefused): RpcFailure => {
+  switch (e._tag) {
+    case "NotInitialized":
+      return new RpcFailure({ code: ErrorCode.NotInitialized, message: e.message })
+    case "ModelNotServed":
+      return new RpcFailure({ code: ErrorCode.ModelNotServed, message: e.message })
+    case "AgentBusy":
+      return new RpcFailure({ code: ErrorCode.AgentBusy, message: e.message, data: { runningTurnId: e.runningTurnId } })
+    case "TurnIdInUse":
+      return new RpcFailure({ code: ErrorCode.InvalidParams, message: `invalid params: ${e.message}`, data: { message: e.message } })
+  }
 }
 
 export const makeProtocolRouter = Effect.gen(function* () {
   const transport = yield* PluginTransport
   const paths = yield* PluginPaths
-  const active = yield* Ref.make(Option.none<Session>())
-  // Services built by initialize live until the plugin shuts down.
-  const servicesScope = yield* Scope.make()
-  /**
-   * Every session built so far: a repeated `initialize` with a changed config builds new services
-   * while turns of the old ones may still run, and shutdown must cancel those too.
-   */
-  const built: Array<Session> = []
-  /** provider/stream request id → turn id, for `$/cancelRequest`. */
-  const turnOfRequest = new Map<RpcId, string>()
+  const activeConfig = yield* ActiveConfig
+  const turns = yield* Turns
+  const runner = yield* TurnRunner
+  const rollouts = yield* RolloutStore
+  const sessions = yield* SessionStore
+  const exec = yield* ExecEngine
 
-  const notInitialized = new RpcFailure({
-    code: ErrorCode.NotInitialized,
-    message: "not initialized: send initialize first"
-  })
-  /** Runs `body` only after a successful initialize, with the config in force. */
-  const initialized = <A>(body: (session: Session) => Effect.Effect<A, RpcFailure>) =>
-    Effect.flatMap(Ref.get(active), Option.match({ onNone: () => Effect.fail(notInitialized), onSome: body }))
+  /** The config in force; -32001 before a successful initialize. */
+  const initialized = Effect.mapError(activeConfig.current, refusal)
 
   const initialize = method(InitializeParams, () =>
     Effect.gen(function* () {
@@ -63,22 +69,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
           field
         })
       }
-      // The same config again (a host re-initializing) keeps the services, and with them the
-      // running turns, busy agents and registrations they know.
-      const same = built.find((s) => JSON.stringify(s.config) === JSON.stringify(loaded.config))
-      const session =
-        same ??
-        {
-          config: loaded.config,
-          services: yield* Layer.buildWithScope(
-            TurnServicesLive.pipe(Layer.provide(Layer.succeed(ActiveConfig, loaded.config))),
-            servicesScope
-          ).pipe(Effect.provideService(PluginTransport, transport), Effect.provideService(PluginPaths, paths), Effect.orDie)
-        }
-      if (same === undefined) built.push(session)
-      yield* Ref.set(active, Option.some(session))
+      // A value, not a rebuild: running turns, busy agents and held threads live in Turns.
+      yield* activeConfig.set(loaded.config)
       yield* transport.log("info", "plexum-openai-provider initialized", {
         binary: loaded.config.binary,
+        engine: loaded.config.engine,
         models: loaded.config.supported_models,
         config: loaded.fromFile ? paths.configPath : "defaults"
       })
@@ -86,77 +81,83 @@ export const makeProtocolRouter = Effect.gen(function* () {
     })
   )
 
+  /** Runs the turn's Stream, a `provider/event` batch per chunk, and answers from its events. */
   const stream = method(StreamParams, (params, ctx) =>
-    initialized(({ services }) => {
-      const turns = Context.get(services, TurnRunner)
+    Effect.gen(function* () {
       let seq = 0
-      const emit = (events: ReadonlyArray<unknown>) =>
-        transport.notifyAll(
-          "provider/event",
-          events.map((event) => ({ turnId: params.turnId, seq: seq++, event }))
-        )
-      turnOfRequest.set(ctx.id, params.turnId)
-      return turns.run(params, emit).pipe(
-        Effect.catchTags({
-          AgentBusy: (e) => Effect.fail(new RpcFailure({ code: ErrorCode.AgentBusy, message: e.message, data: { runningTurnId: e.runningTurnId } })),
-          ModelNotServed: (e) => Effect.fail(new RpcFailure({ code: ErrorCode.ModelNotServed, message: e.message }))
+      let threadId: string | undefined
+      let status: StreamResult["status"] = "failed"
+      let usage: Usage | undefined
+      yield* runner.run(params, ctx.id).pipe(
+        Stream.runForEachChunk((chunk) => {
+          const batch: Array<unknown> = []
+          for (const event of chunk) {
+            batch.push({ turnId: params.turnId, seq: seq++, event })
+            if (event.type === "turn.started") threadId = event.threadId
+            else if (event.type === "turn.completed") {
+              status = "completed"
+              usage = event.usage
+            } else if (event.type === "turn.failed") status = event.code === "cancelled" ? "cancelled" : "failed"
+          }
+          return transport.notifyAll("provider/event", batch)
         }),
-        Effect.ensuring(Effect.sync(() => turnOfRequest.delete(ctx.id)))
+        Effect.mapError(refusal)
       )
+      return {
+        turnId: params.turnId,
+        status,
+        ...(threadId === undefined ? {} : { threadId }),
+        ...(usage === undefined ? {} : { usage })
+      } satisfies StreamResult
     })
   )
 
   const cancel = method(CancelParams, ({ turnId }) =>
-    initialized(({ services }) => Effect.map(Context.get(services, TurnRunner).cancel(turnId), (cancelled) => ({ cancelled })))
+    Effect.zipRight(initialized, Effect.map(turns.cancel(turnId), (cancelled) => ({ cancelled })))
   )
 
   const cancelRequest = (params: unknown) =>
     Effect.gen(function* () {
       const id = (params as { id?: unknown } | undefined)?.id
-      const turnId = typeof id === "string" || typeof id === "number" ? turnOfRequest.get(id) : undefined
-      const session = yield* Ref.get(active)
-      if (turnId === undefined || Option.isNone(session)) return
-      yield* Context.get(session.value.services, TurnRunner).cancel(turnId)
+      if (typeof id === "string" || typeof id === "number") yield* turns.cancelRequest(id)
     })
 
   const noRollout = (threadId: string | undefined, why: string) =>
     new RpcFailure({ code: ErrorCode.NoRollout, message: `no rollout for this thread: ${why}`, data: { threadId } })
 
   const mutate = method(MutateParams, (params) =>
-    initialized(({ config, services }) =>
-      Effect.gen(function* () {
-        const rollouts = Context.get(services, RolloutStore)
-        const threadId =
-          params.threadId ??
-          Option.getOrUndefined(yield* Context.get(services, SessionStore).lastThread(params.agent.agentId, params.agent.workspace))
-        if (threadId === undefined) return yield* noRollout(undefined, `agent ${params.agent.agentId} has no thread in ${params.agent.workspace}`)
-        const path = yield* rollouts.find(threadId).pipe(Effect.mapError((e) => noRollout(threadId, e.message)))
-        // Never rewrite under a running codex: mutate takes the thread's lock, which a turn of
-        // that thread holds while codex runs and until its tool blocks are read.
-        const result = yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
+    Effect.gen(function* () {
+      const config = yield* initialized
+      const threadId = params.threadId ?? Option.getOrUndefined(yield* sessions.lastThread(params.agent.agentId, params.agent.workspace))
+      if (threadId === undefined) return yield* noRollout(undefined, `agent ${params.agent.agentId} has no thread in ${params.agent.workspace}`)
+      const path = yield* rollouts.find(threadId).pipe(Effect.mapError((e) => noRollout(threadId, e.message)))
+      // Never rewrite under a running turn of this thread: hold the thread (a turn holds it
+      // while codex runs and until its blocks are read), and have no engine keep it loaded.
+      const result = yield* Effect.gen(function* () {
+        yield* exec.releaseThread(threadId).pipe(
+          Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot release thread ${threadId}: ${e.message}` }))
+        )
+        return yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
           Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` }))
         )
-        yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })
-        return result
-      })
-    )
+      }).pipe(turns.withThread(threadId))
+      yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })
+      return result
+    })
   )
 
   const router: RpcRouter = {
     requests: new Map([
       ["initialize", initialize],
-      ["shutdown", () => initialized(() => Effect.succeed(null))],
+      ["shutdown", () => Effect.as(initialized, null)],
       ["provider/stream", stream],
       ["provider/cancel", cancel],
       ["session/mutate", mutate]
     ]),
     notifications: new Map([["$/cancelRequest", cancelRequest]]),
     inline: new Set(["initialize"]),
-    // stdin ended: cancel running turns (their requests answer "cancelled"), then close the services.
-    onShutdown: Effect.forEach(built, ({ services }) => Context.get(services, TurnRunner).cancelAll, {
-      concurrency: "unbounded",
-      discard: true
-    }).pipe(Effect.zipRight(Scope.close(servicesScope, Exit.void)))
+    // stdin ended: cancel running turns (their requests answer "cancelled"); the services close with the plugin.
+    onShutdown: turns.cancelAll
   }
   return router
 })

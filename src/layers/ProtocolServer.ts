@@ -1,13 +1,14 @@
 /**
- * The protocol server: the stdio transport serving the method table until stdin
- * ends. Loaded by `serve` only, so other commands do not pay for turn services.
+ * The protocol server: the stdio transport serving the method table until stdin ends. Loaded by
+ * `serve` only, so other commands do not pay for turn services.
  */
 import { Effect } from "effect"
-import { PluginTransportLive } from "./PluginTransportLive.ts"
-import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
+import { HostLoggerLive } from "./HostLogger.ts"
 import { makeProtocolRouter } from "./ProtocolHandlers.ts"
 import { ProcessGroups } from "../services/ProcessGroups.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
+import * as Fs from "node:fs/promises"
 
 /** Ends codex process groups that a plugin killed before it could end them left behind. */
 const reapOrphans = Effect.gen(function* () {
@@ -17,16 +18,24 @@ const reapOrphans = Effect.gen(function* () {
   yield* transport.log("warn", `ended ${ended.length} codex process group(s) left behind by a plugin that died`, {
     pgids: ended
   })
-}).pipe(Effect.provide(ProcessGroupsLive))
+})
+
+/**
+ * codex refuses to start when CODEX_HOME names a directory that does not exist, and the plugin
+ * always names one (its default is codex's own `~/.codex`): create it, as codex does for its default.
+ */
+const codexHomeReady = Effect.gen(function* () {
+  const paths = yield* PluginPaths
+  const transport = yield* PluginTransport
+  yield* Effect.tryPromise(() => Fs.mkdir(paths.codexHome, { recursive: true, mode: 0o700 })).pipe(
+    Effect.catchAll((e) => transport.log("warn", `cannot create CODEX_HOME ${paths.codexHome}: ${String(e.error)}; codex will not start`))
+  )
+})
 
 export const serveProtocol = Effect.gen(function* () {
   const transport = yield* PluginTransport
   const router = yield* makeProtocolRouter
+  yield* codexHomeReady
   yield* Effect.forkScoped(reapOrphans)
   yield* transport.serve(router)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(PluginTransportLive),
-  // stdin has ended and everything we own is closed: exit 0 even if a stray handle lingers.
-  Effect.zipRight(Effect.sync(() => process.exit(0)))
-)
+}).pipe(Effect.provide(HostLoggerLive))

@@ -1,11 +1,12 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, Layer, Option, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/RolloutLineScanner.ts"
 import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/RolloutLocate.ts"
 import { buildReport } from "../core/RolloutReport.ts"
 import { rewriteRollout } from "../core/RolloutRewrite.ts"
+import { lastUsageTotal } from "../core/RolloutUsage.ts"
 import { scanToolCalls } from "../core/RolloutToolCalls.ts"
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import {
@@ -60,6 +61,12 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
 
     const endOffset = Effect.fn("RolloutStore.endOffset")((path: string) =>
       Effect.tryPromise({ try: () => completeEnd(path), catch: readError(path) })
+    )
+
+    const lastUsage = Effect.fn("RolloutStore.lastUsageTotal")((path: string) =>
+      Effect.tryPromise({ try: () => withReadHandle(path, lastUsageTotal), catch: readError(path) }).pipe(
+        Effect.map(Option.fromNullable)
+      )
     )
 
     const toolCalls = Effect.fn("RolloutStore.toolCalls")(function* (path: string, options?: { readonly fromOffset?: number }) {
@@ -118,7 +125,7 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
       Effect.tryPromise({ try: () => withReadHandle(path, (fh) => buildReport(fh, path, marker)), catch: readError(path) })
     )
 
-    return RolloutStore.of({ find, endOffset, toolCalls, mutate, mutateThread, withThreadLock, lockThread, report })
+    return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, mutateThread, withThreadLock, lockThread, report })
   })
 
 export const RolloutStoreLive = Layer.effect(RolloutStore, Effect.flatMap(PluginPaths, makeRolloutStore))

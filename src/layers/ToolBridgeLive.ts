@@ -170,7 +170,15 @@ export const makeToolBridge = Effect.gen(function* () {
         write(socket, { type: "refused", message })
         socket.end()
       }
+      // Nothing in a socket handler may throw past it: a bad peer costs its connection, never the plugin.
       socket.on("data", (chunk: string) => {
+        try {
+          onData(chunk)
+        } catch (e) {
+          refuse(`bridge error: ${(e as Error).message}`)
+        }
+      })
+      const onData = (chunk: string) => {
         let lines: Array<string>
         try {
           lines = frame(chunk)
@@ -209,7 +217,7 @@ export const makeToolBridge = Effect.gen(function* () {
             })
           }
         }
-      })
+      }
     }
     server.on("connection", onConnection)
 
@@ -227,8 +235,17 @@ export const makeToolBridge = Effect.gen(function* () {
   return { serve } satisfies ToolBridgeShape
 })
 
+/** Never throws: a message that cannot be serialised (a hostile value) ends that connection only. */
 const write = (socket: Net.Socket, message: PluginMessage) => {
-  if (socket.writable) socket.write(`${JSON.stringify(message)}\n`)
+  if (!socket.writable) return
+  let line: string
+  try {
+    line = `${JSON.stringify(message)}\n`
+  } catch {
+    socket.destroy()
+    return
+  }
+  socket.write(line)
 }
 
 /** Requires PluginPaths. */

@@ -1,77 +1,46 @@
 /**
- * A turn, end to end: admit it (model, busy agent), pick the thread, open the
- * host-tool bridge, run codex, turn its events into TurnEvents, append the
- * rollout's tool blocks, and end with exactly one turn.completed/turn.failed.
- * Cancel, timeout and shutdown all interrupt the codex stream, whose scope
- * ends the whole process group before the last event is sent.
+ * A turn, top to bottom: admit it (config, model, agent, turn id), choose its thread, hand the
+ * plan to the engine the config names, and end the engine's events with exactly one
+ * `turn.completed` or `turn.failed`. Cancel and timeout interrupt the engine's stream, whose scope
+ * ends everything the turn opened before the last event is sent (PROTOCOL.md §2).
  */
-import { Cause, Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
-import type { Scope } from "effect"
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs/promises"
-import * as Path from "node:path"
-import { buildCodexArgs } from "../core/CodexArgs.ts"
-import { commaFreeImagePaths } from "../core/ImageAliases.ts"
-import { scopedTempDir } from "../core/TempDir.ts"
-import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
-import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
-import { exposeToolNames } from "../core/ToolNames.ts"
-import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
-import { toToolBlockEvent } from "../core/RolloutToolCalls.ts"
+import { Cause, Chunk, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import { buildTurnPrompt } from "../core/TurnPrompt.ts"
-import type { FailureCode, StreamParams, StreamResult, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
-import { FailureCode as FailureCodeSchema, ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
-import { CodexProcess } from "../services/CodexProcess.ts"
-import { McpRegistry } from "../services/McpRegistry.ts"
+import type { Config } from "../schemas/Config.ts"
+import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
 import { ActiveConfig } from "../services/PluginConfig.ts"
-import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { ToolBridge } from "../services/ToolBridge.ts"
-import { AgentBusy, ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
-
-interface RunningTurn {
-  readonly turnId: string
-  readonly agentId: string
-  threadId: string | undefined
-  /** Completed by provider/cancel, $/cancelRequest and shutdown. */
-  readonly cancel: Deferred.Deferred<void>
-  readonly done: Deferred.Deferred<void>
-}
-
-/** A failure that ends the turn; becomes its `turn.failed` event. */
-class TurnFailure extends Schema.TaggedError<TurnFailure>()("TurnFailure", {
-  code: FailureCodeSchema,
-  message: Schema.String
-}) {}
-
-const turnFailure = (code: FailureCode, message: string) => new TurnFailure({ code, message })
-
-interface TurnSuccess {
-  readonly threadId: string
-  readonly finalMessage: string | undefined
-  readonly usage: Usage | undefined
-}
+import { ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
+import { type AdmittedTurn, Turns } from "../services/Turns.ts"
+import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
 
 const decodeToolResult = Schema.decodeUnknown(ToolResultSchema)
-
 const toolError = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
+
+/** The thread a turn resumes, and the notices that explain a thread it could not. */
+interface ThreadChoice {
+  readonly resume: Option.Option<{ readonly threadId: string; readonly rolloutPath: string }>
+  readonly notices: ReadonlyArray<TurnEvent>
+}
 
 export const TurnRunnerLive = Layer.effect(
   TurnRunner,
   Effect.gen(function* () {
-    const config = yield* ActiveConfig
-    const paths = yield* PluginPaths
+    const activeConfig = yield* ActiveConfig
+    const turns = yield* Turns
     const transport = yield* PluginTransport
-    const codex = yield* CodexProcess
     const sessions = yield* SessionStore
-    const registry = yield* McpRegistry
-    const bridge = yield* ToolBridge
     const rollouts = yield* RolloutStore
+    const exec = yield* ExecEngine
 
-    const byTurn = new Map<string, RunningTurn>()
-    const byAgent = new Map<string, RunningTurn>()
+    /** The engine the config names (PROTOCOL.md §6 `engine`); one that cannot run here falls back to exec with a warn. */
+    const engineFor = (config: Config, hooks: TurnHooks): Effect.Effect<TurnEngineShape> =>
+      config.engine === "exec"
+        ? Effect.succeed(exec)
+        : Effect.as(hooks.warn("the app-server engine is not available in this build; the turn runs with the exec engine"), exec)
 
     /** Runs a host tool as `host/tools/call`; a host error is a failed tool call, never a failed turn. */
     const callHostTool = (turnId: string, agentId: string) => (name: string, args: Record<string, unknown>) =>
@@ -83,234 +52,175 @@ export const TurnRunnerLive = Layer.effect(
         })
       )
 
-    /** Writes options.outputSchema to a temp file that lives as long as the turn. */
-    const outputSchemaFile = (schema: unknown): Effect.Effect<string, TurnFailure, Scope.Scope> =>
-      scopedTempDir("plexum-schema-").pipe(
-        Effect.map((dir) => Path.join(dir, "output-schema.json")),
-        Effect.tap((file) => Effect.tryPromise(() => Fs.writeFile(file, JSON.stringify(schema)))),
-        Effect.mapError((e) => turnFailure("codex_output", `cannot write the output schema: ${String(e.cause ?? e)}`))
+    /**
+     * session.fresh → new; session.threadId, else the agent's last thread here → resume it if codex
+     * has its rollout; a thread without one is not an error: a new thread with the transcript,
+     * and a notice naming the thread that was asked for (PROTOCOL.md §4).
+     */
+    const chooseThread = (params: StreamParams) =>
+      Effect.gen(function* () {
+        const session = params.request.session ?? {}
+        if (session.fresh) return { resume: Option.none(), notices: [] } satisfies ThreadChoice
+        const wanted = session.threadId ?? Option.getOrUndefined(yield* sessions.lastThread(params.agent.agentId, params.agent.workspace))
+        if (wanted === undefined) return { resume: Option.none(), notices: [] } satisfies ThreadChoice
+        const found = yield* Effect.either(rollouts.find(wanted))
+        if (Either.isRight(found)) {
+          return { resume: Option.some({ threadId: wanted, rolloutPath: found.right }), notices: [] } satisfies ThreadChoice
+        }
+        if (found.left._tag === "RolloutReadError") {
+          yield* transport.log("warn", `cannot look for the rollout of thread ${wanted}: ${found.left.message}`)
+        }
+        const notice: TurnEvent = {
+          type: "notice",
+          level: "warn",
+          message: `thread ${wanted} cannot be resumed (no rollout for it in CODEX_HOME): this turn starts a new thread carrying the conversation so far`
+        }
+        return { resume: Option.none(), notices: [notice] } satisfies ThreadChoice
+      })
+
+    /** codex's total for the thread before this turn: the rollout's last record, else what this plugin remembered. */
+    const previousUsageTotal = (threadId: string, rolloutPath: string) =>
+      rollouts.lastUsageTotal(rolloutPath).pipe(
+        Effect.tapError((e) => transport.log("warn", `cannot read the token usage recorded for thread ${threadId}: ${e.message}`)),
+        Effect.orElseSucceed(() => Option.none<Usage>()),
+        Effect.flatMap(Option.match({ onSome: (u) => Effect.succeed(Option.some(u)), onNone: () => sessions.usageTotal(threadId) }))
       )
 
-    const runTurn = (params: StreamParams, turn: RunningTurn, emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>) =>
+    const plan = (params: StreamParams, config: Config, turn: AdmittedTurn, choice: ThreadChoice) =>
       Effect.gen(function* () {
-        const { agent, request, turnId } = params
-        const session = request.session ?? {}
-        const resumeThread = session.fresh
-          ? undefined
-          : session.threadId ?? Option.getOrUndefined(yield* sessions.lastThread(agent.agentId, agent.workspace))
-        turn.threadId = resumeThread
-
-        // A resumed thread is locked for the whole turn: a mutation of its rollout waits for codex.
-        if (resumeThread !== undefined) yield* rollouts.lockThread(resumeThread)
-
-        const tools = request.tools ?? []
-        const serverName = registry.serverName(agent.agentId)
-        const turnToken = Crypto.randomBytes(16).toString("hex")
-        if (tools.length > 0) {
-          yield* registry.ensureRegistered(agent.agentId).pipe(
-            Effect.mapError((e) => turnFailure("bridge", `cannot register the host tools with codex: ${e.message}`))
-          )
-          yield* bridge
-            .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: callHostTool(turnId, agent.agentId) })
-            .pipe(Effect.mapError((e) => turnFailure("bridge", e.message)))
-        }
-        const configToml = yield* Effect.promise(() =>
-          Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8").catch(() => "")
-        )
-        const extraFlags = hostToolFlags({ configToml, serverName, offersTools: tools.length > 0 })
-        const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
-
-        // Where this thread's rollout ended before the turn: tool blocks are only this turn's.
-        const rolloutBefore = resumeThread
-          ? yield* rollouts.find(resumeThread).pipe(
-              Effect.flatMap((path) => rollouts.endOffset(path)),
-              Effect.orElseSucceed(() => 0)
-            )
-          : 0
-        const previousTotal = resumeThread ? yield* sessions.usageTotal(resumeThread) : Option.none()
-
-        const schemaFile = request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined
-        const prompt = buildTurnPrompt(request.messages, { resumed: resumeThread !== undefined, workspace: agent.workspace })
-        const args = buildCodexArgs({
+        const resume = Option.getOrUndefined(choice.resume)
+        // A resumed thread is held for the whole turn: a rewrite of its rollout waits for codex.
+        if (resume !== undefined) yield* turn.holdThread(resume.threadId)
+        const context = { workspace: params.agent.workspace }
+        return {
+          params,
           config,
-          modelId: params.modelId,
-          workspace: agent.workspace,
-          request,
-          resumeThreadId: resumeThread,
-          outputSchemaFile: schemaFile,
-          images: yield* commaFreeImagePaths(prompt.images).pipe(
-            Effect.mapError((e) => turnFailure("codex_output", `cannot pass an image path to codex: ${String(e.cause ?? e)}`))
-          ),
-          extraFlags
-        })
-        const mapper = makeCodexEventMapper({
-          resumed: resumeThread !== undefined,
-          resumeThreadId: resumeThread,
-          ownServerName: serverName,
-          hostToolName: (exposed) => exposedNames.get(exposed) ?? exposed,
-          previousUsageTotal: Option.getOrUndefined(previousTotal)
-        })
-
-        // Where a codex line becomes events: decoded by CodexProcess, mapped here, numbered by the caller.
-        let announced = false
-        const streamError = yield* codex
-          .run({
-            binary: config.binary,
-            args,
-            cwd: agent.workspace,
-            env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
-            stdin: prompt.text
-          })
-          .pipe(
-            Stream.runForEachChunk((chunk) =>
-              Effect.gen(function* () {
-                const batch: Array<TurnEvent> = []
-                for (const event of chunk) {
-                  if (event.type === "thread.started" && !announced) {
-                    // Remember the thread the moment codex names it (a resumed one too: it becomes the
-                    // agent's last), before anything else can go wrong; lock it if it is a new one.
-                    announced = true
-                    yield* emit(batch.splice(0))
-                    yield* sessions.remember(agent.agentId, agent.workspace, event.thread_id)
-                    if (event.thread_id !== resumeThread) {
-                      turn.threadId = event.thread_id
-                      yield* rollouts.lockThread(event.thread_id)
-                    }
-                  }
-                  for (const e of mapper.onEvent(event)) batch.push(e)
-                }
-                if (batch.length > 0) yield* emit(batch)
-              })
-            ),
-            Effect.flip,
-            Effect.option
-          )
-        const outcome = mapper.outcome(Option.getOrUndefined(streamError))
-        if (outcome._tag === "failed") {
-          const bridge = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
-          return yield* Effect.fail(
-            bridge
-              ? turnFailure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`)
-              : turnFailure(outcome.code, outcome.message)
-          )
-        }
-        const threadId = turn.threadId
-        if (threadId === undefined) return yield* Effect.fail(turnFailure("codex_output", "codex never announced a thread"))
-
-        // The consume mirror's handles: this turn's calls, in rollout order, under codex's own call ids.
-        const blocks = yield* rollouts.find(threadId).pipe(
-          Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: rolloutBefore })),
-          Effect.tapError((e) => transport.log("warn", `cannot read the rollout of thread ${threadId}: ${e.message}`)),
-          Effect.orElseSucceed(() => [])
-        )
-        yield* emit(blocks.map(toToolBlockEvent))
-        if (outcome.usageTotal) yield* sessions.rememberUsageTotal(threadId, outcome.usageTotal)
-        if (outcome.usage) yield* emit([{ type: "usage", ...outcome.usage }])
-        return { threadId, finalMessage: outcome.finalMessage, usage: outcome.usage } satisfies TurnSuccess
-      }).pipe(Effect.scoped)
-
-    const admit = (params: StreamParams) =>
-      Effect.gen(function* () {
-        if (!config.supported_models.includes(params.modelId)) {
-          return yield* new ModelNotServed({
-            modelId: params.modelId,
-            message: `model not served: ${params.modelId} (this plugin serves ${config.supported_models.join(", ")})`
-          })
-        }
-        const busy = byAgent.get(params.agent.agentId)
-        if (busy) {
-          return yield* new AgentBusy({
-            agentId: params.agent.agentId,
-            runningTurnId: busy.turnId,
-            message: `agent busy: turn ${busy.turnId} of agent ${params.agent.agentId} is still running`
-          })
-        }
-        const turn: RunningTurn = {
-          turnId: params.turnId,
-          agentId: params.agent.agentId,
-          threadId: undefined,
-          cancel: yield* Deferred.make<void>(),
-          done: yield* Deferred.make<void>()
-        }
-        byAgent.set(turn.agentId, turn)
-        byTurn.set(turn.turnId, turn)
-        return turn
+          resumeThreadId: resume?.threadId,
+          prompt: buildTurnPrompt(params.request.messages, { ...context, resumed: resume !== undefined }),
+          newThreadPrompt: buildTurnPrompt(params.request.messages, { ...context, resumed: false }),
+          previousUsageTotal: resume ? Option.getOrUndefined(yield* previousUsageTotal(resume.threadId, resume.rolloutPath)) : undefined
+        } satisfies TurnPlan
       })
 
-    const finish = (params: StreamParams, turn: RunningTurn, emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>) =>
-      Exit.match({
-        onSuccess: (ok: TurnSuccess) =>
-          Effect.as(
-            emit([
-              {
-                type: "turn.completed",
-                ...(ok.finalMessage === undefined ? {} : { finalMessage: ok.finalMessage }),
-                ...(ok.usage === undefined ? {} : { usage: ok.usage })
-              }
-            ]),
-            {
-              turnId: params.turnId,
-              status: "completed",
-              threadId: ok.threadId,
-              ...(ok.usage === undefined ? {} : { usage: ok.usage })
-            } satisfies StreamResult as StreamResult
-          ),
-        onFailure: (cause: Cause.Cause<TurnFailure>) => {
-          const failure = Option.getOrElse(
-            Cause.failureOption(cause),
-            () => turnFailure("codex_output", `internal error: ${Cause.pretty(cause)}`)
-          )
-          return Effect.as(emit([{ type: "turn.failed", code: failure.code, message: failure.message }]), {
-            turnId: params.turnId,
-            status: failure.code === "cancelled" ? "cancelled" : "failed",
-            ...(turn.threadId === undefined ? {} : { threadId: turn.threadId })
-          } satisfies StreamResult as StreamResult)
-        }
-      })
+    const hooksFor = (params: StreamParams, turn: AdmittedTurn): TurnHooks => ({
+      threadStarted: (threadId) =>
+        Effect.zipRight(sessions.remember(params.agent.agentId, params.agent.workspace, threadId), turn.holdThread(threadId)),
+      callHostTool: callHostTool(params.turnId, params.agent.agentId),
+      warn: (message, fields) => transport.log("warn", message, fields)
+    })
 
-    const run: TurnRunnerShape["run"] = (params, emit) =>
-      Effect.gen(function* () {
-        const turn = yield* admit(params)
-        const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
-        // Whichever ends first wins; the loser (codex's stream) is interrupted and its
-        // scope kills the process group before the race returns.
-        const cancelled = Deferred.await(turn.cancel).pipe(
-          Effect.zipRight(Effect.fail(turnFailure("cancelled", "the turn was cancelled")))
-        )
-        const timedOut = Effect.sleep(timeoutMs).pipe(
-          Effect.zipRight(Effect.fail(turnFailure("timeout", `the turn exceeded its time limit of ${timeoutMs} ms`)))
-        )
-        const exit = yield* runTurn(params, turn, emit).pipe(
-          Effect.raceFirst(cancelled),
-          Effect.raceFirst(timedOut),
-          Effect.exit
-        )
-        return yield* finish(params, turn, emit)(exit)
-      }).pipe(
-        Effect.onExit(() =>
-          Effect.sync(() => byTurn.get(params.turnId)).pipe(
-            Effect.flatMap((turn) => {
-              if (!turn || turn.agentId !== params.agent.agentId) return Effect.void
-              byTurn.delete(turn.turnId)
-              if (byAgent.get(turn.agentId) === turn) byAgent.delete(turn.agentId)
-              return Deferred.succeed(turn.done, undefined)
-            })
-          )
-        )
+    /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
+    const body = (params: StreamParams, config: Config, turn: AdmittedTurn) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const choice = yield* chooseThread(params)
+          const turnPlan = yield* plan(params, config, turn, choice)
+          const hooks = hooksFor(params, turn)
+          const engine = yield* engineFor(config, hooks)
+          return engine.run(turnPlan, hooks).pipe(startedFirst(choice.notices))
+        })
       )
 
-    const cancel = (turnId: string) => {
-      const turn = byTurn.get(turnId)
-      return turn ? Deferred.succeed(turn.cancel, undefined) : Effect.succeed(false)
-    }
+    const run: TurnRunnerShape["run"] = (params, requestId) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const config = yield* activeConfig.current
+          if (!config.supported_models.includes(params.modelId)) {
+            return yield* new ModelNotServed({
+              modelId: params.modelId,
+              message: `model not served: ${params.modelId} (this plugin serves ${config.supported_models.join(", ")})`
+            })
+          }
+          const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
+          const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
+          return body(params, config, turn).pipe(
+            // Whichever ends first wins; the engine's stream is interrupted and its scope has ended
+            // every process of the turn before the terminal event goes out.
+            Stream.interruptWhen(Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" })))),
+            Stream.interruptWhen(
+              Effect.zipRight(
+                Effect.sleep(timeoutMs),
+                Effect.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
+              )
+            ),
+            withTerminalEvent((cause) => transport.log("error", "a turn failed on an internal error", { turnId: params.turnId, cause: Cause.pretty(cause) }))
+          )
+        })
+      )
 
-    return {
-      run,
-      cancel,
-      cancelAll: Effect.suspend(() => Effect.forEach([...byTurn.values()], (turn) => Effect.zipRight(cancel(turn.turnId), Deferred.await(turn.done)), {
-        concurrency: "unbounded",
-        discard: true
-      }))
-    } satisfies TurnRunnerShape
+    return { run } satisfies TurnRunnerShape
   })
 )
+
+/**
+ * `turn.started` is the first event of every turn that reached codex: anything an engine says
+ * before it (codex notices printed before `thread.started`) waits, and the runner's own notices
+ * follow it. If no `turn.started` comes, what waited is sent before the terminal event.
+ */
+export const startedFirst =
+  (notices: ReadonlyArray<TurnEvent>) =>
+  <E>(events: Stream.Stream<TurnEvent, E>): Stream.Stream<TurnEvent, E> =>
+    Stream.suspend(() => {
+      let held: Array<TurnEvent> | undefined = [...notices]
+      const release = () => {
+        const out = held ?? []
+        held = undefined
+        return out
+      }
+      return events.pipe(
+        Stream.mapChunks((chunk) => {
+          if (held === undefined) return chunk
+          const out: Array<TurnEvent> = []
+          for (const event of chunk) {
+            if (held === undefined) out.push(event)
+            else if (event.type === "turn.started") out.push(event, ...release())
+            else held.push(event)
+          }
+          return Chunk.unsafeFromArray(out)
+        }),
+        (s) => Stream.concat(s, Stream.suspend(() => Stream.fromIterable(release()))),
+        Stream.catchAll((e) => Stream.concat(Stream.fromIterable(release()), Stream.fail(e)))
+      )
+    })
+
+/**
+ * Exactly one terminal event: `turn.completed` with the last message and the turn's usage when
+ * the engine's stream ends, `turn.failed` from a TurnFailure. A defect is a `codex_output` failure
+ * whose message stays one line; its details go to `onDefect` (host/log), never into the event.
+ */
+export const withTerminalEvent =
+  (onDefect: (cause: Cause.Cause<never>) => Effect.Effect<void>) =>
+  (events: Stream.Stream<TurnEvent, TurnFailure>): Stream.Stream<TurnEvent> =>
+    Stream.suspend(() => {
+      let finalMessage: string | undefined
+      let usage: Usage | undefined
+      return events.pipe(
+        Stream.mapChunks((chunk) => {
+          for (const e of chunk) {
+            if (e.type === "message") finalMessage = e.text
+            else if (e.type === "usage") usage = { inputTokens: e.inputTokens, cachedInputTokens: e.cachedInputTokens, outputTokens: e.outputTokens, reasoningOutputTokens: e.reasoningOutputTokens }
+          }
+          return chunk
+        }),
+        (s) =>
+          Stream.concat(
+            s,
+            Stream.sync((): TurnEvent => ({
+              type: "turn.completed",
+              ...(finalMessage === undefined ? {} : { finalMessage }),
+              ...(usage === undefined ? {} : { usage })
+            }))
+          ),
+        Stream.catchAllCause((cause) => {
+          if (Cause.isInterruptedOnly(cause)) return Stream.failCause(cause as Cause.Cause<never>)
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure)) {
+            return Stream.make<[TurnEvent]>({ type: "turn.failed", code: failure.value.code, message: failure.value.message })
+          }
+          return Stream.concat(
+            Stream.execute(onDefect(Cause.stripFailures(cause))),
+            Stream.make<[TurnEvent]>({ type: "turn.failed", code: "codex_output", message: "internal error in the plugin (details in host/log)" })
+          )
+        })
+      )
+    })

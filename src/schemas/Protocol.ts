@@ -3,11 +3,20 @@
  * These are the types the host sees; codex's own shapes live in CodexEvent.ts.
  */
 import { Schema } from "effect"
+import { BoundedJsonObject } from "./BoundedJson.ts"
+
+/** Ids and names from the host: long enough for any real one, short enough to log and hash. */
+const MAX_ID_LENGTH = 1024
+const boundedString = (what: string) =>
+  Schema.String.pipe(
+    Schema.minLength(1, { message: () => `${what} must be a non-empty string` }),
+    Schema.maxLength(MAX_ID_LENGTH, { message: () => `${what} must be at most ${MAX_ID_LENGTH} characters` })
+  )
 
 export const PROTOCOL_VERSION = 1
 
 export const AgentContext = Schema.Struct({
-  agentId: Schema.String.pipe(Schema.minLength(1, { message: () => "agentId must be a non-empty string" })),
+  agentId: boundedString("agentId"),
   workspace: Schema.String.pipe(
     Schema.filter((s) => s.startsWith("/") || "workspace must be an absolute path")
   )
@@ -16,7 +25,10 @@ export type AgentContext = typeof AgentContext.Type
 
 export const ContentPart = Schema.Union(
   Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
-  Schema.Struct({ type: Schema.Literal("image"), path: Schema.String })
+  Schema.Struct({
+    type: Schema.Literal("image"),
+    path: Schema.String.pipe(Schema.filter((p) => (p.length > 0 && !p.includes("\0")) || "image path must be non-empty and hold no NUL"))
+  })
 )
 export type ContentPart = typeof ContentPart.Type
 
@@ -27,9 +39,9 @@ export const Message = Schema.Struct({
 export type Message = typeof Message.Type
 
 export const ToolSpec = Schema.Struct({
-  name: Schema.String.pipe(Schema.minLength(1)),
+  name: boundedString("name"),
   description: Schema.optional(Schema.String),
-  inputSchema: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  inputSchema: BoundedJsonObject
 })
 export type ToolSpec = typeof ToolSpec.Type
 
@@ -39,7 +51,7 @@ export type Sandbox = typeof Sandbox.Type
 export const TurnOptions = Schema.Struct({
   sandbox: Schema.optional(Sandbox),
   reasoningEffort: Schema.optional(Schema.Literal("minimal", "low", "medium", "high")),
-  outputSchema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  outputSchema: Schema.optional(BoundedJsonObject),
   timeoutMs: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
 export type TurnOptions = typeof TurnOptions.Type
@@ -47,7 +59,7 @@ export type TurnOptions = typeof TurnOptions.Type
 export const TurnRequest = Schema.Struct({
   messages: Schema.Array(Message),
   system: Schema.optional(Schema.String),
-  tools: Schema.optional(Schema.Array(ToolSpec)),
+  tools: Schema.optional(Schema.Array(ToolSpec).pipe(Schema.maxItems(1024, { message: () => "at most 1024 tools" }))),
   session: Schema.optional(
     Schema.Struct({ threadId: Schema.optional(Schema.String), fresh: Schema.optional(Schema.Boolean) })
   ),
@@ -144,7 +156,7 @@ export const InitializeParams = Schema.Struct({
 })
 
 export const StreamParams = Schema.Struct({
-  turnId: Schema.String.pipe(Schema.minLength(1)),
+  turnId: boundedString("turnId"),
   modelId: Schema.String,
   agent: AgentContext,
   request: TurnRequest

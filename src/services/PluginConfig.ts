@@ -2,7 +2,7 @@
  * Reading and validating config.json (PROTOCOL.md §6). A missing file means
  * defaults; a broken one is a ConfigInvalid naming the file and the field.
  */
-import { Context, Effect, ParseResult, Schema } from "effect"
+import { Context, Effect, type Option, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import { describeParseError } from "../core/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
@@ -20,8 +20,23 @@ export interface LoadedConfig {
   readonly fromFile: boolean
 }
 
-/** The config currently in force, set by a successful `initialize`. */
-export class ActiveConfig extends Context.Tag("ActiveConfig")<ActiveConfig, Config>() {}
+/** A request other than `initialize` before a successful `initialize` (-32001). */
+export class NotInitialized extends Schema.TaggedError<NotInitialized>()("NotInitialized", {
+  message: Schema.String
+}) {}
+
+export interface ActiveConfigShape {
+  /** The config of the last successful `initialize`; services read it when a turn starts. */
+  readonly current: Effect.Effect<Config, NotInitialized>
+  readonly get: Effect.Effect<Option.Option<Config>>
+  readonly set: (config: Config) => Effect.Effect<void>
+}
+
+/**
+ * The config in force, a value in a Ref: `initialize` validates and sets it, and nothing is
+ * rebuilt when it changes (running turns keep the config they were admitted with).
+ */
+export class ActiveConfig extends Context.Tag("ActiveConfig")<ActiveConfig, ActiveConfigShape>() {}
 
 export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string) {
   const text = yield* Effect.tryPromise({

@@ -3,10 +3,10 @@
  * find a thread's file, read the tool calls a turn recorded, rewrite consumed outputs, and keep a
  * mutation away from a thread whose turn is running.
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
+import { Context, type Effect, type Option, Schema, type Scope } from "effect"
 import type { RolloutReport } from "../core/RolloutReport.ts"
 import type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
-import type { MutateResult, Mutation } from "../schemas/Protocol.ts"
+import type { MutateResult, Mutation, Usage } from "../schemas/Protocol.ts"
 
 export type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
 
@@ -37,6 +37,8 @@ export interface RolloutStoreShape {
   readonly find: (threadId: string) => Effect.Effect<string, RolloutNotFound | RolloutReadError>
   /** Offset after the last complete line; 0 if the file does not exist (yet). */
   readonly endOffset: (path: string) => Effect.Effect<number, RolloutReadError>
+  /** The thread's cumulative usage as the rollout last records it (`token_count`), if it records any. */
+  readonly lastUsageTotal: (path: string) => Effect.Effect<Option.Option<Usage>, RolloutReadError>
   /** Tool calls in rollout order, each paired with its `*_output` by call id. */
   readonly toolCalls: (
     path: string,

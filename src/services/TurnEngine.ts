@@ -28,6 +28,8 @@ export interface TurnPlan {
   readonly resumeThreadId: string | undefined
   /** What codex reads as the user's turn (a transcript first when a new thread carries history). */
   readonly prompt: { readonly text: string; readonly images: ReadonlyArray<string> }
+  /** The prompt for a new thread carrying the conversation so far, for an engine that must start one. */
+  readonly newThreadPrompt: { readonly text: string; readonly images: ReadonlyArray<string> }
   /** codex's cumulative usage of the resumed thread after its previous turn, if known. */
   readonly previousUsageTotal: Usage | undefined
 }

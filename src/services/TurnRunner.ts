@@ -1,17 +1,13 @@
 /**
- * Where a turn starts: one `provider/stream` request becomes one codex run
- * whose events reach the host as canonical TurnEvents (PROTOCOL.md §2, §4).
+ * Where a turn starts: one `provider/stream` request becomes one Stream of canonical TurnEvents
+ * (PROTOCOL.md §2, §4), ending with exactly one `turn.completed` or `turn.failed`.
  */
 import { Context, Schema } from "effect"
-import type { Effect } from "effect"
-import type { StreamParams, StreamResult, TurnEvent } from "../schemas/Protocol.ts"
-
-/** A second turn for an agent whose turn is still running (-32003). */
-export class AgentBusy extends Schema.TaggedError<AgentBusy>()("AgentBusy", {
-  agentId: Schema.String,
-  runningTurnId: Schema.String,
-  message: Schema.String
-}) {}
+import type { Stream } from "effect"
+import type { RpcId } from "../schemas/JsonRpc.ts"
+import type { StreamParams, TurnEvent } from "../schemas/Protocol.ts"
+import type { NotInitialized } from "./PluginConfig.ts"
+import type { AgentBusy, TurnIdInUse } from "./Turns.ts"
 
 /** The requested model is not in the manifest (-32004). */
 export class ModelNotServed extends Schema.TaggedError<ModelNotServed>()("ModelNotServed", {
@@ -19,20 +15,18 @@ export class ModelNotServed extends Schema.TaggedError<ModelNotServed>()("ModelN
   message: Schema.String
 }) {}
 
+/** Why a turn was refused before it started; a refused turn sends no event. */
+export type TurnRefused = NotInitialized | ModelNotServed | AgentBusy | TurnIdInUse
+
 export interface TurnRunnerShape {
   /**
-   * Runs one turn, handing its events to `emit` in order, in batches (a batch
-   * per chunk of codex output: per-event effects would cap throughput). Never fails once the
-   * turn is admitted: every problem ends the turn with a `turn.failed` event.
+   * The turn's events. Fails only with a refusal, before the first event; once admitted every
+   * problem ends the stream with a `turn.failed` event instead. Events come in chunks (one per
+   * piece of codex output), so a consumer can write a chunk at a time. Interrupting the stream
+   * ends the turn and everything it started; a `provider/cancel` (through Turns) ends it with
+   * `turn.failed {code: "cancelled"}`.
    */
-  readonly run: (
-    params: StreamParams,
-    emit: (events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>
-  ) => Effect.Effect<StreamResult, AgentBusy | ModelNotServed>
-  /** Ends a running turn as `cancelled`; false when no such turn is running. */
-  readonly cancel: (turnId: string) => Effect.Effect<boolean>
-  /** Cancels every running turn and waits until each has ended (plugin shutdown). */
-  readonly cancelAll: Effect.Effect<void>
+  readonly run: (params: StreamParams, requestId: RpcId) => Stream.Stream<TurnEvent, TurnRefused>
 }
 
 export class TurnRunner extends Context.Tag("TurnRunner")<TurnRunner, TurnRunnerShape>() {}

@@ -155,16 +155,33 @@ describe("a turn through the plugin and the real codex", () => {
   })
 
   it("reports codex_exit with the exit status and stderr when codex exits non-zero", async () => {
-    harness = await startPluginHarness(() => ({ items: [assistantMessage("never")] }))
-    const { response, events } = await harness.turn("t1", {
-      messages: [userMessage("hi")],
-      session: { threadId: "00000000-0000-0000-0000-000000000000" }
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("never")] }), {
+      extraArgs: (url) => [...codexOfflineArgs(url), "--no-such-codex-flag"]
     })
+    const { response, events } = await harness.turn("t1", { messages: [userMessage("hi")] })
     expect(response.result.status).toBe("failed")
+    expect(events).toHaveLength(1)
     const last = events.at(-1)
     expect(last).toMatchObject({ type: "turn.failed", code: "codex_exit" })
-    expect(last.message).toMatch(/1/)
-    expect(last.message).toMatch(/no rollout found|thread/i)
+    expect(last.message).toMatch(/status 2/)
+    expect(last.message).toContain("--no-such-codex-flag")
+  })
+
+  it("starts a new thread with the transcript when session.threadId has no rollout: resumed false and a notice naming it", async () => {
+    const missing = "0199ffff-0000-7000-8000-00000000dead"
+    harness = await startPluginHarness(() => ({ items: [assistantMessage("Rome.")] }))
+    const { response, events } = await harness.turn("t1", {
+      session: { threadId: missing },
+      messages: [userMessage("capital of France?"), { role: "assistant", content: "Paris." }, userMessage("and of Italy?")]
+    })
+    expect(response.result.status).toBe("completed")
+    expect(response.result.threadId).not.toBe(missing)
+    expect(events[0]).toEqual({ type: "turn.started", threadId: response.result.threadId, resumed: false })
+    expect(events.some((e) => e.type === "notice" && e.message.includes(missing))).toBe(true)
+    const sent = JSON.stringify(harness.model.requests[0]!.body.input)
+    expect(sent).toContain("capital of France?")
+    expect(sent).toContain("Paris.")
+    expect(events.at(-1)).toMatchObject({ type: "turn.completed", finalMessage: "Rome." })
   })
 
   it("answers a running turn with cancelled and ends codex when the host closes stdin", async () => {

@@ -1,0 +1,169 @@
+/**
+ * The exec engine: one `codex exec --json` per turn (PROTOCOL.md §7 for host tools).
+ * prepare (host-tool bridge, flags, temp files) → codex's lines as events → close (the turn's
+ * tool blocks from the rollout, its usage). Everything it opens lives in the stream's scope.
+ */
+import { Chunk, Effect, Layer, Stream } from "effect"
+import type { Scope } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { buildCodexArgs } from "../core/CodexArgs.ts"
+import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
+import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
+import { commaFreeImagePaths } from "../core/ImageAliases.ts"
+import { toToolBlockEvent } from "../core/RolloutToolCalls.ts"
+import { scopedTempDir } from "../core/TempDir.ts"
+import { exposeToolNames } from "../core/ToolNames.ts"
+import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
+import type { TurnEvent } from "../schemas/Protocol.ts"
+import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
+import { McpRegistry } from "../services/McpRegistry.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
+import { RolloutStore } from "../services/RolloutStore.ts"
+import { SessionStore } from "../services/SessionStore.ts"
+import { ToolBridge } from "../services/ToolBridge.ts"
+import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+
+const failure = (code: TurnFailure["code"], message: string, cause?: unknown) =>
+  new TurnFailure({ code, message, ...(cause === undefined ? {} : { cause }) })
+
+const causeText = (e: unknown): string => {
+  const c = (e as { cause?: unknown }).cause ?? e
+  return c instanceof Error ? c.message : String(c)
+}
+
+export const ExecEngineLive = Layer.effect(
+  ExecEngine,
+  Effect.gen(function* () {
+    const paths = yield* PluginPaths
+    const codex = yield* CodexProcess
+    const registry = yield* McpRegistry
+    const bridge = yield* ToolBridge
+    const rollouts = yield* RolloutStore
+    const sessions = yield* SessionStore
+
+    /** Writes options.outputSchema to a temp file that lives as long as the turn. */
+    const outputSchemaFile = (schema: unknown): Effect.Effect<string, TurnFailure, Scope.Scope> =>
+      scopedTempDir("plexum-schema-").pipe(
+        Effect.map((dir) => Path.join(dir, "output-schema.json")),
+        Effect.tap((file) => Effect.tryPromise(() => Fs.writeFile(file, JSON.stringify(schema), { mode: 0o600 }))),
+        Effect.mapError((e) => failure("codex_output", `cannot write the output schema: ${causeText(e)}`, e))
+      )
+
+    /** codex's config.toml as text ("" when there is none), for the per-run host-tool flags. */
+    const readConfigToml = (hooks: TurnHooks) =>
+      Effect.tryPromise(() => Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8")).pipe(
+        Effect.catchAll((e) =>
+          (e.error as NodeJS.ErrnoException).code === "ENOENT"
+            ? Effect.succeed("")
+            : Effect.as(hooks.warn(`cannot read codex's config.toml: ${causeText(e)}; other agents' host-tool servers may start in this run`), "")
+        )
+      )
+
+    /** Where the resumed thread's rollout ended before the turn: its blocks are only this turn's. */
+    const rolloutEnd = (threadId: string | undefined) =>
+      threadId === undefined
+        ? Effect.succeed(0)
+        : rollouts.find(threadId).pipe(Effect.flatMap((path) => rollouts.endOffset(path)), Effect.orElseSucceed(() => 0))
+
+    const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const { config, params } = plan
+          const { agent, request, turnId } = params
+          const tools = request.tools ?? []
+          const serverName = registry.serverName(agent.agentId)
+          const turnToken = Crypto.randomBytes(16).toString("hex")
+          if (tools.length > 0) {
+            yield* registry.ensureRegistered(agent.agentId).pipe(
+              Effect.mapError((e) => failure("bridge", `cannot register the host tools with codex: ${e.message}`, e))
+            )
+            yield* bridge
+              .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool })
+              .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
+          }
+          const configToml = yield* readConfigToml(hooks)
+          const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
+          const resumed = plan.resumeThreadId
+          const rolloutBefore = yield* rolloutEnd(resumed)
+          const images = yield* commaFreeImagePaths(plan.prompt.images).pipe(
+            Effect.mapError((e) => failure("codex_output", `cannot pass an image path to codex: ${causeText(e)}`, e))
+          )
+          const args = buildCodexArgs({
+            config,
+            modelId: params.modelId,
+            workspace: agent.workspace,
+            request,
+            resumeThreadId: resumed,
+            outputSchemaFile: request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined,
+            images,
+            extraFlags: hostToolFlags({ configToml, serverName, offersTools: tools.length > 0 })
+          })
+          const mapper = makeCodexEventMapper({
+            resumed: resumed !== undefined,
+            resumeThreadId: resumed,
+            ownServerName: serverName,
+            hostToolName: (exposed) => exposedNames.get(exposed) ?? exposed,
+            previousUsageTotal: plan.previousUsageTotal
+          })
+
+          let runError: CodexRunError | undefined
+          // Where a codex line becomes events: decoded by CodexProcess, mapped here.
+          const live = codex
+            .run({
+              binary: config.binary,
+              args,
+              cwd: agent.workspace,
+              env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
+              stdin: plan.prompt.text
+            })
+            .pipe(
+              Stream.mapChunksEffect((chunk) =>
+                Effect.gen(function* () {
+                  const out: Array<TurnEvent> = []
+                  for (const event of chunk) {
+                    // The thread is the runner's to remember and hold the moment codex names it.
+                    if (event.type === "thread.started" && mapper.threadId() === undefined) yield* hooks.threadStarted(event.thread_id)
+                    for (const e of mapper.onEvent(event)) out.push(e)
+                  }
+                  return Chunk.unsafeFromArray(out)
+                })
+              ),
+              Stream.catchAll((e) => {
+                runError = e
+                return Stream.empty
+              })
+            )
+
+          // After codex has ended: the outcome, the turn's tool blocks and its usage.
+          const close = Effect.gen(function* () {
+            const outcome = mapper.outcome(runError)
+            if (outcome._tag === "failed") {
+              const bridgeDown = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
+              return yield* bridgeDown
+                ? failure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`, runError)
+                : failure(outcome.code, outcome.message, runError)
+            }
+            const threadId = mapper.threadId()
+            if (threadId === undefined) return yield* failure("codex_output", "codex never announced a thread")
+            // A thread codex switched to is read from its start; the one asked for from where it ended.
+            const from = threadId === resumed ? rolloutBefore : 0
+            const blocks = yield* rollouts.find(threadId).pipe(
+              Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: from })),
+              Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
+              Effect.orElseSucceed(() => [])
+            )
+            if (outcome.usageTotal) yield* sessions.rememberUsageTotal(threadId, outcome.usageTotal)
+            const events: Array<TurnEvent> = blocks.map(toToolBlockEvent)
+            if (outcome.usage) events.push({ type: "usage", ...outcome.usage })
+            return events
+          })
+          return Stream.concat(live, Stream.flattenIterables(Stream.fromEffect(close)))
+        })
+      )
+
+    return ExecEngine.of({ run, releaseThread: () => Effect.void })
+  })
+)
+

@@ -1,0 +1,32 @@
+/**
+ * Every long-lived service of `serve`, composed once: built when serving starts, closed when the
+ * plugin exits. Turn state (Turns), the config in force (ActiveConfig) and the engines live here
+ * for the whole process; `initialize` only sets the config value.
+ */
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Layer } from "effect"
+import { ActiveConfigLive } from "./ActiveConfigLive.ts"
+import { CodexProcessLive } from "./CodexProcessLive.ts"
+import { ExecEngineLive } from "./ExecEngineLive.ts"
+import { McpRegistryForConfig } from "./McpRegistryForConfig.ts"
+import { PluginTransportLive } from "./PluginTransportLive.ts"
+import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
+import { RolloutStoreLive } from "./RolloutStoreLive.ts"
+import { SessionStoreLive } from "./SessionStoreLive.ts"
+import { ToolBridgeLive } from "./ToolBridgeLive.ts"
+import { TurnRunnerLive } from "./TurnRunnerLive.ts"
+import { TurnsLive } from "./TurnsLive.ts"
+
+const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
+
+const Engines = ExecEngineLive.pipe(
+  Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryForConfig, ToolBridgeLive)),
+  Layer.provideMerge(ProcessGroupsLive)
+)
+
+export const ServeLive = TurnRunnerLive.pipe(
+  Layer.provideMerge(Engines),
+  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, PluginTransportLive)),
+  Layer.provide(Platform)
+)
