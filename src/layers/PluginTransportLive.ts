@@ -79,8 +79,10 @@ export const makePluginTransport = (io: StdioStreams) =>
     const notify = (method: string, params: unknown) => send({ jsonrpc: "2.0", method, params })
     const notifyAll = (method: string, paramsList: ReadonlyArray<unknown>) => {
       if (paramsList.length === 0) return Effect.void
+      // The envelope is the same for every line: serialise it once, not once per event.
+      const head = `{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":`
       let lines = ""
-      for (const params of paramsList) lines += JSON.stringify({ jsonrpc: "2.0", method, params }) + "\n"
+      for (const params of paramsList) lines += head + JSON.stringify(params) + "}\n"
       return Queue.offer(outbox, lines)
     }
 
