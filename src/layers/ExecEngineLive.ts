@@ -62,10 +62,15 @@ export const ExecEngineLive = Layer.effect(
       )
 
     /** Where the resumed thread's rollout ended before the turn: its blocks are only this turn's. */
-    const rolloutEnd = (threadId: string | undefined) =>
+    const rolloutEnd = (threadId: string | undefined, hooks: TurnHooks) =>
       threadId === undefined
         ? Effect.succeed(0)
-        : rollouts.find(threadId).pipe(Effect.flatMap((path) => rollouts.endOffset(path)), Effect.orElseSucceed(() => 0))
+        : rollouts.find(threadId).pipe(
+          Effect.flatMap((path) => rollouts.endOffset(path)),
+          Effect.catchAll((e) =>
+            Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
+          )
+        )
 
     const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
       Stream.unwrapScoped(
@@ -86,7 +91,7 @@ export const ExecEngineLive = Layer.effect(
           const configToml = yield* readConfigToml(hooks)
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
           const resumed = plan.resumeThreadId
-          const rolloutBefore = yield* rolloutEnd(resumed)
+          const rolloutBefore = yield* rolloutEnd(resumed, hooks)
           const images = yield* commaFreeImagePaths(plan.prompt.images).pipe(
             Effect.mapError((e) => failure("codex_output", `cannot pass an image path to codex: ${causeText(e)}`, e))
           )
