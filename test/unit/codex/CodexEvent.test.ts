@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { decodeCodexLine } from "../../../src/schemas/CodexEvent.ts"
+import { Schema } from "effect"
+import { CodexEvent, decodeCodexLine, isCommonDecodedEvent } from "../../../src/schemas/CodexEvent.ts"
 
 const recorded = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
 
@@ -70,5 +71,45 @@ describe("decodeCodexLine", () => {
     expect(decodeCodexLine('{"no":"type"}').type).toBe("<unparsed>")
     const long = decodeCodexLine("x".repeat(10_000))
     expect(long.type === "<unparsed>" && long.line.length).toBeLessThan(300)
+  })
+})
+
+describe("isCommonDecodedEvent (the hot path's shortcut)", () => {
+  const asDecoded = Schema.is(Schema.typeSchema(CodexEvent))
+  const lines = Fs.readdirSync(recorded, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".exec.jsonl"))
+    .flatMap((f) => Fs.readFileSync(Path.join(recorded, f), "utf8").split("\n").filter((l) => l.trim() !== ""))
+    .map((l) => JSON.parse(l) as Record<string, any>)
+  const manyKinds = [
+    { type: "item.completed", item: { id: "i1", type: "command_execution", command: "ls", aggregated_output: "a", exit_code: 0, status: "completed" } },
+    { type: "item.updated", item: { id: "i2", type: "todo_list", items: [{ text: "x", completed: true }] } },
+    { type: "item.completed", item: { id: "i3", type: "reasoning", text: "r" } }
+  ]
+  const all = [...lines, ...manyKinds]
+  const mutations: Array<(e: any) => any> = [
+    (e) => e,
+    (e) => (e.item ? { ...e, item: { ...e.item, id: 7 } } : { ...e, thread_id: 1 }),
+    (e) => (e.item ? { ...e, item: { ...e.item, text: null, command: 3 } } : e),
+    (e) => (e.item ? { ...e, item: { ...e.item, exit_code: "0", status: undefined } } : e),
+    (e) => (e.item ? { ...e, item: { ...e.item, aggregated_output: undefined } } : e),
+    (e) => (e.item ? { ...e, item: { ...e.item, items: [{ text: "x", completed: "no" }] } } : e),
+    (e) => (e.item ? { ...e, item: null } : { ...e, type: 5 })
+  ]
+  it("never accepts what the schema refuses, and accepts every common recorded event", () => {
+    expect(lines.length).toBeGreaterThan(10)
+    let accepted = 0
+    for (const line of all) {
+      for (const mutate of mutations) {
+        const e = mutate(structuredClone(line))
+        if (isCommonDecodedEvent(e)) {
+          accepted++
+          expect(asDecoded(e), JSON.stringify(e)).toBe(true)
+        }
+      }
+      const common = ["agent_message", "reasoning", "command_execution", "todo_list"].includes(line.item?.type) && line.item.aggregated_output !== undefined
+      if (common) expect(isCommonDecodedEvent(line)).toBe(true)
+    }
+    expect(accepted).toBeGreaterThan(0)
   })
 })
