@@ -50,11 +50,22 @@
 import { spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** Absolute path of the project's pinned codex CLI (node_modules/.bin/codex). */
-export const codexBin: string = fileURLToPath(new URL("../../node_modules/.bin/codex", import.meta.url))
+/** The project's pinned codex CLI (node_modules/.bin/codex). */
+export const pinnedCodexBin: string = fileURLToPath(new URL("../../node_modules/.bin/codex", import.meta.url))
+
+/**
+ * The codex CLI every test, bench and demo runs: `PLEXUM_TEST_CODEX_BIN` (an absolute path) when
+ * set — `npm run compat` points it at another version's binary — else the pinned one.
+ */
+export const codexBin: string = (() => {
+  const override = process.env.PLEXUM_TEST_CODEX_BIN
+  if (override === undefined || override === "") return pinnedCodexBin
+  if (!isAbsolute(override)) throw new Error(`PLEXUM_TEST_CODEX_BIN must be an absolute path, got ${override}`)
+  return override
+})()
 
 /** Features that cost time or outside calls and that no test needs. */
 const disabledFeatures = [
@@ -87,7 +98,10 @@ export const codexOfflineArgs = (baseUrl: string): ReadonlyArray<string> => [
   "allow_login_shell=false",
   "-c",
   "check_for_update_on_startup=false",
-  ...disabledFeatures.flatMap((f) => ["--disable", f])
+  // `-c features.<name>=false` rather than `--disable <name>`: a version that does not know the
+  // feature (0.135 has no unbounded_connection_retries or skill_search) refuses `--disable` of it
+  // ("Unknown feature flag") but ignores the config key.
+  ...disabledFeatures.flatMap((f) => ["-c", `features.${f}=false`])
 ]
 
 /**
