@@ -154,10 +154,12 @@ export const runCodexExec = (opts: {
   readonly tail?: ReadonlyArray<string>
   readonly env?: Record<string, string>
   readonly timeoutMs?: number
+  /** The codex executable; default `codexBin`. */
+  readonly bin?: string
 }): Promise<CodexRun> =>
   new Promise((resolve, reject) => {
     const argv = ["exec", "--json", "--skip-git-repo-check", ...opts.args, "-C", opts.cwd, ...(opts.tail ?? ["-"])]
-    const child = spawn(codexBin, argv, {
+    const child = spawn(opts.bin ?? codexBin, argv, {
       env: { ...process.env, ...opts.env, CODEX_HOME: opts.codexHome },
       stdio: ["pipe", "pipe", "pipe"],
       detached: true // own process group, so the timeout can end the tools codex started too
