@@ -3,10 +3,12 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { decodeCodexLine } from "../../../src/schemas/CodexEvent.ts"
 
-const recorded = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
+const recordedRoot = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
+const versions = Fs.readdirSync(recordedRoot).filter((d) => /^\d+\.\d+\.\d+$/.test(d))
 
 describe("decodeCodexLine", () => {
-  it("decodes every line codex 0.169 printed in the recorded runs as a known event", () => {
+  it.each(versions)("decodes every line codex %s printed in the recorded runs as a known event", (version) => {
+    const recorded = Path.join(recordedRoot, version)
     const files = Fs.readdirSync(recorded).filter((f) => f.endsWith(".exec.jsonl"))
     expect(files.length).toBeGreaterThan(0)
     for (const file of files) {
