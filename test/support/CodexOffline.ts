@@ -1,4 +1,4 @@
-// Running the real codex CLI (0.169) offline against test/support/ScriptedModelServer.ts.
+// Running the real codex CLI (the pinned one, or PLEXUM_TEST_CODEX_BIN: see codexBin) offline against test/support/ScriptedModelServer.ts.
 //
 // What checking by hand taught (codex-cli 0.169.0, this machine):
 // - The provider table plus `-m mock-model` is all a turn needs; no login. The unknown model only

@@ -40,6 +40,8 @@ describe.each(versions)("rollouts recorded by codex %s", (version) => {
       const path = file(name)
       const report = await withReadHandle(path, (fh) => buildReport(fh, path, MARKER))
       expect(report.warnings, name).toMatchObject({ badLines: [], noSessionMeta: false, orphanOutputs: 0 })
+      // Every line type this version writes is one the plugin knows.
+      expect([report.warnings.unknownLineTypes, report.warnings.unknownPayloadTypes], name).toEqual([{}, {}])
       expect(report.warnings.incompleteLastLineBytes, name).toBeUndefined()
       expect(report.cliVersion, name).toBe(version)
       const { calls } = await scan(path)
