@@ -140,8 +140,9 @@ const runTier = (version: string): VersionRun => {
   }
 }
 
-const scenarioStatus = (run: VersionRun, tests: ReadonlyArray<readonly [string, string]>): "pass" | "fail" | "skip" => {
+const scenarioStatus = (run: VersionRun, tests: ReadonlyArray<readonly [string, string]>): "pass" | "fail" | "skip" | "no test" => {
   const matched = run.tests.filter((t) => tests.some(([file, title]) => t.file === file && t.title.includes(title)))
+  if (matched.length === 0) return "no test"
   if (matched.some((t) => t.status === "failed")) return "fail"
   if (matched.some((t) => t.status === "passed")) return "pass"
   return "skip"
@@ -165,8 +166,8 @@ Written by \`npm run compat\` (scripts/compat.ts) on ${new Date().toISOString().
 (${Os.cpus().length} × ${cpu}, Node ${process.version}). Each row is one run of the end-to-end tier
 (\`vitest run test/e2e\`, without the Demo test) with \`PLEXUM_TEST_CODEX_BIN\` set to that
 version's binary from the npm registry (\`@openai/codex@<version>-${platformSuffix()}\`).
-A scenario is \`pass\` when every test that shows it passed, \`fail\` when one failed and \`skip\`
-when none ran.
+A scenario is \`pass\` when every test that shows it passed (skipped ones aside), \`fail\` when one
+failed and \`skip\` when all were skipped.
 
 Tested range: **${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}** (src/core/CodexVersionRange.ts; \`doctor\`
 warns outside it). To try another version: \`npm run compat -- <version>\`.
@@ -201,10 +202,16 @@ Checked with these runs and the recorded rollouts in test/fixtures/rollouts/reco
 `
 }
 
+/** A renamed test must not turn a scenario into a silent skip: a scenario no test matches is an error. */
+const unmatched = (run: VersionRun): Array<string> =>
+  run.tests.length === 0 ? [] : SCENARIOS.filter((s) => scenarioStatus(run, s.tests) === "no test").map((s) => s.name)
+
 const runs: Array<VersionRun> = []
 execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root, stdio: "inherit" })
 for (const version of versions) {
-  const run = runTier(version)
+  const tier = runTier(version)
+  const missing = unmatched(tier)
+  const run = missing.length === 0 ? tier : { ...tier, error: `no test matches scenario ${missing.join(", ")} (renamed? fix SCENARIOS in scripts/compat.ts)` }
   runs.push(run)
   process.stderr.write(`compat: codex ${version}: ${run.passed} passed, ${run.failed} failed${run.error ? ` (${run.error})` : ""} in ${run.seconds} s\n`)
 }
