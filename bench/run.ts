@@ -2,9 +2,10 @@
  * `npm run bench`: runs every bench/*.bench.ts (or those named on the command
  * line) and writes their sections to docs/benchmarks.md with the machine.
  */
-import { execSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { readdirSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
+import { codexBin } from "../test/support/CodexOffline.ts"
 import type { BenchSection } from "./Harness.ts"
 
 const only = process.argv.slice(2)
@@ -26,7 +27,7 @@ const cpu = Os.cpus()[0]?.model ?? "unknown CPU"
 const machine = `${Os.cpus().length} × ${cpu}, ${(Os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${Os.type()} ${Os.release()}, Node ${process.version}`
 const codex = (() => {
   try {
-    return execSync("node_modules/.bin/codex --version", { encoding: "utf8" }).trim()
+    return execFileSync(codexBin, ["--version"], { encoding: "utf8" }).trim()
   } catch {
     return "codex not found"
   }

@@ -1,12 +1,15 @@
-// Records small real rollouts and `codex exec --json` outputs with the pinned codex CLI against
-// the scripted model server, into test/fixtures/rollouts/recorded/. Re-run after a codex upgrade:
-//   cd /work/main && npx tsx scripts/record-rollout-fixtures.ts
-// Every fixture <name> gets <name>.jsonl (the rollout file as codex wrote it) and
-// <name>.exec.jsonl (codex's stdout). See the README.md written beside them.
+// Records small real rollouts and `codex exec --json` outputs of one codex CLI against the scripted
+// model server, into test/fixtures/rollouts/recorded/<version>/. Re-run after a codex upgrade, and
+// once per version the plugin supports:
+//   npx tsx scripts/record-rollout-fixtures.ts                  # the pinned codex (or PLEXUM_TEST_CODEX_BIN)
+//   npx tsx scripts/record-rollout-fixtures.ts --bin /abs/codex # another version's binary
+// Every fixture <name> gets <name>.jsonl (the rollout file as codex wrote it, except that codex's
+// long base instructions are elided to keep the files small) and <name>.exec.jsonl (codex's
+// stdout). See the README.md written beside them.
 import { execFileSync } from "node:child_process"
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { codexBin, codexOfflineArgs, makeTempCodexHome, mcpServerArgs, runCodexExec, type CodexRun } from "../test/support/CodexOffline.ts"
 import {
@@ -18,9 +21,59 @@ import {
   startScriptedModelServer
 } from "../test/support/ScriptedModelServer.ts"
 
-const outDir = fileURLToPath(new URL("../test/fixtures/rollouts/recorded/", import.meta.url))
+const recordedDir = fileURLToPath(new URL("../test/fixtures/rollouts/recorded/", import.meta.url))
 const echoServer = fileURLToPath(new URL("../test/fixtures/echo-mcp-server.mjs", import.meta.url))
 const MAX_FIRST_LINE = 60 * 1024
+/** Strings longer than this in codex's instructions (session_meta, developer messages) are elided. */
+const ELIDE_OVER = 2048
+
+const binArg = process.argv.indexOf("--bin")
+const bin = binArg === -1 ? codexBin : process.argv[binArg + 1]
+if (bin === undefined || !isAbsolute(bin)) throw new Error("--bin needs an absolute path")
+
+/** "codex-cli 0.135.0" → "0.135.0". */
+const versionOf = (binary: string): string => {
+  const out = execFileSync(binary, ["--version"], { encoding: "utf8" }).trim()
+  const m = /(\d+\.\d+\.\d+\S*)\s*$/.exec(out)
+  if (!m) throw new Error(`cannot read a version from \`${binary} --version\`: ${out}`)
+  return m[1]!
+}
+
+const elided = (text: string) => `(${text.length} characters of codex's instructions elided by scripts/record-rollout-fixtures.ts)`
+
+/**
+ * codex's instructions (the session_meta's base instructions, developer messages) are most of every
+ * file and nothing the tests read: they are replaced by a short note. Every other line stays
+ * byte for byte as codex wrote it.
+ */
+const shrinkRollout = (text: string): string =>
+  text
+    .split("\n")
+    .map((line) => {
+      if (line.length <= ELIDE_OVER) return line
+      let value: any
+      try {
+        value = JSON.parse(line)
+      } catch {
+        return line
+      }
+      const payload = value?.payload
+      let changed = false
+      if (value?.type === "session_meta" && typeof payload?.base_instructions?.text === "string" && payload.base_instructions.text.length > ELIDE_OVER) {
+        payload.base_instructions.text = elided(payload.base_instructions.text)
+        changed = true
+      }
+      if (value?.type === "response_item" && payload?.type === "message" && payload.role === "developer" && Array.isArray(payload.content)) {
+        for (const part of payload.content) {
+          if (typeof part?.text === "string" && part.text.length > ELIDE_OVER) {
+            part.text = elided(part.text)
+            changed = true
+          }
+        }
+      }
+      return changed ? JSON.stringify(value) : line
+    })
+    .join("\n")
 
 type Script = (req: ModelRequest) => ScriptedResponse
 
@@ -64,6 +117,8 @@ const threadOf = (run: CodexRun): string => {
 const main = async () => {
   let current: Script = scripts["plain-turn"]!
   let offset = 0 // request index where the current fixture's turn began
+  const version = versionOf(bin)
+  const outDir = join(recordedDir, version)
   const server = await startScriptedModelServer((req) => current({ ...req, index: req.index - offset }))
   const home = await makeTempCodexHome()
   const ws = await mkdtemp(join(tmpdir(), "codex-fixture-ws-"))
@@ -82,6 +137,7 @@ const main = async () => {
       cwd: ws,
       args: [...codexOfflineArgs(server.baseUrl), ...(opts.extra ?? [])],
       prompt,
+      bin,
       ...(opts.tail ? { tail: opts.tail } : {})
     })
     if ((run.code === 0) === Boolean(opts.expectFail)) throw new Error(`${name}: exit ${run.code}\n${run.stdout}\n${run.stderr}`)
@@ -89,9 +145,10 @@ const main = async () => {
     const fileName = opts.copyAs ?? name
     await writeFile(join(outDir, `${fileName}.exec.jsonl`), run.stdout)
     const rollout = await findRollout(home.dir, threadId)
-    await copyFile(rollout, join(outDir, `${fileName}.jsonl`))
-    const size = (await stat(rollout)).size
-    const firstLine = (await import("node:fs")).readFileSync(rollout, "utf8").split("\n")[0]!
+    const text = shrinkRollout(await readFile(rollout, "utf8"))
+    await writeFile(join(outDir, `${fileName}.jsonl`), text)
+    const size = Buffer.byteLength(text)
+    const firstLine = text.split("\n")[0]!
     if (firstLine.length > MAX_FIRST_LINE) notes.push(`${fileName}.jsonl: first line is ${firstLine.length} bytes (over 60 KB)`)
     console.log(`${fileName}: thread ${threadId}, ${run.events.length} events, rollout ${size} bytes, ${server.requests.length - offset} model requests`)
     return threadId
@@ -107,8 +164,7 @@ const main = async () => {
     })
     await record("failed-turn", "This turn fails.", { expectFail: true })
 
-    const version = execFileSync(codexBin, ["--version"], { encoding: "utf8" }).trim()
-    await writeFile(join(outDir, "README.md"), readme(version, notes))
+    await writeFile(join(outDir, "README.md"), readme(`codex-cli ${version}`, notes))
   } finally {
     await server.close()
     await home.cleanup()
@@ -118,11 +174,14 @@ const main = async () => {
 
 const readme = (version: string, notes: ReadonlyArray<string>) => `# Recorded codex rollouts
 
-Real files written by \`${version}\` (the pinned \`@openai/codex\` devDependency), recorded by
+Real files written by \`${version}\`, recorded by
 \`scripts/record-rollout-fixtures.ts\` against the scripted Responses-API server
 (\`test/support/ScriptedModelServer.ts\`) with the flags of \`test/support/CodexOffline.ts\`
 (\`codexOfflineArgs\`), one temp CODEX_HOME and one temp workspace for all of them.
-Re-record after a codex upgrade: \`npx tsx scripts/record-rollout-fixtures.ts\`.
+Re-record after a codex upgrade: \`npx tsx scripts/record-rollout-fixtures.ts [--bin /abs/path/codex]\`.
+codex's long instructions (the session_meta's \`base_instructions.text\`, developer message texts
+over ${ELIDE_OVER} characters) are replaced by a short note; every other line is byte for byte as
+codex wrote it.
 
 For each fixture \`<name>\`: \`<name>.jsonl\` is the rollout file
 (\`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-…-<thread_id>.jsonl\`) exactly as codex wrote it, and

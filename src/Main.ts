@@ -22,6 +22,21 @@ const root = Command.make(EXECUTABLE_NAME, {}, () => serve).pipe(
 
 const cli = Command.run(root, { name: EXECUTABLE_NAME, version: PLUGIN_VERSION })
 
+// @effect/cli colours `--help` and usage errors wherever they go. A pipe, NO_COLOR
+// (https://no-color.org) or TERM=dumb gets plain text: colour codes are taken out of everything
+// printed through Console. (JSON never holds a raw ESC, so protocol output is untouched.)
+const SGR = /\u001b\[[0-9;]*m/g
+const wantsColour = (stream: NodeJS.WriteStream) =>
+  stream.isTTY === true && (process.env.NO_COLOR ?? "") === "" && process.env.TERM !== "dumb"
+const plain = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? a.replace(SGR, "") : a))
+const plainWhenPiped = (base: Console.Console): Console.Console => ({
+  ...base,
+  log: (...args) => base.log(...(wantsColour(process.stdout) ? args : plain(args))),
+  info: (...args) => base.info(...(wantsColour(process.stdout) ? args : plain(args))),
+  error: (...args) => base.error(...(wantsColour(process.stderr) ? args : plain(args))),
+  warn: (...args) => base.warn(...(wantsColour(process.stderr) ? args : plain(args)))
+})
+
 // Logs never touch stdout: in `serve` and `mcp-host` it carries the protocol.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
 
@@ -36,5 +51,6 @@ cli(process.argv).pipe(
     )
   ),
   Effect.provide(Layer.mergeAll(MainLive, NodeContext.layer, StderrLogger)),
+  (self) => Effect.flatMap(Effect.console, (base) => Effect.withConsole(self, plainWhenPiped(base))),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -5,7 +5,7 @@
 import { Console, Effect, Option, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { colorStyle, escapeForTerminal, plainStyle, renderReport, safeJson, wantsColor } from "../core/RolloutReportText.ts"
+import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, safeJson, wantsColor } from "../core/RolloutReportText.ts"
 import { makeRolloutStore } from "../layers/RolloutStoreLive.ts"
 import { defaultConfig } from "../schemas/Config.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"
@@ -36,6 +36,10 @@ const isFile = (path: string) =>
 export interface InspectFlags {
   readonly target: string
   readonly json: boolean
+  /** With `json`: complete arguments and outputs. */
+  readonly full: boolean
+  /** Only this call, complete. */
+  readonly call: Option.Option<string>
   readonly codexHome: Option.Option<string>
 }
 
@@ -44,7 +48,7 @@ export interface ListFlags {
   readonly codexHome: Option.Option<string>
 }
 
-export const inspectRollout = ({ codexHome, json, target }: InspectFlags) =>
+export const inspectRollout = ({ call, codexHome, full, json, target }: InspectFlags) =>
     Effect.gen(function* () {
       const paths = yield* PluginPaths
       const home = Option.getOrElse(codexHome, () => paths.codexHome)
@@ -62,7 +66,17 @@ export const inspectRollout = ({ codexHome, json, target }: InspectFlags) =>
         )
       }
       const marker = yield* markerIn(paths.configPath)
-      const report = yield* store.report(path, marker).pipe(Effect.catchTag("RolloutReadError", (e) => fail(e.message)))
+      const only = Option.getOrUndefined(call)
+      const keepValues = only !== undefined ? (id: string) => id === only : full && json ? () => true : undefined
+      const report = yield* store
+        .report(path, marker, keepValues === undefined ? {} : { keepValues })
+        .pipe(Effect.catchTag("RolloutReadError", (e) => fail(e.message)))
+      if (only !== undefined) {
+        const found = report.toolCalls.find((c) => c.callId === only)
+        if (found === undefined) return yield* fail(`no tool call ${only} in ${path}`)
+        yield* Console.log(json ? safeJson({ file: report.file, threadId: report.threadId, call: found }) : renderCall(report, found, style()))
+        return
+      }
       yield* Console.log(json ? safeJson(report) : renderReport(report, style()))
     })
 

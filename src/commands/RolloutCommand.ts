@@ -16,11 +16,21 @@ const codexHome = Options.text("codex-home").pipe(
   Options.optional
 )
 
-const inspect = Command.make("inspect", { target: Args.text({ name: "THREAD_ID | PATH" }), json, codexHome }, (flags) =>
-  Effect.flatMap(actions, (a) => a.inspectRollout(flags))
+const call = Options.text("call").pipe(
+  Options.withDescription("Print this call's complete arguments and output as recorded (a call id from the report)."),
+  Options.optional
+)
+const full = Options.boolean("full").pipe(
+  Options.withDescription("With --json: every call's complete arguments and output, not only previews.")
+)
+
+const inspect = Command.make(
+  "inspect",
+  { target: Args.text({ name: "THREAD_ID | PATH" }), json, full, call, codexHome },
+  (flags) => Effect.flatMap(actions, (a) => a.inspectRollout(flags))
 ).pipe(
   Command.withDescription(
-    "Show a rollout: thread, cwd, codex version, model, turns and prompts, every tool call (sizes, paired, consumed), token usage and warnings."
+    "Show a rollout: thread, cwd, codex version, model, turns and prompts, every tool call (sizes, paired, consumed, a preview of its arguments and output), token usage and warnings."
   )
 )
 

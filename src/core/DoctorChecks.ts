@@ -1,13 +1,13 @@
 /**
  * Every `doctor` check in the order a user fixes things: config (it names the
- * binary), the codex binary, CODEX_HOME, credentials, codex's MCP registrations,
+ * binary), the codex binary and its version against the tested range, CODEX_HOME, credentials, codex's MCP registrations,
  * the plugin's state directory, the socket directory. Checks that need an
  * earlier one to pass are skipped.
  */
 import { Effect } from "effect"
 import type { PluginPathsShape } from "../services/PluginPaths.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
-import { checkCodexBinary, checkRegistrations } from "./DoctorCodexChecks.ts"
+import { checkCodexBinary, checkCodexVersion, checkRegistrations } from "./DoctorCodexChecks.ts"
 import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir } from "./DoctorLocalChecks.ts"
 import type { RunProgram } from "./DoctorRun.ts"
 
@@ -29,5 +29,6 @@ export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: 
       : yield* checkRegistrations(binary.path, paths.codexHome, paths.profileRoot, env, run)
   const stateDir = yield* checkStateDir(paths.stateDir)
   const socketDir = yield* checkSocketDir(paths.profileRoot)
-  return [configResult, binary.result, home, credentials, ...registrations, stateDir, socketDir] as ReadonlyArray<CheckResult>
+  const version = checkCodexVersion(binary.path === undefined ? undefined : binary.version)
+  return [configResult, binary.result, version, home, credentials, ...registrations, stateDir, socketDir] as ReadonlyArray<CheckResult>
 })

@@ -6,6 +6,7 @@ import { Effect, Either, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { CodexMcpServer } from "../schemas/BridgeWire.ts"
+import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "./CodexVersionRange.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
 import { SERVER_NAME_PREFIX } from "./ServerName.ts"
@@ -13,13 +14,32 @@ import { socketDirFor } from "./SocketPath.ts"
 
 const lastLine = (text: string): string => text.trim().split("\n").filter((l) => !l.startsWith("WARNING:")).pop() ?? ""
 
-/** `binary` resolved and asked for `--version`; `path` is set when it can be run. */
+/**
+ * The version codex reported against the tested range (src/core/CodexVersionRange.ts): inside is
+ * ok, newer a warning (untested, probably fine), older a failure with the upgrade.
+ */
+export const checkCodexVersion = (versionText: string | undefined): CheckResult => {
+  if (versionText === undefined) return check("codex version", "skip", "needs a working codex binary")
+  const verdict = codexVersionVerdict(versionText)
+  switch (verdict.kind) {
+    case "inside":
+      return check("codex version", "ok", verdict.message)
+    case "newer":
+      return check("codex version", "warn", verdict.message, `run \`npm run compat -- ${verdict.version}\` in a checkout of this plugin, or install codex ${PINNED_CODEX}`)
+    case "older":
+      return check("codex version", "fail", verdict.message, verdict.fix)
+    case "unknown":
+      return check("codex version", "warn", verdict.message, `check that the "binary" codex is the Codex CLI (tested: ${OLDEST_TESTED_CODEX} … ${PINNED_CODEX})`)
+  }
+}
+
+/** `binary` resolved and asked for `--version`; `path` (and `version`, its answer) are set when it can be run. */
 export const checkCodexBinary = (
   binary: string,
   configPath: string,
   env: NodeJS.ProcessEnv,
   run: RunProgram
-): Effect.Effect<{ path: string | undefined; result: CheckResult }> => {
+): Effect.Effect<{ path: string | undefined; version?: string; result: CheckResult }> => {
   const path = findExecutable(binary, env)
   if (path === undefined) {
     const where = binary.includes("/") ? `${binary} does not exist or is not executable` : `\`${binary}\` is not on PATH`
@@ -32,7 +52,7 @@ export const checkCodexBinary = (
   return run(path, ["--version"], env).pipe(
     Effect.map((out) =>
       out.exitCode === 0
-        ? { path, result: check("codex binary", "ok", `${path} (${lastLine(out.stdout) || "version unknown"})`) }
+        ? { path, version: lastLine(out.stdout), result: check("codex binary", "ok", `${path} (${lastLine(out.stdout) || "version unknown"})`) }
         : {
             path: undefined,
             result: check(

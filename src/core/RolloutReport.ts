@@ -35,6 +35,18 @@ export interface ToolCallSummary {
   readonly line: number
   /** Index of the turn it belongs to, if a turn had started. */
   readonly turn?: number
+  /** The start of its arguments as recorded (JSON text when not a string), at most PREVIEW_CHARS. */
+  readonly inputPreview: string
+  /** The start of its output as recorded (the marker when consumed); absent while unpaired. */
+  readonly outputPreview?: string
+  /** The complete arguments and output as recorded: only when the report was asked to keep them. */
+  readonly input?: unknown
+  readonly output?: unknown
+}
+
+export interface ReportOptions {
+  /** Keep the complete arguments and output of the calls this accepts (`--full`, `--call`). */
+  readonly keepValues?: (callId: string) => boolean
 }
 
 export interface TokenUsage {
@@ -84,6 +96,15 @@ const num = (u: unknown): number | undefined => (typeof u === "number" ? u : und
 const bytesOf = (u: unknown): number =>
   Buffer.byteLength(typeof u === "string" ? u : u === undefined ? "" : JSON.stringify(u) ?? "")
 
+/** How much of a call's arguments and output a preview shows. */
+export const PREVIEW_CHARS = 100
+const textOfValue = (u: unknown): string => (typeof u === "string" ? u : u === undefined ? "" : JSON.stringify(u) ?? "")
+/** The start of a value's text; "…" marks a cut. Escaping for a terminal is the printer's job. */
+export const previewOf = (u: unknown): string => {
+  const text = textOfValue(u)
+  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text
+}
+
 const PROMPT_CHARS = 120
 const shorten = (text: string): string => {
   const flat = text.trim().replace(/\s+/g, " ")
@@ -121,7 +142,8 @@ const bump = (counts: Record<string, number>, key: string) => {
 }
 
 /** Builds the report of an open rollout; `file` is only echoed. */
-export const buildReport = async (fh: FileHandle, file: string, marker: string): Promise<RolloutReport> => {
+export const buildReport = async (fh: FileHandle, file: string, marker: string, options: ReportOptions = {}): Promise<RolloutReport> => {
+  const keep = options.keepValues ?? (() => false)
   const report: Mutable<RolloutReport> = { file, sizeBytes: 0, lines: 0, turns: [], toolCalls: [], warnings: undefined! }
   const turns: Array<Mutable<TurnSummary> & { sawContext: boolean }> = []
   const calls: Array<Mutable<ToolCallSummary>> = []
@@ -218,6 +240,8 @@ export const buildReport = async (fh: FileHandle, file: string, marker: string):
           }
           call.paired = true
           call.outputBytes = bytesOf(p.output)
+          call.outputPreview = previewOf(p.output)
+          if (keep(callId)) call.output = p.output
           call.consumed = p.output === marker
           return
         }
@@ -233,8 +257,10 @@ export const buildReport = async (fh: FileHandle, file: string, marker: string):
           paired: false,
           consumed: false,
           stubbed: custom ? p.input === "" : p.type === "function_call" && p.arguments === "{}",
-          line: lineNo
+          line: lineNo,
+          inputPreview: previewOf(input)
         }
+        if (keep(callId)) call.input = input
         const ns = str(p.namespace)
         if (ns !== undefined) call.namespace = ns
         if (turn !== undefined) {

@@ -62,7 +62,43 @@ const callLine = (c: ToolCallSummary, st: Style): string => {
       ? st.ok(c.stubbed ? "consumed (heavy)" : "consumed")
       : "live"
   const out = c.outputBytes === undefined ? "-" : fmtBytes(c.outputBytes)
-  return `  ${st.dim(`line ${c.line}`)}  ${e(c.callId)}  ${st.bold(name)} (${c.kind})  in ${fmtBytes(c.inputBytes)}  out ${out}  ${state}`
+  const head = `  ${st.dim(`line ${c.line}`)}  ${e(c.callId)}  ${st.bold(name)} (${c.kind})  in ${fmtBytes(c.inputBytes)}  out ${out}  ${state}`
+  const output = c.outputPreview === undefined ? st.dim("(no output yet)") : oneLine(c.outputPreview)
+  return [head, `      ${st.dim("args")} ${oneLine(c.inputPreview)}`, `      ${st.dim("out ")} ${output}`].join("\n")
+}
+
+const ONE_LINE_CHARS = 120
+/** A preview on one terminal line: escaped (newlines included), cut when escaping made it long. */
+const oneLine = (text: string): string => {
+  const escaped = escapeForTerminal(text)
+  return escaped.length > ONE_LINE_CHARS ? `${escaped.slice(0, ONE_LINE_CHARS - 1)}…` : escaped
+}
+
+/** A complete value for a person: its text (JSON when not a string), every line escaped but kept a line. */
+const fullText = (u: unknown): string =>
+  (typeof u === "string" ? u : JSON.stringify(u, null, 2) ?? "")
+    .split("\n")
+    .map((l) => `  ${escapeForTerminal(l)}`)
+    .join("\n")
+
+/** `rollout inspect --call <id>`: one call with its complete arguments and output as recorded. */
+export const renderCall = (r: RolloutReport, c: ToolCallSummary, st: Style): string => {
+  const e = escapeForTerminal
+  const field = (label: string, value: string) => `${st.bold(label.padEnd(10))} ${value}`
+  const state = !c.paired ? "unpaired" : c.consumed ? (c.stubbed ? "consumed (heavy)" : "consumed") : "live"
+  return [
+    field("file", e(r.file)),
+    field("call", e(c.callId)),
+    field("name", `${c.namespace === undefined ? "" : `${e(c.namespace)}/`}${e(c.name)} (${c.kind})`),
+    field("line", `${c.line}${c.turn === undefined ? "" : `, turn ${c.turn}`}`),
+    field("state", state),
+    "",
+    st.bold(`arguments (${fmtBytes(c.inputBytes)})`),
+    fullText(c.input),
+    "",
+    st.bold(c.outputBytes === undefined ? "output" : `output (${fmtBytes(c.outputBytes)})`),
+    c.paired ? fullText(c.output) : `  ${st.dim("(no output recorded)")}`
+  ].join("\n")
 }
 
 export const renderReport = (r: RolloutReport, st: Style): string => {

@@ -4,7 +4,7 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/RolloutLineScanner.ts"
 import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/RolloutLocate.ts"
-import { buildReport } from "../core/RolloutReport.ts"
+import { buildReport, type ReportOptions } from "../core/RolloutReport.ts"
 import { rewriteRollout } from "../core/RolloutRewrite.ts"
 import { lastUsageTotal } from "../core/RolloutUsage.ts"
 import { scanToolCalls } from "../core/RolloutToolCalls.ts"
@@ -121,8 +121,8 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
       return yield* mutate(path, mutations, marker)
     })
 
-    const report = Effect.fn("RolloutStore.report")((path: string, marker: string) =>
-      Effect.tryPromise({ try: () => withReadHandle(path, (fh) => buildReport(fh, path, marker)), catch: readError(path) })
+    const report = Effect.fn("RolloutStore.report")((path: string, marker: string, options?: ReportOptions) =>
+      Effect.tryPromise({ try: () => withReadHandle(path, (fh) => buildReport(fh, path, marker, options)), catch: readError(path) })
     )
 
     return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, mutateThread, withThreadLock, lockThread, report })

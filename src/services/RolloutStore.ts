@@ -4,7 +4,7 @@
  * mutation away from a thread whose turn is running.
  */
 import { Context, type Effect, type Option, Schema, type Scope } from "effect"
-import type { RolloutReport } from "../core/RolloutReport.ts"
+import type { ReportOptions, RolloutReport } from "../core/RolloutReport.ts"
 import type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
 import type { MutateResult, Mutation, Usage } from "../schemas/Protocol.ts"
 
@@ -63,8 +63,11 @@ export interface RolloutStoreShape {
   readonly withThreadLock: (threadId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Takes the thread's mutex until the scope closes (for a turn that learns its thread id mid-way). */
   readonly lockThread: (threadId: string) => Effect.Effect<void, never, Scope.Scope>
-  /** Everything `rollout inspect` shows; `marker` decides which outputs count as consumed. */
-  readonly report: (path: string, marker: string) => Effect.Effect<RolloutReport, RolloutReadError>
+  /**
+   * Everything `rollout inspect` shows; `marker` decides which outputs count as consumed, and
+   * `options.keepValues` which calls keep their complete arguments and output.
+   */
+  readonly report: (path: string, marker: string, options?: ReportOptions) => Effect.Effect<RolloutReport, RolloutReadError>
 }
 
 export class RolloutStore extends Context.Tag("RolloutStore")<RolloutStore, RolloutStoreShape>() {}

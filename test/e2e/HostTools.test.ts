@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
+import { codexAtLeast } from "../support/CodexVersion.ts"
 import { waitForNoProcesses } from "../support/Processes.ts"
 import { assistantMessage, functionCall, type ModelRequest, requestText } from "../support/ScriptedModelServer.ts"
 
@@ -74,6 +75,10 @@ describe("host tools through the MCP bridge", () => {
   })
 
   it("four agents with look-alike ids run first turns concurrently, each call under its own agent id", async () => {
+    // codex 0.135 cuts `mcp__<server>__<tool>` to 64 characters and then cannot route a call to
+    // the cut namespace ("unsupported call"): the 300-character id (a 64-character server name)
+    // only works from 0.151 on. Its turn still completes; the call fails inside codex.
+    const longIdRoutes = codexAtLeast("0.151.0")
     const ids = ["a.b", "a_b", "a/b", "x".repeat(300)]
     harness = await startPluginHarness((req) => {
       if (req.body.input.some((i: any) => i.type === "function_call_output")) return { items: [assistantMessage("done")] }
@@ -90,7 +95,8 @@ describe("host tools through the MCP bridge", () => {
     )
     for (const r of results) expect(r.response.result.status).toBe("completed")
     // Each call reached the host with the agent id of its own turn.
-    expect(h.host.toolCalls.map((c) => [c.agentId, c.arguments.id]).sort()).toEqual(ids.map((id) => [id, id]).sort())
+    const routed = longIdRoutes ? ids : ids.slice(0, 3)
+    expect(h.host.toolCalls.map((c) => [c.agentId, c.arguments.id]).sort()).toEqual(routed.map((id) => [id, id]).sort())
     const toml = await readFile(join(h.codexHome, "config.toml"), "utf8")
     expect(new Set(toml.match(/^\[mcp_servers\.[^\].]+\]/gm)).size).toBe(4)
     // With all four registered, a turn still offers the model only its own agent's host tools.

@@ -75,6 +75,19 @@ describe("a turn through the plugin and the real codex", () => {
     expect(resumedRequest.split("first question").length - 1).toBe(1)
   })
 
+  it("reports each turn's own usage on a resumed thread, not codex's running total for the thread", async () => {
+    harness = await startPluginHarness((req) => ({ items: [assistantMessage(`answer ${req.index}`)], usage: { input_tokens: 100, output_tokens: 7 } }))
+    const first = await harness.turn("t1", { messages: [userMessage("first question")] })
+    const second = await harness.turn("t2", {
+      messages: [userMessage("first question"), { role: "assistant", content: "answer 0" }, userMessage("second question")]
+    })
+    const perTurn = { inputTokens: 100, outputTokens: 7 }
+    expect(first.response.result.usage).toMatchObject(perTurn)
+    expect(second.events[0]).toMatchObject({ type: "turn.started", resumed: true })
+    expect(second.response.result.usage).toMatchObject(perTurn)
+    expect(second.events.filter((e) => e.type === "usage")).toEqual([expect.objectContaining(perTurn)])
+  })
+
   it("starts a fresh thread on session.fresh and hands earlier messages over as a transcript", async () => {
     harness = await startPluginHarness(() => ({ items: [assistantMessage("ok")] }))
     const first = await harness.turn("t1", { messages: [userMessage("hello")] })

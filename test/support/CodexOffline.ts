@@ -1,4 +1,4 @@
-// Running the real codex CLI (0.169) offline against test/support/ScriptedModelServer.ts.
+// Running the real codex CLI (the pinned one, or PLEXUM_TEST_CODEX_BIN: see codexBin) offline against test/support/ScriptedModelServer.ts.
 //
 // What checking by hand taught (codex-cli 0.169.0, this machine):
 // - The provider table plus `-m mock-model` is all a turn needs; no login. The unknown model only
@@ -50,11 +50,22 @@
 import { spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** Absolute path of the project's pinned codex CLI (node_modules/.bin/codex). */
-export const codexBin: string = fileURLToPath(new URL("../../node_modules/.bin/codex", import.meta.url))
+/** The project's pinned codex CLI (node_modules/.bin/codex). */
+export const pinnedCodexBin: string = fileURLToPath(new URL("../../node_modules/.bin/codex", import.meta.url))
+
+/**
+ * The codex CLI every test, bench and demo runs: `PLEXUM_TEST_CODEX_BIN` (an absolute path) when
+ * set — `npm run compat` points it at another version's binary — else the pinned one.
+ */
+export const codexBin: string = (() => {
+  const override = process.env.PLEXUM_TEST_CODEX_BIN
+  if (override === undefined || override === "") return pinnedCodexBin
+  if (!isAbsolute(override)) throw new Error(`PLEXUM_TEST_CODEX_BIN must be an absolute path, got ${override}`)
+  return override
+})()
 
 /** Features that cost time or outside calls and that no test needs. */
 const disabledFeatures = [
@@ -87,7 +98,10 @@ export const codexOfflineArgs = (baseUrl: string): ReadonlyArray<string> => [
   "allow_login_shell=false",
   "-c",
   "check_for_update_on_startup=false",
-  ...disabledFeatures.flatMap((f) => ["--disable", f])
+  // `-c features.<name>=false` rather than `--disable <name>`: a version that does not know the
+  // feature (0.135 has no unbounded_connection_retries or skill_search) refuses `--disable` of it
+  // ("Unknown feature flag") but ignores the config key.
+  ...disabledFeatures.flatMap((f) => ["-c", `features.${f}=false`])
 ]
 
 /**
@@ -140,10 +154,12 @@ export const runCodexExec = (opts: {
   readonly tail?: ReadonlyArray<string>
   readonly env?: Record<string, string>
   readonly timeoutMs?: number
+  /** The codex executable; default `codexBin`. */
+  readonly bin?: string
 }): Promise<CodexRun> =>
   new Promise((resolve, reject) => {
     const argv = ["exec", "--json", "--skip-git-repo-check", ...opts.args, "-C", opts.cwd, ...(opts.tail ?? ["-"])]
-    const child = spawn(codexBin, argv, {
+    const child = spawn(opts.bin ?? codexBin, argv, {
       env: { ...process.env, ...opts.env, CODEX_HOME: opts.codexHome },
       stdio: ["pipe", "pipe", "pipe"],
       detached: true // own process group, so the timeout can end the tools codex started too

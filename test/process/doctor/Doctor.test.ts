@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/CodexVersionRange.ts"
 import { codexBin, makeTempCodexHome } from "../../support/CodexOffline.ts"
 import { makeProfile, pluginBin } from "../../support/ReferenceHost.ts"
 
@@ -62,6 +63,34 @@ describe("doctor", () => {
     expect(lineOf(r.lines, "ok   mcp plexum-host-healthy:")).toContain(`${pluginBin} mcp-host`)
     expect(lineOf(r.lines, "ok   socket directory:")).toBeDefined()
     expect(r.lines.some((l) => l.startsWith("FAIL"))).toBe(false)
+  })
+
+  /** A codex that answers `--version` with `version` and lists no MCP servers. */
+  const fakeCodex = async (root: string, version: string) => {
+    const file = join(root, `codex-${version}`)
+    await writeFile(
+      file,
+      `#!/bin/sh\ncase "$1" in\n  --version) echo "codex-cli ${version}" ;;\n  mcp) echo "[]" ;;\n  *) exit 2 ;;\nesac\n`,
+      { mode: 0o755 }
+    )
+    return file
+  }
+
+  it.each([
+    ["inside the range", PINNED_CODEX, 0, "ok   codex version:", "inside the tested range"],
+    ["newer than the range", "9.0.0", 0, "warn codex version:", "newer than the tested range"],
+    ["older than the range", "0.100.0", 1, "FAIL codex version:", "older than the tested range"]
+  ] as const)("reports a codex %s against the tested range", async (_, version, exitCode, prefix, says) => {
+    const { profile, codexHome } = await setup()
+    const binary = await fakeCodex(profile, version)
+    await writeFile(join(profile, "plugins", "plexum-openai-provider", "config.json"), JSON.stringify({ binary }))
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code, r.stdout + r.stderr).toBe(exitCode)
+    const line = lineOf(r.lines, prefix)
+    expect(line).toContain(says)
+    expect(line).toContain(`${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}`)
+    if (version === "9.0.0") expect(fixOf(r.lines, prefix)).toContain("npm run compat -- 9.0.0")
+    if (version === "0.100.0") expect(fixOf(r.lines, prefix)).toContain(`npm install -g @openai/codex@${PINNED_CODEX}`)
   })
 
   it("fails when codex is not on PATH, and says how to install it or set binary", async () => {

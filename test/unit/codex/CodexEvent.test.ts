@@ -4,10 +4,12 @@ import * as Path from "node:path"
 import { Schema } from "effect"
 import { CodexEvent, decodeCodexLine, isCommonDecodedEvent } from "../../../src/schemas/CodexEvent.ts"
 
-const recorded = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
+const recordedRoot = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
+const versions = Fs.readdirSync(recordedRoot).filter((d) => /^\d+\.\d+\.\d+$/.test(d))
 
 describe("decodeCodexLine", () => {
-  it("decodes every line codex 0.169 printed in the recorded runs as a known event", () => {
+  it.each(versions)("decodes every line codex %s printed in the recorded runs as a known event", (version) => {
+    const recorded = Path.join(recordedRoot, version)
     const files = Fs.readdirSync(recorded).filter((f) => f.endsWith(".exec.jsonl"))
     expect(files.length).toBeGreaterThan(0)
     for (const file of files) {
@@ -76,10 +78,10 @@ describe("decodeCodexLine", () => {
 
 describe("isCommonDecodedEvent (the hot path's shortcut)", () => {
   const asDecoded = Schema.is(Schema.typeSchema(CodexEvent))
-  const lines = Fs.readdirSync(recorded, { recursive: true })
+  const lines = Fs.readdirSync(recordedRoot, { recursive: true })
     .map(String)
     .filter((f) => f.endsWith(".exec.jsonl"))
-    .flatMap((f) => Fs.readFileSync(Path.join(recorded, f), "utf8").split("\n").filter((l) => l.trim() !== ""))
+    .flatMap((f) => Fs.readFileSync(Path.join(recordedRoot, f), "utf8").split("\n").filter((l) => l.trim() !== ""))
     .map((l) => JSON.parse(l) as Record<string, any>)
   const manyKinds = [
     { type: "item.completed", item: { id: "i1", type: "command_execution", command: "ls", aggregated_output: "a", exit_code: 0, status: "completed" } },

@@ -6,11 +6,20 @@ import { decodeCodexLine, type CodexEvent } from "../../../src/schemas/CodexEven
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { CodexExit, CodexNotFound, CodexOutputError } from "../../../src/services/CodexProcess.ts"
 
-const recorded = (name: string): Array<CodexEvent> =>
-  Fs.readFileSync(Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded", `${name}.exec.jsonl`), "utf8")
+const recordedRoot = Path.join(import.meta.dirname, "../../fixtures/rollouts/recorded")
+const versions = Fs.readdirSync(recordedRoot).filter((d) => /^\d+\.\d+\.\d+$/.test(d))
+const readRecorded = (version: string, name: string): Array<CodexEvent> =>
+  Fs.readFileSync(Path.join(recordedRoot, version, `${name}.exec.jsonl`), "utf8")
     .split("\n")
     .filter(Boolean)
     .map((l) => decodeCodexLine(l))
+
+/** The id codex gave the recording's first item of this type (ids shift between versions). */
+const itemIdOf = (events: ReadonlyArray<CodexEvent>, type: string): string => {
+  const e = events.find((e) => "item" in e && e.item.type === type)
+  if (e === undefined || !("item" in e)) throw new Error(`no ${type} item`)
+  return (e.item as { id: string }).id
+}
 
 /** Recordings are redone after codex upgrades: take thread ids from them rather than hard-coding. */
 const threadOf = (events: ReadonlyArray<CodexEvent>) => {
@@ -31,15 +40,20 @@ const METADATA_WARNING = {
   message: "Model metadata for `mock-model` not found. Defaulting to fallback metadata; this can degrade performance and cause issues."
 }
 
-describe("CodexEventMapper on recorded codex 0.169 runs", () => {
+describe.each(versions)("CodexEventMapper on recorded codex %s runs", (version) => {
+  const recorded = (name: string) => readRecorded(version, name)
+  // 0.151 and later print a non-fatal "Model metadata … not found" error item first; 0.135 does not.
+  const warnings = (events: ReadonlyArray<CodexEvent>) =>
+    events.some((e) => "item" in e && e.item.type === "error") ? [METADATA_WARNING] : []
+
   it("plain turn: turn.started first, reasoning, message, completed with the final message and usage", () => {
     const events = recorded("plain-turn")
     const { mapper, out } = mapAll(events)
     expect(out).toEqual([
       { type: "turn.started", threadId: threadOf(events), resumed: false },
-      METADATA_WARNING,
-      { type: "reasoning", itemId: "item_1", text: "Thinking about a greeting" },
-      { type: "message", itemId: "item_2", text: "Hello! How can I help?" }
+      ...warnings(events),
+      { type: "reasoning", itemId: itemIdOf(events, "reasoning"), text: "Thinking about a greeting" },
+      { type: "message", itemId: itemIdOf(events, "agent_message"), text: "Hello! How can I help?" }
     ])
     const usage = { inputTokens: 1200, cachedInputTokens: 200, outputTokens: 40, reasoningOutputTokens: 12 }
     expect(mapper.outcome()).toEqual({ _tag: "completed", finalMessage: "Hello! How can I help?", usage, usageTotal: usage })
@@ -48,11 +62,13 @@ describe("CodexEventMapper on recorded codex 0.169 runs", () => {
   })
 
   it("exec turn: a command becomes tool.started/tool.completed with its output and exit code", () => {
-    const { mapper, out } = mapAll(recorded("exec-turn"))
+    const events = recorded("exec-turn")
+    const { mapper, out } = mapAll(events)
     const tools = out.filter((e) => e.type.startsWith("tool."))
+    const itemId = itemIdOf(events, "command_execution")
     expect(tools).toEqual([
-      { type: "tool.started", itemId: "item_2", kind: "command", name: "command", input: { command: "/bin/bash -c 'echo fixture-output && ls'" } },
-      { type: "tool.completed", itemId: "item_2", kind: "command", name: "command", status: "completed", output: "fixture-output\n", exitCode: 0 }
+      { type: "tool.started", itemId, kind: "command", name: "command", input: { command: "/bin/bash -c 'echo fixture-output && ls'" } },
+      { type: "tool.completed", itemId, kind: "command", name: "command", status: "completed", output: "fixture-output\n", exitCode: 0 }
     ])
     const outcome = mapper.outcome()
     expect(outcome._tag === "completed" && outcome.finalMessage).toBe("The command printed fixture-output.")
@@ -74,11 +90,12 @@ describe("CodexEventMapper on recorded codex 0.169 runs", () => {
   })
 
   it("mcp turn: a call into another MCP server is kind mcp, into this agent's host server kind dynamic", () => {
+    const itemId = itemIdOf(recorded("mcp-turn"), "mcp_tool_call")
     const mcp = mapAll(recorded("mcp-turn")).out.filter((e) => e.type === "tool.completed")
     expect(mcp).toEqual([
       {
         type: "tool.completed",
-        itemId: "item_1",
+        itemId,
         kind: "mcp",
         name: "echo/echo",
         status: "completed",
@@ -90,7 +107,7 @@ describe("CodexEventMapper on recorded codex 0.169 runs", () => {
       ownServerName: "echo",
       hostToolName: (n) => `host.${n}`
     }).out.filter((e) => e.type === "tool.started")
-    expect(dynamic).toEqual([{ type: "tool.started", itemId: "item_1", kind: "dynamic", name: "host.echo", input: { text: "ping" } }])
+    expect(dynamic).toEqual([{ type: "tool.started", itemId, kind: "dynamic", name: "host.echo", input: { text: "ping" } }])
   })
 
   it("failed turn: codex's message is kept, and wins over the exit status that follows", () => {

@@ -5,9 +5,9 @@ import { Effect, Exit, Layer } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { rolloutCommand } from "../../../src/commands/RolloutCommand.ts"
-import { colorStyle, escapeForTerminal, renderReport, wantsColor } from "../../../src/core/RolloutReportText.ts"
+import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, wantsColor } from "../../../src/core/RolloutReportText.ts"
 import { withReadHandle } from "../../../src/core/RolloutLineScanner.ts"
-import { buildReport } from "../../../src/core/RolloutReport.ts"
+import { buildReport, PREVIEW_CHARS, previewOf } from "../../../src/core/RolloutReport.ts"
 import { rewriteRollout } from "../../../src/core/RolloutRewrite.ts"
 import { PluginPaths } from "../../../src/services/PluginPaths.ts"
 import { HOSTILE, MARKER, RECORDED_TWO_TURNS, tempDir } from "./RolloutTestKit.ts"
@@ -90,6 +90,75 @@ describe("rollout inspect", () => {
       expect(report.toolCalls.map((c: { callId: string; consumed: boolean; paired: boolean }) => [c.callId, c.consumed, c.paired])).toEqual([
         ["call_A1", true, true],
         ["call_P1", false, true]
+      ])
+    })
+  )
+
+  it.live("shows a one-line, escaped preview of each call's arguments and output; a consumed one shows the marker", () =>
+    Effect.gen(function* () {
+      const env = yield* Effect.promise(setup)
+      const { stdout } = yield* runCli(env, ["inspect", THREAD])
+      const lines = stdout.split("\n")
+      const after = (callId: string) => lines.slice(lines.findIndex((l) => l.includes(callId)) + 1).slice(0, 2)
+      expect(after("call_A1")).toEqual([`      args {"cmd":"printf 'hi\\\\033[31mred\\\\n'"}`, `      out  ${MARKER}`])
+      expect(after("call_P1")).toEqual([
+        "      args *** Begin Patch\\n*** Add File: a.txt\\n+hello\\n*** End Patch\\n",
+        "      out  unsupported custom tool call: apply_patch"
+      ])
+    })
+  )
+
+  it("cuts a long preview, and escapes what the file holds in it", async () => {
+    const report = await withReadHandle(HOSTILE, (fh) => buildReport(fh, HOSTILE, MARKER))
+    const ls = report.toolCalls.find((c) => c.callId === "call_ls")!
+    expect(ls.outputPreview).toBe("a.txt\n\u001b[2J\u001b[31mevil\u009b31m\r\nb.txt 😀 \u2028 \u202e")
+    const text = renderReport(report, plainStyle)
+    expect(text).toContain("      out  a.txt\\n\\x1b[2J\\x1b[31mevil\\x9b31m\\r\\nb.txt 😀 \\u2028 \\u202e")
+    expect(previewOf("x".repeat(500))).toBe(`${"x".repeat(PREVIEW_CHARS - 1)}…`)
+    // Values are kept only when asked.
+    expect(ls.output).toBeUndefined()
+  })
+
+  it.live("--call prints that call's complete arguments and output, escaped line by line", () =>
+    Effect.gen(function* () {
+      const env = yield* Effect.promise(setup)
+      const { exit, stdout } = yield* runCli(env, ["inspect", "--call", "call_P1", THREAD])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(stdout).toContain("call       call_P1")
+      expect(stdout).toContain("name       apply_patch (custom)")
+      expect(stdout).toContain("state      live")
+      expect(stdout).toContain("arguments (57 B)\n  *** Begin Patch\n  *** Add File: a.txt\n  +hello\n  *** End Patch\n")
+      expect(stdout).toContain("output (41 B)\n  unsupported custom tool call: apply_patch")
+      const json = yield* runCli(env, ["inspect", "--call", "call_P1", "--json", THREAD])
+      expect(JSON.parse(json.stdout).call).toMatchObject({
+        callId: "call_P1",
+        input: "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch\n",
+        output: "unsupported custom tool call: apply_patch"
+      })
+      const missing = yield* runCli(env, ["inspect", "--call", "call_nope", THREAD])
+      const error = Exit.isFailure(missing.exit) ? (missing.exit.cause as { error?: { message: string } }).error : undefined
+      expect(error?.message).toBe(`no tool call call_nope in ${env.rollout}`)
+    })
+  )
+
+  it("--call shows a file's escape sequences escaped, never raw", async () => {
+    const report = await withReadHandle(HOSTILE, (fh) => buildReport(fh, HOSTILE, MARKER, { keepValues: (id) => id === "call_ls" }))
+    const text = renderCall(report, report.toolCalls.find((c) => c.callId === "call_ls")!, plainStyle)
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+    expect(text).toContain("  \\x1b[2J\\x1b[31mevil\\x9b31m\\r")
+  })
+
+  it.live("--json carries the previews; --json --full the complete arguments and outputs", () =>
+    Effect.gen(function* () {
+      const env = yield* Effect.promise(setup)
+      const previews = JSON.parse((yield* runCli(env, ["inspect", "--json", THREAD])).stdout)
+      expect(previews.toolCalls[0]).toMatchObject({ callId: "call_A1", inputPreview: `{"cmd":"printf 'hi\\\\033[31mred\\\\n'"}`, outputPreview: MARKER })
+      expect(previews.toolCalls[1].outputPreview).toBe("unsupported custom tool call: apply_patch")
+      expect("input" in previews.toolCalls[0] || "output" in previews.toolCalls[0]).toBe(false)
+      const full = JSON.parse((yield* runCli(env, ["inspect", "--json", "--full", THREAD])).stdout)
+      expect(full.toolCalls.map((c: { input: unknown; output: unknown }) => [c.input, c.output])).toEqual([
+        [`{"cmd":"printf 'hi\\\\033[31mred\\\\n'"}`, MARKER],
+        ["*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch\n", "unsupported custom tool call: apply_patch"]
       ])
     })
   )
