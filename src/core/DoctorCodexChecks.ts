@@ -6,6 +6,7 @@ import { Effect, Either, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { CodexMcpServer } from "../schemas/BridgeWire.ts"
+import { resolveCodexBinary } from "./CodexBinary.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
 import { SERVER_NAME_PREFIX } from "./ServerName.ts"
@@ -13,22 +14,27 @@ import { socketDirFor } from "./SocketPath.ts"
 
 const lastLine = (text: string): string => text.trim().split("\n").filter((l) => !l.startsWith("WARNING:")).pop() ?? ""
 
-/** `binary` resolved and asked for `--version`; `path` is set when it can be run. */
+/**
+ * `binary` resolved exactly as `initialize` resolves it (resolveCodexBinary: PATH for a bare name,
+ * the config file's directory for a relative path) and asked for `--version`; `path` is set when
+ * it can be run, and is what the line prints.
+ */
 export const checkCodexBinary = (
   binary: string,
   configPath: string,
   env: NodeJS.ProcessEnv,
   run: RunProgram
 ): Effect.Effect<{ path: string | undefined; result: CheckResult }> => {
-  const path = findExecutable(binary, env)
-  if (path === undefined) {
-    const where = binary.includes("/") ? `${binary} does not exist or is not executable` : `\`${binary}\` is not on PATH`
+  const resolved = resolveCodexBinary(binary, configPath, env)
+  if (resolved._tag === "NotFound") {
+    const where = resolved.reason
     const fix =
       binary === "codex"
         ? `install the Codex CLI (npm install -g @openai/codex) or set "binary" in ${configPath} to the full path of codex`
         : `set "binary" in ${configPath} to an existing codex executable (now "${binary}")`
     return Effect.succeed({ path: undefined, result: check("codex binary", "fail", `${where} (config "binary": "${binary}")`, fix) })
   }
+  const path = resolved.path
   return run(path, ["--version"], env).pipe(
     Effect.map((out) =>
       out.exitCode === 0

@@ -63,6 +63,9 @@ export const makeProtocolRouter = Effect.gen(function* () {
           field
         })
       }
+      if (loaded.binaryNotFound !== undefined) {
+        yield* transport.log("warn", `codex binary not found: ${loaded.binaryNotFound}; turns fail with codex_not_found until initialize finds it`, { binary: loaded.config.binary })
+      }
       // The same config again (a host re-initializing) keeps the services, and with them the
       // running turns, busy agents and registrations they know.
       const same = built.find((s) => JSON.stringify(s.config) === JSON.stringify(loaded.config))

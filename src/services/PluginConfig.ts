@@ -4,6 +4,7 @@
  */
 import { Context, Effect, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
+import { resolveCodexBinary } from "../core/CodexBinary.ts"
 import { describeParseError } from "../core/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
 
@@ -18,12 +19,27 @@ export interface LoadedConfig {
   readonly unknownFields: ReadonlyArray<string>
   /** Whether the file existed; a missing file is not an error. */
   readonly fromFile: boolean
+  /**
+   * Set when `binary` names nothing runnable: `config.binary` then keeps the setting as given,
+   * and every turn fails with `codex_not_found` (a name is never looked up again at turn time).
+   */
+  readonly binaryNotFound?: string
+}
+
+/** `binary` made absolute the one safe way (src/core/CodexBinary.ts), so turns and doctor run the same file. */
+const withResolvedBinary = (loaded: LoadedConfig, path: string, env: NodeJS.ProcessEnv): LoadedConfig => {
+  const resolved = resolveCodexBinary(loaded.config.binary, path, env)
+  return {
+    ...loaded,
+    config: { ...loaded.config, binary: resolved.path },
+    ...(resolved._tag === "NotFound" ? { binaryNotFound: resolved.reason } : {})
+  }
 }
 
 /** The config currently in force, set by a successful `initialize`. */
 export class ActiveConfig extends Context.Tag("ActiveConfig")<ActiveConfig, Config>() {}
 
-export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string) {
+export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string, env: NodeJS.ProcessEnv = process.env) {
   const text = yield* Effect.tryPromise({
     try: () => Fs.readFile(path, "utf8"),
     catch: (e) => e as NodeJS.ErrnoException
@@ -36,7 +52,8 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
     )
   )
   if (text === undefined) {
-    return { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false } satisfies LoadedConfig
+    const defaults: LoadedConfig = { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false }
+    return withResolvedBinary(defaults, path, env)
   }
   const raw = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
@@ -51,5 +68,5 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
     )
   )
   const unknownFields = Object.keys(raw).filter((k) => !KNOWN_CONFIG_FIELDS.includes(k))
-  return { config, unknownFields, fromFile: true } satisfies LoadedConfig
+  return withResolvedBinary({ config, unknownFields, fromFile: true }, path, env)
 })
