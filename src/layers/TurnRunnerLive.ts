@@ -13,7 +13,8 @@ import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { commaFreeImagePaths } from "../core/ImageAliases.ts"
 import { scopedTempDir } from "../core/TempDir.ts"
-import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
+import { isBridgeStartFailure } from "../core/HostToolFlags.ts"
+import { runProfileToml, writeRunProfile } from "../core/RunProfile.ts"
 import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
@@ -106,18 +107,19 @@ export const TurnRunnerLive = Layer.effect(
         const tools = request.tools ?? []
         const serverName = registry.serverName(agent.agentId)
         const turnToken = Crypto.randomBytes(16).toString("hex")
+        // The system prompt and the host-tools server go to codex in a private file, never argv.
+        const serverTables = yield* registry.runServerTables(agent.agentId, tools.length > 0).pipe(
+          Effect.mapError((e) => turnFailure("bridge", `cannot give codex the host tools: ${e.message}`))
+        )
+        const runProfile = yield* writeRunProfile(
+          paths.codexHome,
+          runProfileToml({ developerInstructions: request.system, serverTables })
+        ).pipe(Effect.mapError((e) => turnFailure("codex_exit", e.message)))
         if (tools.length > 0) {
-          yield* registry.ensureRegistered(agent.agentId).pipe(
-            Effect.mapError((e) => turnFailure("bridge", `cannot register the host tools with codex: ${e.message}`))
-          )
           yield* bridge
             .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: callHostTool(turnId, agent.agentId) })
             .pipe(Effect.mapError((e) => turnFailure("bridge", e.message)))
         }
-        const configToml = yield* Effect.promise(() =>
-          Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8").catch(() => "")
-        )
-        const extraFlags = hostToolFlags({ configToml, serverName, offersTools: tools.length > 0 })
         const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
 
         // Where this thread's rollout ended before the turn: tool blocks are only this turn's.
@@ -137,11 +139,11 @@ export const TurnRunnerLive = Layer.effect(
           workspace: agent.workspace,
           request,
           resumeThreadId: resumeThread,
+          runProfile,
           outputSchemaFile: schemaFile,
           images: yield* commaFreeImagePaths(prompt.images).pipe(
             Effect.mapError((e) => turnFailure("codex_output", `cannot pass an image path to codex: ${String(e.cause ?? e)}`))
-          ),
-          extraFlags
+          )
         })
         const mapper = makeCodexEventMapper({
           resumed: resumeThread !== undefined,

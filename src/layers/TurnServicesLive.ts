@@ -19,7 +19,7 @@ import { TurnRunnerLive } from "./TurnRunnerLive.ts"
 
 const McpRegistryFromConfig = Layer.unwrapEffect(
   Effect.map(ActiveConfig, (config) =>
-    McpRegistryLive({ codexBinary: config.binary, launcher: pluginLauncher(), toolTimeoutSec: config.tool_timeout_sec })
+    McpRegistryLive({ launcher: pluginLauncher(), toolTimeoutSec: config.tool_timeout_sec })
   )
 )
 

@@ -4,6 +4,7 @@
  */
 import { Context, Effect, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
+import { choosesProfile } from "../core/CodexArgs.ts"
 import { resolveCodexBinary } from "../core/CodexBinary.ts"
 import { describeParseError } from "../core/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
@@ -67,6 +68,12 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
       (e: ParseResult.ParseError) => new ConfigInvalid({ path, message: `${path}: ${describeParseError(e)}` })
     )
   )
+  if (choosesProfile(config.extra_args)) {
+    return yield* new ConfigInvalid({
+      path,
+      message: `${path}: extra_args: -p/--profile is taken by the plugin's per-run settings file; put those settings in config.toml instead`
+    })
+  }
   const unknownFields = Object.keys(raw).filter((k) => !KNOWN_CONFIG_FIELDS.includes(k))
   return withResolvedBinary({ config, unknownFields, fromFile: true }, path, env)
 })
