@@ -1,6 +1,6 @@
 /**
  * `doctor` checks that ask codex itself: which binary runs and its version,
- * and whether every `plexum-host-*` MCP registration in CODEX_HOME can start.
+ * and what `plexum-host-*` MCP registrations earlier versions left in CODEX_HOME.
  */
 import { Effect, Either, Schema } from "effect"
 import * as Fs from "node:fs"
@@ -113,11 +113,11 @@ export const checkRegistrations = (
         .map((entry) => decodeServer(entry))
         .flatMap((d) => (Either.isRight(d) && d.right.name.startsWith(SERVER_NAME_PREFIX) ? [d.right] : []))
       if (ours.length === 0) {
-        return [check("mcp registrations", "ok", `no ${SERVER_NAME_PREFIX}* servers yet (registered on an agent's first turn that offers tools)`)]
+        return [check("mcp registrations", "ok", `no ${SERVER_NAME_PREFIX}* servers in config.toml (the plugin gives codex an agent's server for its own runs only)`)]
       }
       const ownSocketDir = socketDirFor(profileRoot)
       const removeFix = (name: string) =>
-        `the plugin replaces it on that agent's next turn with tools; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
+        `the plugin removes it on its next turn with tools; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
       return ours.map((server): CheckResult => {
         const name = `mcp ${server.name}`
         const transport = server.transport
@@ -136,8 +136,15 @@ export const checkRegistrations = (
             "give each Plexum profile its own CODEX_HOME, or the profiles keep re-registering each other's agents"
           )
         }
-        if (!server.enabled) return check(name, "warn", `\`${launch}\` is disabled in config.toml`, removeFix(server.name))
-        return check(name, "ok", `\`${launch}\` can start`)
+        // This version stores nothing in config.toml: such an entry is an earlier version's, and
+        // every codex the user starts on this CODEX_HOME starts it too (issue 10).
+        if (!server.enabled) return check(name, "warn", `\`${launch}\` is disabled in config.toml (left by an earlier version)`, removeFix(server.name))
+        return check(
+          name,
+          "warn",
+          `\`${launch}\` can start, and every codex on this CODEX_HOME starts it: an earlier version registered it`,
+          removeFix(server.name)
+        )
       })
     }),
     Effect.catchTag("ProgramFailed", (e) =>
