@@ -117,7 +117,7 @@ export const checkRegistrations = (
       }
       const ownSocketDir = socketDirFor(profileRoot)
       const removeFix = (name: string) =>
-        `the plugin removes it on its next turn with tools; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
+        `the plugin removes it on its next turn; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
       return ours.map((server): CheckResult => {
         const name = `mcp ${server.name}`
         const transport = server.transport

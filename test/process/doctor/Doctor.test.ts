@@ -60,7 +60,7 @@ describe("doctor", () => {
     expect(lineOf(r.lines, "ok   CODEX_HOME:")).toContain(codexHome)
     expect(lineOf(r.lines, "warn credentials:")).toContain("auth.json")
     expect(lineOf(r.lines, "warn mcp plexum-host-healthy:")).toContain(`${pluginBin} mcp-host`)
-    expect(fixOf(r.lines, "warn mcp plexum-host-healthy:")).toContain("removes it on its next turn with tools")
+    expect(fixOf(r.lines, "warn mcp plexum-host-healthy:")).toContain("removes it on its next turn")
     expect(lineOf(r.lines, "ok   socket directory:")).toBeDefined()
     expect(r.lines.some((l) => l.startsWith("FAIL"))).toBe(false)
   })
