@@ -55,7 +55,8 @@
 //   `codex mcp list` never shows it. This is how the plugin keeps the system prompt and its host-tools
 //   server out of argv and out of the user's config.toml (src/core/RunProfile.ts).
 // - `model_instructions_file` (the only instructions-from-a-file key in 0.135–0.171) replaces codex's
-//   BASE instructions, not the developer message: not a substitute for developer_instructions.
+//   BASE instructions: checked on 0.169, the ~17 KB first developer message becomes just the file's
+//   text (codex's own agent instructions are gone). Not a substitute for developer_instructions.
 import { spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
