@@ -6,14 +6,12 @@
 //
 // The host is test/support/ReferenceHost.ts driving the real executable
 // (bin/plexum-openai-provider-plugin); the offline model is test/support/ScriptedModelServer.ts.
-import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { homedir, tmpdir } from "node:os"
 import { join, relative, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { findExecutable } from "../src/core/DoctorRun.ts"
-import { serverNameFor } from "../src/core/ServerName.ts"
 import { codexBin, codexOfflineArgs } from "../test/support/CodexOffline.ts"
 import { makeProfile, pluginBin, startReferenceHost } from "../test/support/ReferenceHost.ts"
 import { startScriptedModelServer } from "../test/support/ScriptedModelServer.ts"
@@ -105,7 +103,6 @@ const main = async (): Promise<number> => {
   if (!keep) cleanups.push(() => profile.cleanup())
 
   const agentId = live ? "plexum-demo-live" : "demo-agent"
-  if (live) forgetRegistrationLater(codexBinary, codexHome, serverNameFor(agentId))
 
   out(paint(style, "bold", `plexum-openai-provider demo (${live ? "live: your codex login" : "offline: built-in scripted model"})`))
   out(line(style, "plugin", "dim", `${typeable(pluginBin)} (PLEXUM_PROFILE_ROOT=${profile.root})`))
@@ -135,27 +132,10 @@ const main = async (): Promise<number> => {
   out(line(style, "consumed", "dim", `${story.consumed.length} tool call(s): ${story.consumed.join(", ")}`))
   const inspect = `${typeable(pluginBin)} rollout inspect ${story.threadId} --codex-home ${codexHome}`
   out(line(style, "look further", "dim", inspect))
-  if (live) out(line(style, "note", "dim", `the thread stays in your CODEX_HOME (${codexHome}); the demo's MCP registration is removed`))
+  if (live) out(line(style, "note", "dim", `the thread stays in your CODEX_HOME (${codexHome}); nothing was added to its config.toml`))
   else if (keep) out(line(style, "kept", "dim", `${root} and ${profile.root} (remove them when done)`))
   else out(line(style, "cleaned up", "dim", "temp CODEX_HOME, workspace and profile removed; pass --keep to run the command above"))
   return 0
-}
-
-/**
- * --live registers the demo agent's MCP server in the user's own codex config; remove it
- * afterwards unless it was there before the demo.
- */
-const forgetRegistrationLater = (codexBinary: string, codexHome: string, serverName: string) => {
-  const env = { ...process.env, CODEX_HOME: codexHome }
-  const existed = spawnSync(codexBinary, ["mcp", "get", serverName, "--json"], { env, stdio: "ignore", timeout: 20_000 }).status === 0
-  if (existed) return
-  cleanups.unshift(() => {
-    try {
-      execFileSync(codexBinary, ["mcp", "remove", serverName], { env, stdio: "ignore", timeout: 20_000 })
-    } catch {
-      // never registered (the story failed early)
-    }
-  })
 }
 
 // A stuck step must not leave the user waiting, nor processes behind.

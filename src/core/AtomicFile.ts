@@ -32,3 +32,28 @@ export const writeFileAtomicSync = (file: string, data: string) => {
     throw e
   }
 }
+
+/**
+ * Replaces `file` with `data` only if it still holds `expected`, writing through a symlink (the
+ * link stays a link; its target is replaced, keeping the target's mode). False when another
+ * writer changed the file meanwhile (nothing is written then). The check and the rename are a
+ * few microseconds apart: a writer that takes no lock of ours (a user's `codex mcp add`) can
+ * only lose its write inside that window.
+ */
+export const replaceFileIfUnchanged = async (file: string, expected: string, data: string): Promise<boolean> => {
+  const target = await Fs.realpath(file)
+  const mode = (await Fs.stat(target)).mode & 0o777
+  const tmp = tempName(target)
+  try {
+    await Fs.writeFile(tmp, data, { mode })
+    if ((await Fs.readFile(target, "utf8")) !== expected) {
+      await Fs.rm(tmp, { force: true })
+      return false
+    }
+    await Fs.rename(tmp, target)
+    return true
+  } catch (e) {
+    await Fs.rm(tmp, { force: true })
+    throw e
+  }
+}

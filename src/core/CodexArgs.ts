@@ -2,7 +2,7 @@
  * The argv of one `codex exec` run (checked against codex 0.169's parser):
  *
  *   exec --json --skip-git-repo-check -C <ws> [--sandbox <mode>] [--model=…]
- *        [-c model_reasoning_effort=…] [-c developer_instructions=…] [--output-schema=<file>]
+ *        [-c model_reasoning_effort=…] [--profile=<run profile>] [--output-schema=<file>]
  *        [--image=<path>]… [<runner flags>] [<config extra_args>] [resume -- <threadId>] -
  *
  * - Every value that could start with "-" is glued to its flag (`--image=…`) or sits inside a
@@ -13,7 +13,10 @@
  * - The model goes in as `--model=<value>` (the value glued, so `-x` stays a value), and not at
  *   all when extra_args already choose one: codex rejects a repeated `--model`, and the
  *   operator's explicit `-m` wins.
- * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv.
+ * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv. The system prompt and
+ *   the host-tools server are in the run's private profile file (src/core/RunProfile.ts), named by
+ *   `--profile=<name>`: no host-provided text is ever in argv (PROTOCOL.md §4), where every local
+ *   user can read it (/proc/<pid>/cmdline) and where more than 128 KiB makes spawn fail (E2BIG).
  */
 import type { Config } from "../schemas/Config.ts"
 import type { Sandbox, TurnRequest } from "../schemas/Protocol.ts"
@@ -23,8 +26,13 @@ export interface CodexArgsInput {
   /** The Plexum model id of the turn. */
   readonly modelId: string
   readonly workspace: string
-  /** Its `system` becomes codex developer instructions; `options` give sandbox and reasoning effort. */
-  readonly request?: Pick<TurnRequest, "system" | "options"> | undefined
+  /**
+   * `options` give sandbox and reasoning effort. `system` is NOT read here: it goes into the run
+   * profile (runProfileToml), never into argv.
+   */
+  readonly request?: Pick<TurnRequest, "options"> | undefined
+  /** The run's private profile (src/core/RunProfile.ts): system prompt and host-tools server. */
+  readonly runProfile?: string | undefined
   /** A file holding `options.outputSchema` as JSON, written by the caller. */
   readonly outputSchemaFile?: string | undefined
   readonly images?: ReadonlyArray<string>
@@ -51,15 +59,21 @@ export const tomlString = (s: string): string =>
 
 const SANDBOX_FLAGS = ["-s", "--sandbox"]
 const MODEL_FLAGS = ["-m", "--model"]
+const PROFILE_FLAGS = ["-p", "--profile"]
 
 /** Whether the config's extra_args already choose something codex refuses to be told twice. */
 const hasFlag = (args: ReadonlyArray<string>, names: ReadonlyArray<string>) =>
   args.some((a) => names.some((n) => a === n || a.startsWith(`${n}=`) || (n.length === 2 && a.startsWith(n) && !a.startsWith("--"))))
 
+/**
+ * Whether extra_args choose a codex profile: the plugin's own run profile takes codex's one
+ * `--profile`, so config validation refuses this (docs/configuration.md).
+ */
+export const choosesProfile = (extraArgs: ReadonlyArray<string>): boolean => hasFlag(extraArgs, PROFILE_FLAGS)
+
 export const buildCodexArgs = (input: CodexArgsInput): ReadonlyArray<string> => {
   const { config } = input
   const options = input.request?.options
-  const system = input.request?.system
   const args: Array<string> = ["exec", "--json", "--skip-git-repo-check", "-C", input.workspace]
   const sandbox: Sandbox = options?.sandbox ?? config.sandbox
   // codex rejects `--sandbox` given twice; an operator's own choice in extra_args stands.
@@ -69,7 +83,7 @@ export const buildCodexArgs = (input: CodexArgsInput): ReadonlyArray<string> => 
   if (options?.reasoningEffort !== undefined) {
     args.push("-c", `model_reasoning_effort=${tomlString(options.reasoningEffort)}`)
   }
-  if (system !== undefined && system !== "") args.push("-c", `developer_instructions=${tomlString(system)}`)
+  if (input.runProfile !== undefined) args.push(`--profile=${input.runProfile}`)
   if (input.outputSchemaFile !== undefined) args.push(`--output-schema=${input.outputSchemaFile}`)
   for (const image of input.images ?? []) args.push(`--image=${image}`)
   args.push(...(input.extraFlags ?? []), ...config.extra_args)

@@ -1,12 +1,13 @@
 /**
  * `doctor` checks that ask codex itself: which binary runs and its version,
- * and whether every `plexum-host-*` MCP registration in CODEX_HOME can start.
+ * and what `plexum-host-*` MCP registrations earlier versions left in CODEX_HOME.
  */
 import { Effect, Either, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { CodexMcpServer } from "../schemas/BridgeWire.ts"
 import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "./CodexVersionRange.ts"
+import { resolveCodexBinary } from "./CodexBinary.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
 import { SERVER_NAME_PREFIX } from "./ServerName.ts"
@@ -33,22 +34,27 @@ export const checkCodexVersion = (versionText: string | undefined): CheckResult 
   }
 }
 
-/** `binary` resolved and asked for `--version`; `path` (and `version`, its answer) are set when it can be run. */
+/**
+ * `binary` resolved exactly as `initialize` resolves it (resolveCodexBinary: PATH for a bare name,
+ * the config file's directory for a relative path) and asked for `--version`; `path` is set when
+ * it can be run, and is what the line prints (with `version`, its answer).
+ */
 export const checkCodexBinary = (
   binary: string,
   configPath: string,
   env: NodeJS.ProcessEnv,
   run: RunProgram
 ): Effect.Effect<{ path: string | undefined; version?: string; result: CheckResult }> => {
-  const path = findExecutable(binary, env)
-  if (path === undefined) {
-    const where = binary.includes("/") ? `${binary} does not exist or is not executable` : `\`${binary}\` is not on PATH`
+  const resolved = resolveCodexBinary(binary, configPath, env)
+  if (resolved._tag === "NotFound") {
+    const where = resolved.reason
     const fix =
       binary === "codex"
         ? `install the Codex CLI (npm install -g @openai/codex) or set "binary" in ${configPath} to the full path of codex`
         : `set "binary" in ${configPath} to an existing codex executable (now "${binary}")`
     return Effect.succeed({ path: undefined, result: check("codex binary", "fail", `${where} (config "binary": "${binary}")`, fix) })
   }
+  const path = resolved.path
   return run(path, ["--version"], env).pipe(
     Effect.map((out) =>
       out.exitCode === 0
@@ -127,11 +133,11 @@ export const checkRegistrations = (
         .map((entry) => decodeServer(entry))
         .flatMap((d) => (Either.isRight(d) && d.right.name.startsWith(SERVER_NAME_PREFIX) ? [d.right] : []))
       if (ours.length === 0) {
-        return [check("mcp registrations", "ok", `no ${SERVER_NAME_PREFIX}* servers yet (registered on an agent's first turn that offers tools)`)]
+        return [check("mcp registrations", "ok", `no ${SERVER_NAME_PREFIX}* servers in config.toml (the plugin gives codex an agent's server for its own runs only)`)]
       }
       const ownSocketDir = socketDirFor(profileRoot)
       const removeFix = (name: string) =>
-        `the plugin replaces it on that agent's next turn with tools; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
+        `the plugin removes it on its next turn; or remove it now: CODEX_HOME=${codexHome} ${codexBinary} mcp remove ${name}`
       return ours.map((server): CheckResult => {
         const name = `mcp ${server.name}`
         const transport = server.transport
@@ -150,8 +156,15 @@ export const checkRegistrations = (
             "give each Plexum profile its own CODEX_HOME, or the profiles keep re-registering each other's agents"
           )
         }
-        if (!server.enabled) return check(name, "warn", `\`${launch}\` is disabled in config.toml`, removeFix(server.name))
-        return check(name, "ok", `\`${launch}\` can start`)
+        // This version stores nothing in config.toml: such an entry is an earlier version's, and
+        // every codex the user starts on this CODEX_HOME starts it too (issue 10).
+        if (!server.enabled) return check(name, "warn", `\`${launch}\` is disabled in config.toml (left by an earlier version)`, removeFix(server.name))
+        return check(
+          name,
+          "warn",
+          `\`${launch}\` can start, and every codex on this CODEX_HOME starts it: an earlier version registered it`,
+          removeFix(server.name)
+        )
       })
     }),
     Effect.catchTag("ProgramFailed", (e) =>

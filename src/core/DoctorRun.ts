@@ -5,8 +5,8 @@
  */
 import { Effect, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { isExecutableFile } from "./CodexBinary.ts"
 
 /** Where `name` resolves: a path (has a slash) as given, else the first executable match on PATH. */
 export const findExecutable = (name: string, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): string | undefined => {
@@ -14,20 +14,12 @@ export const findExecutable = (name: string, env: NodeJS.ProcessEnv, cwd: string
     ? [Path.resolve(cwd, name)]
     : (env.PATH ?? "")
         .split(Path.delimiter)
-        .filter((dir) => dir !== "")
+        .filter((dir) => Path.isAbsolute(dir))
         .map((dir) => Path.resolve(cwd, dir, name))
   return candidates.find(isExecutableFile)
 }
 
-export const isExecutableFile = (file: string): boolean => {
-  try {
-    if (!Fs.statSync(file).isFile()) return false
-    Fs.accessSync(file, Fs.constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isExecutableFile }
 
 export interface ProgramOutput {
   readonly exitCode: number | null

@@ -1,14 +1,16 @@
 /**
- * The per-run `codex exec` flags for host tools.
+ * The host-tools MCP server of one run, as TOML for the run's private profile file
+ * (src/core/RunProfile.ts), never as `-c` flags and never in `config.toml`.
  *
- * Every `codex mcp add` registration lives in the one shared `config.toml`, so
- * without care each codex run would start every agent's `mcp-host` — one
- * process per agent per turn — and could reach another agent's running tools.
- * A turn therefore switches off, for its run only, every plexum-host server
- * but its own (and its own too when it offers no tools).
+ * Why per run and nowhere else (PROTOCOL.md §7, docs/configuration.md "Why nothing is
+ * registered"): codex starts every enabled server in `config.toml` on every session, so a stored
+ * registration would make the user's own codex spawn one `mcp-host` per agent, and every run
+ * could reach every agent's bridge. A server that exists only in the run's profile is started by
+ * that run alone. Its name, socket path and agent id live in a 0600 file, so nothing the host
+ * provided (the agent id) reaches any command line.
  */
-import { ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
-import { requireServerArgs } from "./ServerName.ts"
+import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
+import { tomlString } from "./CodexArgs.ts"
 
 const REGISTERED = /^\s*\[\s*mcp_servers\s*\.\s*"?(plexum-host-[A-Za-z0-9_-]+)"?\s*\]/gm
 
@@ -16,35 +18,53 @@ const REGISTERED = /^\s*\[\s*mcp_servers\s*\.\s*"?(plexum-host-[A-Za-z0-9_-]+)"?
 export const registeredHostServers = (configToml: string): ReadonlyArray<string> =>
   [...new Set(Array.from(configToml.matchAll(REGISTERED), (m) => m[1]!))]
 
-/** `-c mcp_servers.<name>.enabled=false` for each registered host server this turn must not start. */
-export const isolationFlags = (configToml: string, keep: string | undefined): ReadonlyArray<string> =>
-  registeredHostServers(configToml)
-    .filter((name) => name !== keep)
-    .flatMap((name) => ["-c", `mcp_servers.${name}.enabled=false`])
+export interface HostServerSpec {
+  /** `plexum-host-<agent>` (src/core/ServerName.ts). */
+  readonly name: string
+  /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
+  readonly launcher: string
+  readonly socketPath: string
+  readonly agentId: string
+  readonly startupTimeoutSec: number
+  readonly toolTimeoutSec: number
+}
+
+const header = (name: string, sub?: string) => `[mcp_servers.${tomlString(name)}${sub === undefined ? "" : `.${sub}`}]`
 
 /**
- * Flags for one run: the other agents' servers off; when the turn offers tools, its own
- * server pre-approved (codex exec's approval policy "never" refuses MCP calls otherwise, and
- * `codex mcp add` cannot store that), handed the turn token (only this run's mcp-host gets
- * ENV_TURN_TOKEN, so the bridge can refuse any other) and waited for (codex otherwise drops
- * a server that is slow to list its tools).
+ * The agent's server for one run: launched from the plugin; pre-approved (codex exec's approval
+ * policy "never" refuses MCP calls otherwise); `required` (codex otherwise drops a server that is
+ * slow to list its tools); handed the turn token through `env_vars` (only this run's mcp-host gets
+ * it, so the bridge can refuse any other).
  */
-export const hostToolFlags = (opts: {
-  readonly configToml: string
-  readonly serverName: string
-  readonly offersTools: boolean
-}): ReadonlyArray<string> => [
-  ...(opts.offersTools
-    ? [
-      "-c",
-      `mcp_servers.${opts.serverName}.default_tools_approval_mode="approve"`,
-      "-c",
-      `mcp_servers.${opts.serverName}.env_vars=["${ENV_TURN_TOKEN}"]`,
-      ...requireServerArgs(opts.serverName)
-    ]
-    : []),
-  ...isolationFlags(opts.configToml, opts.offersTools ? opts.serverName : undefined)
-]
+export const hostServerTable = (spec: HostServerSpec): string =>
+  [
+    header(spec.name),
+    `command = ${tomlString(spec.launcher)}`,
+    `args = ["mcp-host"]`,
+    `env_vars = [${tomlString(ENV_TURN_TOKEN)}]`,
+    `startup_timeout_sec = ${spec.startupTimeoutSec}`,
+    `tool_timeout_sec = ${spec.toolTimeoutSec}`,
+    `default_tools_approval_mode = "approve"`,
+    `required = true`,
+    `enabled = true`,
+    "",
+    header(spec.name, "env"),
+    `${ENV_SOCKET} = ${tomlString(spec.socketPath)}`,
+    `${ENV_AGENT_ID} = ${tomlString(spec.agentId)}`,
+    ""
+  ].join("\n")
+
+/**
+ * Registrations an earlier version left in `config.toml` that could not be removed
+ * (src/core/LegacyRegistrations.ts) stay off for this run, the agent's own included: its
+ * server comes from the run's own table.
+ */
+export const disabledServerTables = (names: ReadonlyArray<string>, keep: string | undefined): string =>
+  names
+    .filter((name) => name !== keep)
+    .map((name) => `${header(name)}\nenabled = false\n`)
+    .join("\n")
 
 /**
  * A turn whose own host-tools server is `required` fails inside codex when mcp-host cannot start

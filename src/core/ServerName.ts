@@ -32,15 +32,3 @@ export const serverNameFor = (agentId: string): string => {
 
 /** The namespace the model sees the server's tools under (CODEX.md "MCP servers"). */
 export const codexNamespaceFor = (serverName: string): string => `mcp__${serverName.replace(/[^A-Za-z0-9_]/g, "_")}`
-
-/**
- * `codex exec` flags that make codex wait for the agent's server before the first
- * model request. codex 0.169 gives an optional server only about a second and then
- * leaves its tools out of the turn ("omitting pending optional MCP server"). Passed
- * per run rather than stored: a stored `required = true` would make every codex
- * session on this CODEX_HOME fail if the plugin went away.
- */
-export const requireServerArgs = (serverName: string): ReadonlyArray<string> => [
-  "-c",
-  `mcp_servers.${serverName}.required=true`
-]

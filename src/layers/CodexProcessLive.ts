@@ -9,6 +9,7 @@
 import { Chunk, Effect, Layer, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { decodeCodexLine, unparsed, type CodexEvent } from "../schemas/CodexEvent.ts"
 import {
   CodexExit,
@@ -123,17 +124,42 @@ const cwdMissing = (cwd: string) => {
   }
 }
 
+/** A spawn failure as one line for the host: the errno and what it means, never a stack. */
+const spawnFailure = (err: NodeJS.ErrnoException) =>
+  new CodexExit({
+    status: null,
+    signal: null,
+    stderrTail: "",
+    message: `could not start codex: ${err.code === "E2BIG" ? "its arguments and environment exceed the system limit (E2BIG)" : (err.message ?? String(err)).split("\n")[0]}`
+  })
+
 const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
   Effect.async<Running, CodexNotFound | CodexExit>((resume) => {
+    // `binary` was made absolute at initialize (src/core/CodexBinary.ts); a name that was not
+    // found then is never looked up now, when PATH search would run relative to the workspace.
+    if (!Path.isAbsolute(spec.binary)) {
+      resume(Effect.fail(new CodexNotFound({
+        binary: spec.binary,
+        message: `codex executable "${spec.binary}" was not found on PATH when the plugin was initialized`
+      })))
+      return
+    }
     const env: Record<string, string> = {}
     for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
-    const child = ChildProcess.spawn(spec.binary, spec.args, {
-      cwd: spec.cwd,
-      env,
-      // Its own process group: the pgid is the child's pid, and one signal reaches its tools too.
-      detached: true,
-      stdio: ["pipe", "pipe", "pipe"]
-    })
+    let child: ChildProcess.ChildProcessWithoutNullStreams
+    try {
+      child = ChildProcess.spawn(spec.binary, spec.args, {
+        cwd: spec.cwd,
+        env,
+        // Its own process group: the pgid is the child's pid, and one signal reaches its tools too.
+        detached: true,
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+    } catch (e) {
+      // Node throws (rather than emits) for errors such as E2BIG or EINVAL.
+      resume(Effect.fail(spawnFailure(e as NodeJS.ErrnoException)))
+      return
+    }
     const stderr = new Tail(tailBytes)
     child.stderr.on("data", (d: Buffer) => stderr.push(d))
     const exited = new Promise<Exit>((done) => child.once("exit", (code, signal) => done({ code, signal })))
@@ -145,8 +171,11 @@ const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
           message: `codex executable "${spec.binary}" ${err.code === "EACCES" ? "is not executable" : "was not found"} (${err.code})`
         })))
       } else {
-        const why = err.code === "ENOENT" ? `working directory ${spec.cwd} does not exist` : err.message
-        resume(Effect.fail(new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: ${why}` })))
+        resume(Effect.fail(
+          err.code === "ENOENT"
+            ? new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: working directory ${spec.cwd} does not exist` })
+            : spawnFailure(err)
+        ))
       }
     })
     child.once("spawn", () => {

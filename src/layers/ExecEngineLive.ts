@@ -10,7 +10,8 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/CodexArgs.ts"
 import { makeCodexEventMapper } from "../core/CodexEventMapper.ts"
-import { hostToolFlags, isBridgeStartFailure } from "../core/HostToolFlags.ts"
+import { isBridgeStartFailure } from "../core/HostToolFlags.ts"
+import { runProfileToml, writeRunProfile } from "../core/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/RolloutToolCalls.ts"
 import { scopedTempDir } from "../core/TempDir.ts"
@@ -51,16 +52,6 @@ export const ExecEngineLive = Layer.effect(
         Effect.mapError((e) => failure("codex_output", `cannot write the output schema: ${causeText(e)}`, e))
       )
 
-    /** codex's config.toml as text ("" when there is none), for the per-run host-tool flags. */
-    const readConfigToml = (hooks: TurnHooks) =>
-      Effect.tryPromise(() => Fs.readFile(Path.join(paths.codexHome, "config.toml"), "utf8")).pipe(
-        Effect.catchAll((e) =>
-          (e.error as NodeJS.ErrnoException).code === "ENOENT"
-            ? Effect.succeed("")
-            : Effect.as(hooks.warn(`cannot read codex's config.toml: ${causeText(e)}; other agents' host-tool servers may start in this run`), "")
-        )
-      )
-
     /** Where the resumed thread's rollout ended before the turn: its blocks are only this turn's. */
     const rolloutEnd = (threadId: string | undefined, hooks: TurnHooks) =>
       threadId === undefined
@@ -80,15 +71,19 @@ export const ExecEngineLive = Layer.effect(
           const tools = request.tools ?? []
           const serverName = registry.serverName(agent.agentId)
           const turnToken = Crypto.randomBytes(16).toString("hex")
+          // The system prompt and the host-tools server reach codex in a private per-run file, never argv.
+          const serverTables = yield* registry
+            .runServerTables(agent.agentId, { offersTools: tools.length > 0, toolTimeoutSec: config.tool_timeout_sec })
+            .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
+          const runProfile = yield* writeRunProfile(
+            paths.codexHome,
+            runProfileToml({ developerInstructions: request.system, serverTables })
+          ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
           if (tools.length > 0) {
-            yield* registry.ensureRegistered(agent.agentId).pipe(
-              Effect.mapError((e) => failure("bridge", `cannot register the host tools with codex: ${e.message}`, e))
-            )
             yield* bridge
               .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool })
               .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           }
-          const configToml = yield* readConfigToml(hooks)
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
           const resumed = plan.resumeThreadId
           const rolloutBefore = yield* rolloutEnd(resumed, hooks)
@@ -103,7 +98,7 @@ export const ExecEngineLive = Layer.effect(
             resumeThreadId: resumed,
             outputSchemaFile: request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined,
             images,
-            extraFlags: hostToolFlags({ configToml, serverName, offersTools: tools.length > 0 })
+            runProfile
           })
           const mapper = makeCodexEventMapper({
             resumed: resumed !== undefined,

@@ -1,99 +1,43 @@
 /**
- * McpRegistry through the codex CLI itself: `codex mcp get --json` to compare,
- * `codex mcp add` to (re)register, then the two timeout keys `mcp add` cannot set
- * are written into the entry's table in config.toml, and `mcp get` verifies.
+ * McpRegistry: the agent's host-tools server as a table of the run's private profile
+ * (src/core/HostToolFlags.ts), nothing in `config.toml` (PROTOCOL.md §7). Once per process it
+ * removes what earlier versions registered there (enabled `plexum-host-*` servers that every
+ * codex on the CODEX_HOME started) and the run profiles a killed plugin left behind, logging
+ * what it removed.
  *
- * codex rewrites config.toml wholesale on `mcp add`, so every write is serialised:
- * a semaphore within this process and a lock file in CODEX_HOME across processes.
+ * The one edit of `config.toml` is a minimal in-place text edit (src/core/LegacyRegistrations.ts)
+ * under a lock file in CODEX_HOME shared by every plugin process, written atomically to the
+ * symlink's target and only if nobody changed the file since it was read (a user's
+ * `codex mcp add` takes no lock of ours).
  */
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { writeFileAtomic } from "../core/AtomicFile.ts"
+import { replaceFileIfUnchanged } from "../core/AtomicFile.ts"
+import { disabledServerTables, hostServerTable } from "../core/HostToolFlags.ts"
+import { legacyHostServers, withoutServers } from "../core/LegacyRegistrations.ts"
+import { removeStaleRunProfiles } from "../core/RunProfile.ts"
 import { serverNameFor } from "../core/ServerName.ts"
 import { socketPathFor } from "../core/SocketPath.ts"
-import { ENV_AGENT_ID, ENV_SOCKET } from "../mcphost/BridgeEnv.ts"
-import { CodexMcpServer } from "../schemas/BridgeWire.ts"
 import { McpRegistrationError, McpRegistry, type McpRegistryShape } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
+import { PluginTransport } from "../services/PluginTransport.ts"
 
 export interface McpRegistryOptions {
-  /** The codex executable (config `binary`). */
-  readonly codexBinary: string
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
-  /** config `tool_timeout_sec`: codex's limit on one host tool call. */
-  readonly toolTimeoutSec: number
   /** How long codex waits for mcp-host to list its tools (it starts in well under a second). */
   readonly startupTimeoutSec?: number
 }
 
 export const DEFAULT_STARTUP_TIMEOUT_SEC = 30
-/** A `codex mcp …` command that takes longer than this is stuck. */
-const CODEX_COMMAND_TIMEOUT = Duration.seconds(30)
 const LOCK_FILE = ".plexum-mcp-registry.lock"
 /** Waiting longer than this for another process's registration is an error. */
 const LOCK_WAIT_MS = 90_000
 /** A lock older than this is abandoned even if its pid looks alive (pid reuse). */
 const LOCK_STALE_MS = 120_000
-
-// ---------------------------------------------------------------- config.toml edit
-
-/**
- * Keys `codex mcp add` cannot set. Without the approval mode every host tool call
- * fails under `codex exec` ("requires approval, but approval policy is never"),
- * except in the danger-full-access sandbox; the host decides what its tools may do.
- */
-export interface ServerSettings {
-  readonly startup_timeout_sec: number
-  readonly tool_timeout_sec: number
-  readonly default_tools_approval_mode: string
-}
-
-const tomlValue = (v: string | number): string => (typeof v === "number" ? String(v) : JSON.stringify(v))
-
-/** Line range of the `[mcp_servers.<name>]` table's own keys (header excluded), or undefined. */
-const serverTable = (lines: ReadonlyArray<string>, serverName: string): { start: number; end: number } | undefined => {
-  const headers = new Set([
-    `[mcp_servers.${serverName}]`,
-    `[mcp_servers."${serverName}"]`,
-    `[mcp_servers.'${serverName}']`
-  ])
-  const header = lines.findIndex((l) => headers.has(l.trim()))
-  if (header < 0) return undefined
-  let end = header + 1
-  while (end < lines.length && !lines[end]!.trim().startsWith("[")) end++
-  return { start: header + 1, end }
-}
-
-const keyOf = (line: string): string | undefined => /^\s*([A-Za-z0-9_-]+)\s*=/.exec(line)?.[1]
-
-/**
- * Sets the keys in the `[mcp_servers.<name>]` table, leaving every other line as
- * it was. `undefined` when the table is not there.
- */
-export const withServerSettings = (toml: string, serverName: string, settings: ServerSettings): string | undefined => {
-  const lines = toml.split("\n")
-  const table = serverTable(lines, serverName)
-  if (table === undefined) return undefined
-  const names = new Set(Object.keys(settings))
-  const body = lines.slice(table.start, table.end).filter((l) => !names.has(keyOf(l) ?? ""))
-  const keys = Object.entries(settings).map(([k, v]) => `${k} = ${tomlValue(v)}`)
-  return [...lines.slice(0, table.start), ...keys, ...body, ...lines.slice(table.end)].join("\n")
-}
-
-/** Whether the table sets `key` to exactly `value` (as this plugin writes it). */
-export const serverTableHas = (toml: string, serverName: string, key: string, value: string | number): boolean => {
-  const lines = toml.split("\n")
-  const table = serverTable(lines, serverName)
-  if (table === undefined) return false
-  const want = `${key} = ${tomlValue(value)}`
-  return lines.slice(table.start, table.end).some((l) => l.trim() === want)
-}
 
 // ---------------------------------------------------------------- cross-process lock
 
@@ -170,181 +114,87 @@ const releaseFileLock = async (lockPath: string, nonce: string): Promise<void> =
 
 // ---------------------------------------------------------------- the layer
 
-interface Registration {
-  readonly server: CodexMcpServer
-  readonly toml: string
-}
-
-interface CodexRun {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const collect = <E>(stream: Stream.Stream<Uint8Array, E>, keepLast = 1 << 20) =>
-  stream.pipe(
-    Stream.decodeText(),
-    Stream.runFold("", (acc, s) => (acc + s).slice(-keepLast))
-  )
-
-const decodeServer = Schema.decodeUnknown(Schema.parseJson(CodexMcpServer))
+/** Tries before giving up when config.toml keeps changing under the edit. */
+const EDIT_ATTEMPTS = 5
 
 export const makeMcpRegistry = (options: McpRegistryOptions) =>
   Effect.gen(function* () {
     const paths = yield* PluginPaths
-    const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+    const transport = yield* Effect.serviceOption(PluginTransport)
     const startupTimeoutSec = options.startupTimeoutSec ?? DEFAULT_STARTUP_TIMEOUT_SEC
     const configToml = Path.join(paths.codexHome, "config.toml")
     const lockPath = Path.join(paths.codexHome, LOCK_FILE)
-    const writes = yield* Effect.makeSemaphore(1)
-    const ensured = new Set<string>()
 
     const serverName = serverNameFor
     const socketPath = (agentId: string) => socketPathFor(paths.profileRoot, agentId)
+    const fail = (message: string, cause?: unknown) =>
+      new McpRegistrationError({ serverName: "plexum-host-*", message: cause === undefined ? message : `${message}: ${(cause as Error).message ?? String(cause)}` })
+    const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
+      Option.match(transport, {
+        onNone: () => (level === "warn" ? Effect.logWarning(message) : Effect.logInfo(message)),
+        onSome: (t) => t.log(level, message, fields)
+      })
 
-    const fail = (name: string, message: string) => new McpRegistrationError({ serverName: name, message })
-
-    const runCodex = (name: string, args: ReadonlyArray<string>) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const proc = yield* Command.make(options.codexBinary, ...args).pipe(
-            Command.env({ CODEX_HOME: paths.codexHome }),
-            Command.start
-          )
-          // Runs before the stock release (which waits for exit): a stuck codex is killed.
-          yield* Effect.addFinalizer(() =>
-            proc.isRunning.pipe(
-              Effect.flatMap((running) => (running ? proc.kill("SIGKILL") : Effect.void)),
-              Effect.ignore
-            )
-          )
-          const [stdout, stderr, exitCode] = yield* Effect.all(
-            [collect(proc.stdout), collect(proc.stderr, 4096), proc.exitCode],
-            { concurrency: "unbounded" }
-          )
-          return { stdout, stderr, exitCode: Number(exitCode) } satisfies CodexRun
-        })
-      ).pipe(
-        Effect.timeoutFail({
-          duration: CODEX_COMMAND_TIMEOUT,
-          onTimeout: () => fail(name, `\`codex ${args.join(" ")}\` did not finish in 30 s`)
-        }),
-        Effect.catchTag("SystemError", "BadArgument", (e) =>
-          Effect.fail(fail(name, `cannot run codex (${options.codexBinary}): ${e.message}`))
-        ),
-        Effect.provide(executor)
-      )
-
-    const settings: ServerSettings = {
-      startup_timeout_sec: startupTimeoutSec,
-      tool_timeout_sec: options.toolTimeoutSec,
-      default_tools_approval_mode: "approve"
+    /** Removes the legacy tables under the lock; retried while another writer changes the file. */
+    const editOut = async (): Promise<ReadonlyArray<string>> => {
+      const first = await readText(configToml)
+      if (first === undefined || legacyHostServers(first).length === 0) return []
+      const nonce = await acquireFileLock(lockPath)
+      try {
+        for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
+          const before = await Fs.readFile(configToml, "utf8")
+          const names = legacyHostServers(before)
+          const after = withoutServers(before, names)
+          if (after === undefined) return []
+          if (await replaceFileIfUnchanged(configToml, before, after)) return names
+        }
+        throw new Error(`${configToml} kept changing while it was being edited`)
+      } finally {
+        await releaseFileLock(lockPath, nonce).catch(() => undefined)
+      }
     }
 
-    /** What codex has registered under the name (and the config text it came from), or None. */
-    const readRegistration = (name: string) =>
-      Effect.gen(function* () {
-        const run = yield* runCodex(name, ["mcp", "get", name, "--json"])
-        if (run.exitCode !== 0) {
-          if (/no mcp server named/i.test(run.stderr)) return Option.none<Registration>()
-          return yield* fail(name, `\`codex mcp get ${name}\` exited ${run.exitCode}: ${run.stderr.trim()}`)
-        }
-        const server = yield* decodeServer(run.stdout).pipe(
-          Effect.mapError((e) => fail(name, `unexpected \`codex mcp get --json\` output: ${e.message}`))
+    const cleanUp = Effect.gen(function* () {
+      const stale = yield* Effect.promise(() => removeStaleRunProfiles(paths.codexHome))
+      if (stale.length > 0) yield* log("info", `removed ${stale.length} run profile(s) a stopped plugin left in ${paths.codexHome}`, { files: stale })
+      const removed = yield* Effect.tryPromise({ try: editOut, catch: (e) => fail(`cannot edit ${configToml}`, e) })
+      if (removed.length > 0) {
+        yield* log("info", `removed ${removed.length} plexum-host MCP registration(s) an earlier version stored in ${configToml}; the plugin now defines its server per run only`, { servers: removed })
+      }
+      return removed
+    }).pipe(
+      Effect.catchAll((e) =>
+        Effect.as(
+          log("warn", `${e.message}; the registrations earlier versions stored there stay (switched off in the plugin's own runs), and the user's own codex still starts them`),
+          [] as ReadonlyArray<string>
         )
-        // `mcp get` does not show the approval mode; the table itself does.
-        const toml = yield* Effect.promise(() => Fs.readFile(configToml, "utf8").catch(() => ""))
-        return Option.some<Registration>({ server, toml })
-      })
-
-    const isExpected = (agentId: string, found: Option.Option<Registration>): boolean => {
-      if (Option.isNone(found)) return false
-      const { server: s, toml } = found.value
-      const t = s.transport
-      if (t.type !== "stdio" || !("command" in t)) return false
-      const env = t.env ?? {}
-      return (
-        s.enabled &&
-        t.command === options.launcher &&
-        t.args.length === 1 &&
-        t.args[0] === "mcp-host" &&
-        Object.keys(env).length === 2 &&
-        env[ENV_SOCKET] === socketPath(agentId) &&
-        env[ENV_AGENT_ID] === agentId &&
-        s.tool_timeout_sec === settings.tool_timeout_sec &&
-        s.startup_timeout_sec === settings.startup_timeout_sec &&
-        serverTableHas(toml, s.name, "default_tools_approval_mode", settings.default_tools_approval_mode)
       )
-    }
+    )
+    const cleanedUp = yield* Effect.cached(cleanUp)
 
-    /** Writes the keys `mcp add` cannot into the fresh entry: a whole-file atomic replace, under the lock. */
-    const writeSettings = (name: string) =>
-      Effect.tryPromise({
-        try: async () => {
-          const toml = await Fs.readFile(configToml, "utf8")
-          const patched = withServerSettings(toml, name, settings)
-          if (patched === undefined) throw new Error(`no [mcp_servers.${name}] table in ${configToml}`)
-          const mode = (await Fs.stat(configToml)).mode & 0o777
-          await writeFileAtomic(configToml, patched, { mode })
-        },
-        catch: (e) => fail(name, `cannot write the server's settings into ${configToml}: ${(e as Error).message}`)
-      })
-
-    const withFileLock = <A, E>(name: string, body: Effect.Effect<A, E>) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({
-          try: async () => {
-            await Fs.mkdir(paths.codexHome, { recursive: true })
-            return acquireFileLock(lockPath)
-          },
-          catch: (e) => fail(name, `cannot lock ${lockPath}: ${(e as Error).message}`)
-        }),
-        () => body,
-        (nonce) => Effect.promise(() => releaseFileLock(lockPath, nonce).catch(() => undefined))
-      )
-
-    const register = (agentId: string, name: string) =>
-      Effect.gen(function* () {
-        const add = yield* runCodex(name, [
-          "mcp",
-          "add",
-          name,
-          "--env",
-          `${ENV_SOCKET}=${socketPath(agentId)}`,
-          "--env",
-          `${ENV_AGENT_ID}=${agentId}`,
-          "--",
-          options.launcher,
-          "mcp-host"
-        ])
-        if (add.exitCode !== 0) {
-          return yield* fail(name, `\`codex mcp add ${name}\` exited ${add.exitCode}: ${add.stderr.trim()}`)
-        }
-        yield* writeSettings(name)
-        const after = yield* readRegistration(name)
-        if (!isExpected(agentId, after)) {
-          return yield* fail(name, `codex does not read back the registration as written: ${JSON.stringify(after)}`)
-        }
-      })
-
-    const ensureRegistered = Effect.fn("McpRegistry.ensureRegistered")(function* (agentId: string) {
-      if (ensured.has(agentId)) return
+    const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
+      agentId: string,
+      run: { readonly offersTools: boolean; readonly toolTimeoutSec: number }
+    ) {
+      const { offersTools } = run
+      yield* cleanedUp
       const name = serverName(agentId)
-      yield* writes.withPermits(1)(
-        Effect.gen(function* () {
-          if (ensured.has(agentId)) return
-          // A read needs no lock; a torn or failed read only sends us down the locked path. Under
-          // the lock we register without reading again: if another process got there first, writing
-          // the same entry again is harmless, and each codex run costs most of a second.
-          const current = yield* readRegistration(name).pipe(Effect.orElseSucceed(() => Option.none()))
-          if (!isExpected(agentId, current)) yield* withFileLock(name, register(agentId, name))
-          ensured.add(agentId)
+      const leftovers = legacyHostServers((yield* Effect.promise(() => readText(configToml))) ?? "")
+      const own = offersTools
+        ? hostServerTable({
+          name,
+          launcher: options.launcher,
+          socketPath: socketPath(agentId),
+          agentId,
+          startupTimeoutSec,
+          toolTimeoutSec: run.toolTimeoutSec
         })
-      )
+        : ""
+      return [own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n")
     })
 
-    return { serverName, socketPath, ensureRegistered } satisfies McpRegistryShape
+    return { serverName, socketPath, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
   })
 
-/** Requires PluginPaths and a CommandExecutor (NodeContext). */
+/** Requires PluginPaths; logs through PluginTransport when there is one. */
 export const McpRegistryLive = (options: McpRegistryOptions) => Layer.effect(McpRegistry, makeMcpRegistry(options))

@@ -69,6 +69,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
           field
         })
       }
+      if (loaded.binaryNotFound !== undefined) {
+        yield* transport.log("warn", `codex binary not found: ${loaded.binaryNotFound}; turns fail with codex_not_found until initialize finds it`, {
+          binary: loaded.config.binary
+        })
+      }
       // A value, not a rebuild: running turns, busy agents and held threads live in Turns.
       yield* activeConfig.set(loaded.config)
       yield* transport.log("info", "plexum-openai-provider initialized", {

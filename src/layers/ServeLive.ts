@@ -9,7 +9,8 @@ import { Layer } from "effect"
 import { ActiveConfigLive } from "./ActiveConfigLive.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
 import { ExecEngineLive } from "./ExecEngineLive.ts"
-import { McpRegistryForConfig } from "./McpRegistryForConfig.ts"
+import { pluginLauncher } from "../core/Launcher.ts"
+import { McpRegistryLive } from "./McpRegistryLive.ts"
 import { PluginTransportLive } from "./PluginTransportLive.ts"
 import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "./RolloutStoreLive.ts"
@@ -21,7 +22,7 @@ import { TurnsLive } from "./TurnsLive.ts"
 const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
 
 const Engines = ExecEngineLive.pipe(
-  Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryForConfig, ToolBridgeLive)),
+  Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher() }), ToolBridgeLive)),
   Layer.provideMerge(ProcessGroupsLive)
 )
 

@@ -1,7 +1,8 @@
 /**
- * Makes codex know each agent's host-tools MCP server (PROTOCOL.md §7): a
- * stable server name, a stable socket path, and a registration in
- * `$CODEX_HOME/config.toml` that launches this plugin's `mcp-host`.
+ * Gives codex each agent's host-tools MCP server (PROTOCOL.md §7): a stable
+ * server name, a stable socket path, and the server's definition for one run
+ * (a table of the run's private profile), never a registration in
+ * `$CODEX_HOME/config.toml`, which the user's own codex would start too.
  */
 import { Context, type Effect, Schema } from "effect"
 
@@ -16,11 +17,24 @@ export interface McpRegistryShape {
   /** The agent's bridge socket: stable per profile and agent, in a 0700 directory, < 100 bytes. */
   readonly socketPath: (agentId: string) => string
   /**
-   * Registers the agent's server with codex unless an identical registration is
-   * already there (a stale one is replaced). Safe to call concurrently, from this
-   * process or from other plugin processes sharing the CODEX_HOME; cached per agent.
+   * TOML tables for the run's profile (src/core/RunProfile.ts): the agent's server when the turn
+   * offers tools, and every registration an earlier version left in config.toml switched off.
+   * The first call also removes those registrations (see removeLegacyRegistrations).
    */
-  readonly ensureRegistered: (agentId: string) => Effect.Effect<void, McpRegistrationError>
+  readonly runServerTables: (
+    agentId: string,
+    run: {
+      readonly offersTools: boolean
+      /** config `tool_timeout_sec` of the turn: codex's limit on one host tool call. */
+      readonly toolTimeoutSec: number
+    }
+  ) => Effect.Effect<string, McpRegistrationError>
+  /**
+   * Once per process (cached): removes the enabled `plexum-host-*` registrations earlier versions
+   * stored in config.toml, and run profiles a killed plugin left; logs what it removed and the
+   * names. A failure is a `warn`, never a failed turn. Safe across concurrent plugin processes.
+   */
+  readonly removeLegacyRegistrations: Effect.Effect<ReadonlyArray<string>>
 }
 
 export class McpRegistry extends Context.Tag("McpRegistry")<McpRegistry, McpRegistryShape>() {}

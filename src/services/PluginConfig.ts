@@ -4,6 +4,8 @@
  */
 import { Context, Effect, type Option, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
+import { choosesProfile } from "../core/CodexArgs.ts"
+import { resolveCodexBinary } from "../core/CodexBinary.ts"
 import { describeParseError } from "../core/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
 
@@ -18,6 +20,21 @@ export interface LoadedConfig {
   readonly unknownFields: ReadonlyArray<string>
   /** Whether the file existed; a missing file is not an error. */
   readonly fromFile: boolean
+  /**
+   * Set when `binary` names nothing runnable: `config.binary` then keeps the setting as given,
+   * and every turn fails with `codex_not_found` (a name is never looked up again at turn time).
+   */
+  readonly binaryNotFound?: string
+}
+
+/** `binary` made absolute the one safe way (src/core/CodexBinary.ts), so turns and doctor run the same file. */
+const withResolvedBinary = (loaded: LoadedConfig, path: string, env: NodeJS.ProcessEnv): LoadedConfig => {
+  const resolved = resolveCodexBinary(loaded.config.binary, path, env)
+  return {
+    ...loaded,
+    config: { ...loaded.config, binary: resolved.path },
+    ...(resolved._tag === "NotFound" ? { binaryNotFound: resolved.reason } : {})
+  }
 }
 
 /** A request other than `initialize` before a successful `initialize` (-32001). */
@@ -38,7 +55,7 @@ export interface ActiveConfigShape {
  */
 export class ActiveConfig extends Context.Tag("ActiveConfig")<ActiveConfig, ActiveConfigShape>() {}
 
-export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string) {
+export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string, env: NodeJS.ProcessEnv = process.env) {
   const text = yield* Effect.tryPromise({
     try: () => Fs.readFile(path, "utf8"),
     catch: (e) => e as NodeJS.ErrnoException
@@ -51,7 +68,8 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
     )
   )
   if (text === undefined) {
-    return { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false } satisfies LoadedConfig
+    const defaults: LoadedConfig = { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false }
+    return withResolvedBinary(defaults, path, env)
   }
   const raw = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
@@ -65,6 +83,12 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
       (e: ParseResult.ParseError) => new ConfigInvalid({ path, message: `${path}: ${describeParseError(e)}` })
     )
   )
+  if (choosesProfile(config.extra_args)) {
+    return yield* new ConfigInvalid({
+      path,
+      message: `${path}: extra_args: -p/--profile is taken by the plugin's per-run settings file; put those settings in config.toml instead`
+    })
+  }
   const unknownFields = Object.keys(raw).filter((k) => !KNOWN_CONFIG_FIELDS.includes(k))
-  return { config, unknownFields, fromFile: true } satisfies LoadedConfig
+  return withResolvedBinary({ config, unknownFields, fromFile: true }, path, env)
 })

@@ -8,7 +8,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import { codexNamespaceFor, requireServerArgs, serverNameFor } from "../../src/core/ServerName.ts"
+import { runProfileToml, writeRunProfile } from "../../src/core/RunProfile.ts"
+import { codexNamespaceFor, serverNameFor } from "../../src/core/ServerName.ts"
 import { socketDirFor } from "../../src/core/SocketPath.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
@@ -16,7 +17,7 @@ import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
 import { McpRegistry } from "../../src/services/McpRegistry.ts"
 import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.ts"
 import { type BridgeCallEvent, ToolBridge } from "../../src/services/ToolBridge.ts"
-import { codexBin, codexOfflineArgs, runCodexExec } from "../support/CodexOffline.ts"
+import { codexOfflineArgs, runCodexExec } from "../support/CodexOffline.ts"
 import { codexAtLeast } from "../support/CodexVersion.ts"
 import { waitForNoProcesses } from "../support/Processes.ts"
 import {
@@ -75,7 +76,7 @@ type World = Effect.Effect.Success<typeof world>
 const layers = (w: World) => {
   const paths = Layer.succeed(PluginPaths, resolvePluginPaths({ PLEXUM_PROFILE_ROOT: w.profile, CODEX_HOME: w.codexHome }))
   return Layer.mergeAll(
-    McpRegistryLive({ codexBinary: codexBin, launcher: w.launcher, toolTimeoutSec: 60 }),
+    McpRegistryLive({ launcher: w.launcher }),
     ToolBridgeLive
   ).pipe(Layer.provide(Layer.mergeAll(paths, NodeContext.layer)))
 }
@@ -100,7 +101,6 @@ const runTurn = (
     const events: Array<BridgeCallEvent> = []
     const registry = yield* McpRegistry
     const bridge = yield* ToolBridge
-    yield* registry.ensureRegistered(AGENT)
     const model = yield* Effect.acquireRelease(
       Effect.promise(() => startScriptedModelServer(script)),
       (m) => Effect.promise(() => m.close())
@@ -118,12 +118,15 @@ const runTurn = (
             }),
           onCall: (e) => Effect.sync(() => void events.push(e))
         })
+        // As the turn runner does: the agent's server lives in the run's private profile only.
+        const tables = yield* registry.runServerTables(AGENT, { offersTools: true, toolTimeoutSec: 60 })
+        const profile = yield* writeRunProfile(w.codexHome, runProfileToml({ serverTables: tables }))
         return yield* Effect.promise(() =>
           runCodexExec({
             codexHome: w.codexHome,
             cwd: w.workspace,
-            // As the turn runner does: wait for the agent's server (started here from source, slowly).
-            args: [...codexOfflineArgs(model.baseUrl), ...requireServerArgs(serverNameFor(AGENT))],
+            // The profile's table makes codex wait for the server (`required`; started here from source, slowly).
+            args: [...codexOfflineArgs(model.baseUrl), `--profile=${profile}`],
             prompt: "use the host tool",
             env: { RUST_LOG: "codex_mcp=trace,rmcp=trace,codex_core::mcp=trace" },
             timeoutMs: 90_000

@@ -1,7 +1,9 @@
 // Host tools inside codex through the MCP bridge: the real plugin, the real codex, the real
-// mcp-host (started by codex from its registration), real unix sockets and the MCP SDK.
-import { readFile } from "node:fs/promises"
+// mcp-host (started by codex from the run's own profile), real unix sockets and the MCP SDK.
+import { execFileSync } from "node:child_process"
+import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
+import { codexBin } from "../support/CodexOffline.ts"
 import { afterEach, describe, expect, it } from "vitest"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
 import { codexAtLeast } from "../support/CodexVersion.ts"
@@ -13,6 +15,18 @@ afterEach(async () => {
   await harness?.dispose()
   harness = undefined
 })
+
+/** What a plain `codex` (not the plugin's) would start on this CODEX_HOME: its MCP server list. */
+const plainCodexServers = (codexHome: string): Array<{ name: string; enabled: boolean }> =>
+  JSON.parse(execFileSync(codexBin, ["mcp", "list", "--json"], { env: { ...process.env, CODEX_HOME: codexHome }, encoding: "utf8" }))
+
+/** The user's own codex is unaffected (issue 10): nothing of the plugin's left in CODEX_HOME. */
+const expectNothingLeftForPlainCodex = async (codexHome: string) => {
+  expect(plainCodexServers(codexHome).filter((s) => s.name.startsWith("plexum-host-") && s.enabled)).toEqual([])
+  const toml = await readFile(join(codexHome, "config.toml"), "utf8").catch(() => "")
+  expect(toml).not.toContain("plexum-host")
+  expect((await readdir(codexHome)).filter((f) => f.startsWith("plexum-run-"))).toEqual([])
+}
 
 const lookupTool = {
   name: "lookup_ticket",
@@ -48,9 +62,9 @@ describe("host tools through the MCP bridge", () => {
     expect(events.filter((e) => e.type === "tool.block")).toEqual([
       expect.objectContaining({ blockId: "call_host_1", name: "lookup_ticket", kind: "function", namespace: expect.stringMatching(/^mcp__plexum_host_/) })
     ])
-    // The registration is in codex's config, and no mcp-host outlives the turn.
-    const toml = await readFile(join(h.codexHome, "config.toml"), "utf8")
-    expect(toml).toContain("plexum-host-agent-1")
+    // Nothing is registered in codex's config (the server lived in the run's profile only), and
+    // no mcp-host outlives the turn.
+    await expectNothingLeftForPlainCodex(h.codexHome)
     expect(await waitForNoProcesses(/ mcp-host/, 5_000)).toEqual([])
   })
 
@@ -97,9 +111,9 @@ describe("host tools through the MCP bridge", () => {
     // Each call reached the host with the agent id of its own turn.
     const routed = longIdRoutes ? ids : ids.slice(0, 3)
     expect(h.host.toolCalls.map((c) => [c.agentId, c.arguments.id]).sort()).toEqual(routed.map((id) => [id, id]).sort())
-    const toml = await readFile(join(h.codexHome, "config.toml"), "utf8")
-    expect(new Set(toml.match(/^\[mcp_servers\.[^\].]+\]/gm)).size).toBe(4)
-    // With all four registered, a turn still offers the model only its own agent's host tools.
+    // The census a user would take: their own codex starts none of the four agents' servers.
+    await expectNothingLeftForPlainCodex(h.codexHome)
+    // After all four, a turn still offers the model only its own agent's host tools.
     await h.turn("t-again", { messages: [userMessage("agent=a.b<")], tools: [lookupTool] }, "a.b")
     const last = h.model.requests.at(-2)!
     const hostNamespaces = (last.body.tools as Array<any>).filter((t) => String(t.name).startsWith("mcp__plexum_host_"))

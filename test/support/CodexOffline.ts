@@ -47,6 +47,16 @@
 //   is started before the first model request; a node server on the MCP SDK took ~1 s to start on
 //   this (busy) machine, so such a turn takes 2–3 s.
 // - Nothing but `POST /v1/responses` was requested from the scripted server with these flags.
+// - `--profile=<name>` ("profile v2", 0.135 through 0.171) layers `$CODEX_HOME/<name>.config.toml`
+//   over config.toml for that run only; `<name>` must be a plain name (a path is refused with exit 2).
+//   `developer_instructions` there reaches the model exactly as `-c developer_instructions=…` does
+//   (a developer message; on `exec … resume` neither form adds a new one: the thread's first stays in
+//   its history), and an `[mcp_servers.<name>]` table there is started for that run while a plain
+//   `codex mcp list` never shows it. This is how the plugin keeps the system prompt and its host-tools
+//   server out of argv and out of the user's config.toml (src/core/RunProfile.ts).
+// - `model_instructions_file` (the only instructions-from-a-file key in 0.135–0.171) replaces codex's
+//   BASE instructions: checked on 0.169, the ~17 KB first developer message becomes just the file's
+//   text (codex's own agent instructions are gone). Not a substitute for developer_instructions.
 import { spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { hostToolFlags, isBridgeStartFailure, isolationFlags, registeredHostServers } from "../../src/core/HostToolFlags.ts"
+import { disabledServerTables, hostServerTable, isBridgeStartFailure, registeredHostServers } from "../../src/core/HostToolFlags.ts"
+import { runProfileToml } from "../../src/core/RunProfile.ts"
 
 const toml = `
 model = "x"
@@ -14,32 +15,46 @@ command = "x"
 command = "y"
 `
 
-describe("MCP isolation between agents", () => {
+const spec = {
+  name: "plexum-host-a_b-1234abcd",
+  launcher: "/p/bin/plexum-openai-provider-plugin",
+  socketPath: "/s/a_b-0123.sock",
+  agentId: 'a.b "quoted"\n',
+  startupTimeoutSec: 30,
+  toolTimeoutSec: 600
+}
+
+describe("the host-tools server of one run (a table of the run's profile)", () => {
   it("finds only plexum-host registrations, once each", () => {
     expect(registeredHostServers(toml)).toEqual(["plexum-host-a_b-1234abcd", "plexum-host-other"])
   })
-  it("disables every other agent's server and keeps the turn's own", () => {
-    expect(isolationFlags(toml, "plexum-host-other")).toEqual(["-c", "mcp_servers.plexum-host-a_b-1234abcd.enabled=false"])
+
+  it("launches mcp-host, pre-approved, required, with the turn token forwarded and socket and agent id in its env", () => {
+    const table = hostServerTable(spec)
+    expect(table).toContain('[mcp_servers."plexum-host-a_b-1234abcd"]\ncommand = "/p/bin/plexum-openai-provider-plugin"\nargs = ["mcp-host"]')
+    expect(table).toContain('env_vars = ["PLEXUM_MCP_TURN_TOKEN"]')
+    expect(table).toContain('default_tools_approval_mode = "approve"')
+    expect(table).toContain("required = true")
+    expect(table).toContain("tool_timeout_sec = 600")
+    expect(table).toContain('[mcp_servers."plexum-host-a_b-1234abcd".env]\nPLEXUM_MCP_SOCKET = "/s/a_b-0123.sock"')
+    // Any agent id is a valid TOML string: quotes and newlines escaped.
+    expect(table).toContain('PLEXUM_MCP_AGENT_ID = "a.b \\"quoted\\"\\n"')
   })
-  it("disables all of them for a turn without tools, and leaves other servers alone", () => {
-    const flags = isolationFlags(toml, undefined)
-    expect(flags.filter((f) => f !== "-c")).toEqual([
-      "mcp_servers.plexum-host-a_b-1234abcd.enabled=false",
-      "mcp_servers.plexum-host-other.enabled=false"
-    ])
+
+  it("switches off, for the run, every registration an earlier version left, the agent's own included", () => {
+    expect(disabledServerTables(["plexum-host-a", "plexum-host-b"], "plexum-host-a")).toBe('[mcp_servers."plexum-host-b"]\nenabled = false\n')
+    expect(disabledServerTables(["plexum-host-a"], undefined)).toBe('[mcp_servers."plexum-host-a"]\nenabled = false\n')
   })
-  it("pre-approves, tokens and requires the turn's own server only when it offers tools", () => {
-    const withTools = hostToolFlags({ configToml: toml, serverName: "plexum-host-other", offersTools: true })
-    expect(withTools).toContain('mcp_servers.plexum-host-other.default_tools_approval_mode="approve"')
-    expect(withTools).toContain('mcp_servers.plexum-host-other.env_vars=["PLEXUM_MCP_TURN_TOKEN"]')
-    expect(withTools).toContain("mcp_servers.plexum-host-other.required=true")
-    expect(withTools).toContain("mcp_servers.plexum-host-a_b-1234abcd.enabled=false")
-    const without = hostToolFlags({ configToml: toml, serverName: "plexum-host-other", offersTools: false })
-    expect(without.filter((f) => f !== "-c")).toEqual([
-      "mcp_servers.plexum-host-a_b-1234abcd.enabled=false",
-      "mcp_servers.plexum-host-other.enabled=false"
-    ])
+
+  it("puts the system prompt before any table, so it stays a top-level key", () => {
+    const profile = runProfileToml({ developerInstructions: "Be a pirate.\n[not a table]", serverTables: hostServerTable(spec) })
+    const lines = profile.split("\n")
+    const firstTable = lines.findIndex((l) => l.startsWith("["))
+    expect(lines.findIndex((l) => l.startsWith("developer_instructions = "))).toBeLessThan(firstTable)
+    expect(profile).toContain('developer_instructions = "Be a pirate.\\n[not a table]"')
+    expect(runProfileToml({ developerInstructions: "" })).not.toContain("developer_instructions")
   })
+
   it("recognises codex failing because this turn's host-tools server did not start", () => {
     // What codex 0.169 prints when a required server's command cannot be started.
     const stderr =

@@ -63,6 +63,21 @@ describe("CodexProcess", () => {
       expect(error).toMatchObject({ _tag: "CodexNotFound", binary: file })
     }))
 
+  it.live("a spawn the kernel refuses (an argument over 128 KiB: E2BIG) fails with CodexExit and a one-line reason", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("ok", { args: ["x".repeat(200 * 1024)] })))
+      expect(error).toMatchObject({ _tag: "CodexExit", status: null, signal: null })
+      expect(error.message).toMatch(/^could not start codex: .*E2BIG/)
+      expect(error.message).not.toContain("\n")
+      expect(error.message).not.toMatch(/ at .*\.(ts|js)/)
+    }))
+
+  it.live("a name that is not an absolute path is never looked up at run time (initialize resolves `binary`)", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(collect(spec("ok", { binary: "node" })))
+      expect(error).toMatchObject({ _tag: "CodexNotFound", binary: "node" })
+    }))
+
   it.live("a non-zero exit fails with CodexExit carrying the status and codex's stderr", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(collect(spec("fail")))

@@ -50,7 +50,7 @@ const mcpAdd = (codexHome: string, name: string, command: ReadonlyArray<string>)
   })
 
 describe("doctor", () => {
-  it("passes a healthy set-up: the real codex, a writable CODEX_HOME, a good registration; no login is only a warning", async () => {
+  it("passes a healthy set-up: the real codex, a writable CODEX_HOME; an earlier version's registration and no login are only warnings", async () => {
     const { profile, codexHome } = await setup({ binary: codexBin })
     mcpAdd(codexHome, "plexum-host-healthy", [pluginBin, "mcp-host"])
     const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
@@ -60,7 +60,8 @@ describe("doctor", () => {
     expect(lineOf(r.lines, "ok   codex binary:")).toMatch(/codex-cli \d+\.\d+\.\d+/)
     expect(lineOf(r.lines, "ok   CODEX_HOME:")).toContain(codexHome)
     expect(lineOf(r.lines, "warn credentials:")).toContain("auth.json")
-    expect(lineOf(r.lines, "ok   mcp plexum-host-healthy:")).toContain(`${pluginBin} mcp-host`)
+    expect(lineOf(r.lines, "warn mcp plexum-host-healthy:")).toContain(`${pluginBin} mcp-host`)
+    expect(fixOf(r.lines, "warn mcp plexum-host-healthy:")).toContain("removes it on its next turn")
     expect(lineOf(r.lines, "ok   socket directory:")).toBeDefined()
     expect(r.lines.some((l) => l.startsWith("FAIL"))).toBe(false)
   })

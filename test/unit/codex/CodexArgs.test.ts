@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { buildCodexArgs, cliModel, tomlString } from "../../../src/core/CodexArgs.ts"
+import { buildCodexArgs, choosesProfile, cliModel, tomlString } from "../../../src/core/CodexArgs.ts"
 import { defaultConfig } from "../../../src/schemas/Config.ts"
 
 const base = { config: defaultConfig, modelId: "codex", workspace: "/work/ws" }
@@ -16,7 +16,8 @@ describe("buildCodexArgs", () => {
       ...base,
       config: { ...defaultConfig, extra_args: ["--disable", "plugins"] },
       modelId: "gpt-x",
-      request: { system: "be brief", options: { sandbox: "read-only", reasoningEffort: "high" } },
+      request: { options: { sandbox: "read-only", reasoningEffort: "high" } },
+      runProfile: "plexum-run-1-ab",
       outputSchemaFile: "/tmp/schema.json",
       images: ["/img/a.png", "/img/b.png"],
       extraFlags: ["-c", "mcp_servers.x.enabled=true"],
@@ -27,7 +28,7 @@ describe("buildCodexArgs", () => {
       "--sandbox", "read-only",
       "--model=gpt-x",
       "-c", 'model_reasoning_effort="high"',
-      "-c", 'developer_instructions="be brief"',
+      "--profile=plexum-run-1-ab",
       "--output-schema=/tmp/schema.json",
       "--image=/img/a.png", "--image=/img/b.png",
       "-c", "mcp_servers.x.enabled=true",
@@ -59,8 +60,17 @@ describe("buildCodexArgs", () => {
     }
   })
 
-  it("the prompt never goes into argv", () => {
-    expect(buildCodexArgs({ ...base, request: { system: "x" } }).at(-1)).toBe("-")
+  it("the prompt never goes into argv, nor the system prompt (it is in the run profile)", () => {
+    const request = { system: "SYSTEM-PROMPT-TEXT", messages: [], options: { sandbox: "read-only" as const } }
+    const args = buildCodexArgs({ ...base, request, runProfile: "plexum-run-1-ab" })
+    expect(args.at(-1)).toBe("-")
+    expect(args.join("\n")).not.toContain("SYSTEM-PROMPT-TEXT")
+    expect(args.join("\n")).not.toContain("developer_instructions")
+  })
+
+  it("knows when extra_args choose a codex profile (the run profile takes codex's one --profile)", () => {
+    for (const extra of [["-p", "work"], ["--profile", "work"], ["--profile=work"], ["-pwork"]]) expect(choosesProfile(extra)).toBe(true)
+    expect(choosesProfile(["--disable", "plugins", "-c", "x=1"])).toBe(false)
   })
 })
 

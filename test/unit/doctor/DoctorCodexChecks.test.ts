@@ -74,7 +74,7 @@ describe("MCP registration check", () => {
   const profile = "/home/u/.plexum"
   const socket = join(socketDirFor(profile), "a.sock")
 
-  it("checks only plexum-host-* servers: ok when the command can start, FAIL when it is gone", async () => {
+  it("checks only plexum-host-* servers: an earlier version's that can start is a warning (every codex starts it), FAIL when it is gone", async () => {
     const plugin = executable(tempDir(), "plexum-openai-provider-plugin")
     const list = [
       stdio("plexum-host-good", plugin, ["mcp-host"], { PLEXUM_MCP_SOCKET: socket }),
@@ -83,7 +83,7 @@ describe("MCP registration check", () => {
     ]
     const results = await Effect.runPromise(checkRegistrations("codex", "/h", profile, {}, answering({ stdout: JSON.stringify(list) })))
     expect(results.map((r) => [r.name, r.status])).toEqual([
-      ["mcp plexum-host-good", "ok"],
+      ["mcp plexum-host-good", "warn"],
       ["mcp plexum-host-gone", "fail"]
     ])
     expect(results[1]!.fix).toContain("mcp remove plexum-host-gone")

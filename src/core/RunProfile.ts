@@ -1,0 +1,79 @@
+/**
+ * The run's private settings file: `$CODEX_HOME/<name>.config.toml`, handed to codex as
+ * `--profile=<name>` (codex's "profile v2": a file layered on top of the user's config.toml,
+ * read by codex 0.135 through 0.171; the name must be a plain name, so the file sits in
+ * CODEX_HOME). It carries what must not go on the command line (PROTOCOL.md §4): the system prompt
+ * as `developer_instructions` (reaches the model as a developer message, exactly as
+ * `-c developer_instructions=…` did) and the agent's host-tools server. Created 0600 with O_EXCL
+ * under a random name, removed when the turn ends; a plugin that was SIGKILLed leaves one behind,
+ * which the next plugin removes (its pid is in the name).
+ */
+import { Effect, Schema } from "effect"
+import type { Scope } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { tomlString } from "./CodexArgs.ts"
+
+export class RunProfileError extends Schema.TaggedError<RunProfileError>()("RunProfileError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+export interface RunProfileInput {
+  /** The turn's system prompt (TurnRequest.system). */
+  readonly developerInstructions?: string | undefined
+  /** MCP server tables (src/core/HostToolFlags.ts). */
+  readonly serverTables?: string
+}
+
+/** Top-level keys first: a key after a table header would belong to that table. */
+export const runProfileToml = (input: RunProfileInput): string =>
+  [
+    "# Written by plexum-openai-provider for one codex run; removed when the run ends.",
+    ...(input.developerInstructions !== undefined && input.developerInstructions !== ""
+      ? [`developer_instructions = ${tomlString(input.developerInstructions)}`]
+      : []),
+    "",
+    input.serverTables ?? ""
+  ].join("\n")
+
+const PREFIX = "plexum-run-"
+const FILE = new RegExp(`^${PREFIX}(\\d+)-[0-9a-f]+\\.config\\.toml$`)
+
+export const runProfilePath = (codexHome: string, name: string): string => Path.join(codexHome, `${name}.config.toml`)
+
+/** Writes the file (0600, never over an existing one) for the scope's lifetime; its profile name. */
+export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<string, RunProfileError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const name = `${PREFIX}${process.pid}-${Crypto.randomBytes(8).toString("hex")}`
+        await Fs.writeFile(runProfilePath(codexHome, name), toml, { flag: "wx", mode: 0o600 })
+        return name
+      },
+      catch: (e) =>
+        new RunProfileError({ message: `cannot write the run's settings into ${codexHome}: ${(e as Error).message}`, cause: e })
+    }),
+    (name) => Effect.promise(() => Fs.rm(runProfilePath(codexHome, name), { force: true }).catch(() => undefined))
+  )
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Removes run profiles whose plugin process is gone; the names of the files removed. */
+export const removeStaleRunProfiles = async (codexHome: string): Promise<ReadonlyArray<string>> => {
+  const entries = await Fs.readdir(codexHome).catch(() => [] as Array<string>)
+  const stale = entries.filter((f) => {
+    const m = FILE.exec(f)
+    return m !== null && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))
+  })
+  for (const f of stale) await Fs.rm(Path.join(codexHome, f), { force: true }).catch(() => undefined)
+  return stale
+}
