@@ -134,7 +134,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
         // Never rewrite under a running codex: mutate takes the thread's lock, which a turn of
         // that thread holds while codex runs and until its tool blocks are read.
         const result = yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
-          Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` }))
+          Effect.mapError((e) =>
+            e._tag === "ThreadInUse"
+              ? new RpcFailure({ code: ErrorCode.ThreadInUse, message: "thread in use by another codex process", data: { threadId, reason: e.message } })
+              : new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` })
+          )
         )
         yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })
         return result
