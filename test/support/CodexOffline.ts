@@ -140,10 +140,12 @@ export const runCodexExec = (opts: {
   readonly tail?: ReadonlyArray<string>
   readonly env?: Record<string, string>
   readonly timeoutMs?: number
+  /** Another codex executable than the pinned one (manual checks of other versions). */
+  readonly binary?: string
 }): Promise<CodexRun> =>
   new Promise((resolve, reject) => {
     const argv = ["exec", "--json", "--skip-git-repo-check", ...opts.args, "-C", opts.cwd, ...(opts.tail ?? ["-"])]
-    const child = spawn(codexBin, argv, {
+    const child = spawn(opts.binary ?? codexBin, argv, {
       env: { ...process.env, ...opts.env, CODEX_HOME: opts.codexHome },
       stdio: ["pipe", "pipe", "pipe"],
       detached: true // own process group, so the timeout can end the tools codex started too
