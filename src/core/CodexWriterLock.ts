@@ -8,6 +8,10 @@
  *            waiting; unlock `.coordination.lock`; retry until the deadline if another holds it.
  *   release: lock `.coordination.lock`; remove `<id>.lock` if this process created it; close it.
  *
+ * A CODEX_HOME without `thread-writer-locks/` has never seen a codex that takes these locks (every
+ * such codex creates the directory and leaves `.coordination.lock` in it; 0.135 has none): there is
+ * no lock to honour, and nothing is created there, so such a home is left exactly as codex keeps it.
+ *
  * Node has no flock(2): the util-linux `flock` command is run on a descriptor this process opened
  * and passes down as fd 3. flock locks belong to the open file description, so the lock stays
  * held after the command exits, for as long as this process keeps the descriptor open, and the
@@ -33,9 +37,13 @@ export class WriterLockBusy extends Error {
 }
 
 export interface HeldWriterLock {
+  /** false when the home has no `thread-writer-locks/` (no codex there takes writer locks). */
+  readonly taken: boolean
   /** Removes the lock file if this process created it, then unlocks. Safe to call twice. */
   readonly release: () => Promise<void>
 }
+
+const NOTHING_TO_HOLD: HeldWriterLock = { taken: false, release: async () => {} }
 
 export const writerLockPath = (codexHome: string, threadId: string) =>
   Path.join(codexHome, WRITER_LOCK_DIR, `${threadId}.lock`)
@@ -80,7 +88,6 @@ const withCoordination = async <A>(
   signal: AbortSignal | undefined,
   f: () => Promise<A>
 ): Promise<{ readonly value: A } | undefined> => {
-  await Fs.mkdir(dir, { recursive: true })
   const fh = await Fs.open(Path.join(dir, COORDINATION), constants.O_RDWR | constants.O_CREAT, 0o644)
   try {
     if (!(await flockFd(fh, waitMs, signal))) return undefined
@@ -118,6 +125,11 @@ export const acquireWriterLock = async (
 ): Promise<HeldWriterLock> => {
   const dir = Path.join(codexHome, WRITER_LOCK_DIR)
   const path = writerLockPath(codexHome, threadId)
+  const present = await Fs.stat(dir).then(
+    (st) => st.isDirectory(),
+    (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? false : Promise.reject(e))
+  )
+  if (!present) return NOTHING_TO_HOLD
   const deadline = Date.now() + waitMs
   for (;;) {
     const attempt = await withCoordination(dir, Math.max(deadline - Date.now(), 0), signal, async () => {
@@ -146,6 +158,7 @@ const RELEASE_WAIT_MS = 10_000
 const holding = (dir: string, path: string, fh: FileHandle, created: boolean): HeldWriterLock => {
   let released = false
   return {
+    taken: true,
     release: async () => {
       if (released) return
       released = true

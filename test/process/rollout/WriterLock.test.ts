@@ -76,6 +76,7 @@ describe("codex's writer lock", () => {
   it("held while taken, and a lock file it created is gone afterwards (codex's .coordination.lock stays, as codex leaves it)", async () => {
     const { codexHome } = await home()
     const lock = writerLockPath(codexHome, THREAD)
+    await Fs.mkdir(Path.dirname(lock)) // a home some codex ≥ 0.151 has written in
     const held = await acquireWriterLock(codexHome, THREAD, 1_000)
     expect(isLocked(lock)).toBe(true)
     // A second taker in this process is refused too (flock is per open file, not per process).
@@ -85,8 +86,15 @@ describe("codex's writer lock", () => {
     expect((await Fs.readdir(Path.dirname(lock))).sort()).toEqual([".coordination.lock"])
   })
 
+  it("creates nothing in a home no locking codex ever used (codex < 0.151), and still mutates", async () => {
+    const { codexHome, path } = await home()
+    expect(await mutateOnce(codexHome, path, 300)).toMatchObject({ _tag: "Right", right: { touched: 1 } })
+    await expect(Fs.stat(Path.join(codexHome, "thread-writer-locks"))).rejects.toMatchObject({ code: "ENOENT" })
+  })
+
   it("dies with its owner: a SIGKILLed holder leaves no process and no lock", async () => {
     const { codexHome } = await home()
+    await Fs.mkdir(Path.join(codexHome, "thread-writer-locks"))
     const esbuild = await import("esbuild")
     const child = Path.join(Os.tmpdir(), `writer-lock-child-${process.pid}.mjs`)
     await esbuild.build({ entryPoints: [Path.join(HERE, "WriterLockChild.ts")], bundle: true, platform: "node", format: "esm", outfile: child, logLevel: "error" })
