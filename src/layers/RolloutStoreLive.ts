@@ -100,8 +100,12 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
     const lockThread = (threadId: string): Effect.Effect<void, never, Scope.Scope> =>
       Effect.acquireRelease(semaphore(threadId).take(1), () => semaphore(threadId).release(1)).pipe(Effect.asVoid)
 
-    // codex ≥ 0.148 keeps byte offsets into rollouts here; while it exists no line may change length.
-    const hasHistoryIndex = () => Fs.stat(Path.join(paths.codexHome, HISTORY_INDEX)).then(() => true, () => false)
+    // codex ≥ 0.148 keeps byte offsets into rollouts here; while it may exist no line changes length.
+    const hasHistoryIndex = () =>
+      Fs.stat(Path.join(paths.codexHome, HISTORY_INDEX)).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => e.code !== "ENOENT" // cannot tell: keep lengths, the safe side
+      )
 
     const waitMs = options.writerLockWaitMs ?? WRITER_LOCK_WAIT_MS
     /** codex's own lock of the thread (other codex processes), held until the scope closes. */
