@@ -1,10 +1,13 @@
 // A rewrite keeps every line's byte length (PROTOCOL.md §5: offsets codex keeps into the rollout stay
 // valid): shorter values are padded with JSON whitespace, values that would grow are left alone.
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
 import { withReadHandle } from "../../../src/core/RolloutLineScanner.ts"
 import { rewriteRollout } from "../../../src/core/RolloutRewrite.ts"
 import { scanToolCalls } from "../../../src/core/RolloutToolCalls.ts"
+import { HISTORY_INDEX, makeRolloutStore } from "../../../src/layers/RolloutStoreLive.ts"
 import { copyFixture, HOSTILE, keyPaths, MARKER, rawLines, RECORDED_TWO_TURNS } from "./RolloutTestKit.ts"
 
 /** Byte offset where each line starts: what codex's history index records. */
@@ -82,5 +85,22 @@ describe("rewriteRollout keeps line lengths", () => {
     expect(result.kept.length).toBe(1)
     expect((await Fs.readFile(path)).equals(before)).toBe(true)
     expect((await Fs.stat(path)).ino).toBe(inode)
+  })
+
+  it("session/mutate keeps lengths where codex keeps its history index, and shrinks lines where it does not", async () => {
+    const sizeAfterMutate = async (withIndex: boolean) => {
+      const path = await copyFixture(RECORDED_TWO_TURNS)
+      const home = Path.dirname(path)
+      if (withIndex) await Fs.writeFile(Path.join(home, HISTORY_INDEX), "")
+      const before = (await Fs.stat(path)).size
+      await Effect.runPromise(
+        Effect.flatMap(makeRolloutStore({ codexHome: home }), (store) => store.mutate(path, [{ blockId: "call_A1", op: "heavy" }], MARKER))
+      )
+      return { before, after: (await Fs.stat(path)).size }
+    }
+    const kept = await sizeAfterMutate(true)
+    expect(kept.after).toBe(kept.before)
+    const free = await sizeAfterMutate(false)
+    expect(free.after).toBeLessThan(free.before)
   })
 })
