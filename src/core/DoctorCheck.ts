@@ -4,6 +4,8 @@
  * logs and CI output stay greppable and free of escape sequences.
  */
 
+import { escapeForTerminal } from "./TerminalText.ts"
+
 /** `warn` never fails the run (e.g. no codex login while a custom provider needs none). */
 export type CheckStatus = "ok" | "warn" | "fail" | "skip"
 
@@ -41,11 +43,14 @@ const paint = (style: RenderStyle, code: string, text: string) => (style.colour 
 
 /** One line for the check, plus an indented "fix:" line when something needs doing. */
 export const renderCheck = (result: CheckResult, style: RenderStyle): string => {
+  // Details quote config files, registrations and codex's output: escaped, so they stay one line
+  // and cannot drive the terminal.
+  const [name, detail] = [escapeForTerminal(result.name), escapeForTerminal(result.detail)]
   const mark = paint(style, COLOUR[result.status], style.symbols ? SYMBOL[result.status] : WORD[result.status])
-  const line = `${mark} ${style.colour ? paint(style, "1", result.name) : result.name}: ${result.detail}`
+  const line = `${mark} ${style.colour ? paint(style, "1", name) : name}: ${detail}`
   if (result.fix === undefined || result.status === "ok" || result.status === "skip") return line
   const indent = style.symbols ? "  " : "     "
-  return `${line}\n${indent}${paint(style, "2", "fix:")} ${result.fix}`
+  return `${line}\n${indent}${paint(style, "2", "fix:")} ${escapeForTerminal(result.fix)}`
 }
 
 export const failedChecks = (results: ReadonlyArray<CheckResult>): ReadonlyArray<CheckResult> =>

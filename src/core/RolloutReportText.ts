@@ -4,20 +4,11 @@
  */
 import type { RolloutReport, TokenUsage, ToolCallSummary } from "./RolloutReport.ts"
 
-const hex = (c: number, width: number) => c.toString(16).padStart(width, "0")
+import { escapeForTerminal } from "./TerminalText.ts"
 
-/**
- * Makes text from a file safe to print: C0/C1 controls, DEL, line/paragraph separators and bidi
- * overrides become visible escapes (`\n`, `\x1b`, `\u202e`).
- */
-export const escapeForTerminal = (s: string): string =>
-  s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => {
-    const c = ch.charCodeAt(0)
-    if (c === 0x0a) return "\\n"
-    if (c === 0x0d) return "\\r"
-    if (c === 0x09) return "\\t"
-    return c <= 0xff ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`
-  })
+export { escapeForTerminal } from "./TerminalText.ts"
+
+const hex = (c: number, width: number) => c.toString(16).padStart(width, "0")
 
 /** JSON text with the same characters escaped as `\uXXXX`, so `--json` is safe on a terminal too. */
 export const safeJson = (value: unknown): string =>

@@ -4,6 +4,15 @@
  * byte kept), then, only if something changes, a copy to a temp file in the same directory with
  * the edits applied, fsync, rename over the original, fsync the directory. A crash leaves either
  * the old or the new file; a crashed run's temp file is removed by the next run.
+ *
+ * Line lengths (`lengths: "keep"`, the default): codex ≥ 0.148 keeps byte offsets into the
+ * rollout in `thread_history_1.sqlite` (CODEX.md "the history index"), and a line that changes
+ * length moves every later byte under them. So no line changes its byte length: a shorter new
+ * value is followed by spaces (JSON whitespace, before the next `,` or `}`; codex reads such a line
+ * as before), and a value whose replacement would be longer (an output already shorter than the
+ * marker) is left as it is and reported in `kept`: the model keeps seeing a value no longer than
+ * the marker, nothing of it is cut, and every recorded offset stays true. With `lengths: "free"`
+ * (no index to keep true) new values are spliced in at their own length.
  */
 import * as Crypto from "node:crypto"
 import type { FileHandle } from "node:fs/promises"
@@ -14,6 +23,9 @@ import { callIdValues, PatternCursor } from "./RolloutLineFilter.ts"
 import { scanLines } from "./RolloutLineScanner.ts"
 
 export type MutationOp = "light" | "heavy"
+
+/** Whether rewritten lines keep their byte length (see the header). */
+export type LineLengths = "keep" | "free"
 
 export interface RolloutMutation {
   readonly blockId: string
@@ -31,6 +43,8 @@ export interface MutationPlan {
   readonly edits: ReadonlyArray<Edit>
   /** Lines that change. */
   readonly touched: number
+  /** Lines whose value is shorter than its replacement, so left as they are (1-based). */
+  readonly kept: ReadonlyArray<number>
   /** Block ids with no `response_item` carrying their `call_id`, in request order. */
   readonly missing: ReadonlyArray<string>
   /** Lines naming a target id that are not a well-formed JSON object (left untouched). */
@@ -68,16 +82,22 @@ const targetsOf = (mutations: ReadonlyArray<RolloutMutation>) => {
 
 const CALL_ID = Buffer.from('"call_id"')
 
+/** `json` followed by spaces up to `length` bytes, so the line keeps its length. */
+const padded = (json: Buffer, length: number): Buffer =>
+  json.length === length ? json : Buffer.concat([json, Buffer.alloc(length - json.length, 0x20)])
+
 /** Plans the edits for `mutations` over the complete lines of an open rollout. */
 export const planMutations = async (
   fh: FileHandle,
   mutations: ReadonlyArray<RolloutMutation>,
-  marker: string
+  marker: string,
+  lengths: LineLengths = "keep"
 ): Promise<MutationPlan> => {
   const targets = targetsOf(mutations)
   const found = new Set<string>()
   const edits: Array<Edit> = []
   const badLines: Array<number> = []
+  const kept: Array<number> = []
   let touched = 0
   const markerJson = Buffer.from(JSON.stringify(marker))
   const cursor = new PatternCursor(CALL_ID)
@@ -111,7 +131,19 @@ export const planMutations = async (
       const edit = (key: string, next: string, nextJson: Buffer) => {
         const span = payload.get(key)
         if (span === undefined || holds(line, span, next, nextJson)) return
-        edits.push({ start: offset + span[0], end: offset + span[1], bytes: nextJson })
+        if (lengths === "free") {
+          edits.push({ start: offset + span[0], end: offset + span[1], bytes: nextJson })
+          touched++
+          return
+        }
+        // Whitespace after the value (padding of an earlier rewrite) is room too.
+        let end = span[1]
+        while (end < line.length && (line[end] === 0x20 || line[end] === 0x09)) end++
+        if (nextJson.length > end - span[0]) {
+          kept.push(lineNo)
+          return
+        }
+        edits.push({ start: offset + span[0], end: offset + end, bytes: padded(nextJson, end - span[0]) })
         touched++
       }
       if (type.endsWith("_output")) edit("output", marker, markerJson)
@@ -120,7 +152,7 @@ export const planMutations = async (
     })
   }
   const missing = [...new Set(mutations.map((m) => m.blockId))].filter((id) => !found.has(id))
-  return { edits, touched, missing, badLines }
+  return { edits, touched, kept, missing, badLines }
 }
 
 // Temp files are `.<name>.plexum-mutate.<pid>.<random>.tmp` beside the rollout: hidden from
@@ -226,6 +258,8 @@ export const applyEdits = async (path: string, edits: ReadonlyArray<Edit>, probe
 
 export interface RewriteResult {
   readonly touched: number
+  /** Lines left as they are because the new value would not fit (see the header). */
+  readonly kept: ReadonlyArray<number>
   readonly missing: ReadonlyArray<string>
   readonly badLines: ReadonlyArray<number>
 }
@@ -235,16 +269,17 @@ export const rewriteRollout = async (
   path: string,
   mutations: ReadonlyArray<RolloutMutation>,
   marker: string,
-  probe?: ReplaceProbe
+  options: { readonly lengths?: LineLengths; readonly probe?: ReplaceProbe } = {}
 ): Promise<RewriteResult> => {
+  const { lengths = "keep", probe } = options
   await cleanStaleTemps(path)
   const fh = await Fs.open(path, "r")
   let plan: MutationPlan
   try {
-    plan = await planMutations(fh, mutations, marker)
+    plan = await planMutations(fh, mutations, marker, lengths)
   } finally {
     await fh.close()
   }
   if (plan.edits.length > 0) await applyEdits(path, plan.edits, probe)
-  return { touched: plan.touched, missing: plan.missing, badLines: plan.badLines }
+  return { touched: plan.touched, kept: plan.kept, missing: plan.missing, badLines: plan.badLines }
 }

@@ -48,3 +48,17 @@ export const ensurePrivateDir = (dir: string): void => {
   if (st.uid !== uid()) throw new Error(`${dir} belongs to another user (uid ${st.uid})`)
   if ((st.mode & 0o777) !== 0o700) Fs.chmodSync(dir, 0o700)
 }
+
+/**
+ * Removes `dir` if it is empty. rmdir is atomic: a directory holding another turn's socket stays
+ * (ENOTEMPTY), and one already gone is fine. A turn that finds it gone between preparing it and
+ * binding prepares it again (ToolBridgeLive).
+ */
+export const removeDirIfEmpty = (dir: string): void => {
+  try {
+    Fs.rmdirSync(dir)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT") throw e
+  }
+}

@@ -184,6 +184,7 @@ const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
       // EPIPE; its exit status and stderr then say what went wrong, so the write error is not kept.
       child.stdin.on("error", () => {})
       child.stdin.end(spec.stdin)
+      spec.onSpawn?.(child.pid!)
       resume(Effect.succeed({ child, pgid: child.pid!, exited, stderr }))
     })
     return Effect.sync(() => {

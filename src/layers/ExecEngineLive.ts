@@ -79,9 +79,11 @@ export const ExecEngineLive = Layer.effect(
             paths.codexHome,
             runProfileToml({ developerInstructions: request.system, serverTables })
           ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
+          // Only mcp-host processes below this turn's codex are served (besides the token check).
+          let codexPid: number | undefined
           if (tools.length > 0) {
             yield* bridge
-              .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool })
+              .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool, expectedAncestorPid: () => codexPid })
               .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           }
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
@@ -116,7 +118,10 @@ export const ExecEngineLive = Layer.effect(
               args,
               cwd: agent.workspace,
               env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
-              stdin: plan.prompt.text
+              stdin: plan.prompt.text,
+              onSpawn: (pid) => {
+                codexPid = pid
+              }
             })
             .pipe(
               Stream.mapChunksEffect((chunk) =>

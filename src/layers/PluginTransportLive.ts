@@ -6,6 +6,7 @@
 import { Cause, Deferred, Effect, Exit, FiberSet, Layer, Option, Queue, Schema } from "effect"
 import type { Readable, Writable } from "node:stream"
 import type { RequestHandler, RpcRouter } from "../core/RpcRouter.ts"
+import { escapeForTerminal, escapeStringsDeep } from "../core/TerminalText.ts"
 import { ErrorCode, IncomingCall, IncomingResponse, type RpcId } from "../schemas/JsonRpc.ts"
 import type { LogLevel } from "../schemas/Protocol.ts"
 import { HostCallError, PluginTransport, type PluginTransportShape } from "../services/PluginTransport.ts"
@@ -86,13 +87,18 @@ export const makePluginTransport = (io: StdioStreams) =>
       return Queue.offer(outbox, lines)
     }
 
-    const log: PluginTransportShape["log"] = (level: LogLevel, message, fields) =>
-      Effect.zipRight(
+    // Log text quotes files and codex (paths, keys, stderr, causes), and hosts print host/log on a
+    // terminal: every string is escaped first, for the host and for our own stderr alike.
+    const log: PluginTransportShape["log"] = (level: LogLevel, rawMessage, rawFields) => {
+      const message = escapeForTerminal(rawMessage)
+      const fields = rawFields === undefined ? undefined : (escapeStringsDeep(rawFields) as Record<string, unknown>)
+      return Effect.zipRight(
         level === "warn" || level === "error"
           ? stderrLine(`plexum-openai-provider ${level}: ${message}${fields ? " " + JSON.stringify(fields) : ""}`)
           : Effect.void,
         notify("host/log", fields === undefined ? { level, message } : { level, message, fields })
       )
+    }
 
     // Plugin → host requests waiting for their answer.
     const pending = new Map<string, Deferred.Deferred<unknown, HostCallError>>()

@@ -143,7 +143,11 @@ export const makeProtocolRouter = Effect.gen(function* () {
           Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot release thread ${threadId}: ${e.message}` }))
         )
         return yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(
-          Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` }))
+          Effect.mapError((e) =>
+            e._tag === "ThreadInUse"
+              ? new RpcFailure({ code: ErrorCode.ThreadInUse, message: "thread in use by another codex process", data: { threadId, reason: e.message } })
+              : new RpcFailure({ code: ErrorCode.Internal, message: `cannot rewrite ${path}: ${e.message}` })
+          )
         )
       }).pipe(turns.withThread(threadId))
       yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })

@@ -1,5 +1,6 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
 import { Effect, Layer, Option, type Scope } from "effect"
+import { acquireWriterLock, WriterLockBusy } from "../core/CodexWriterLock.ts"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/RolloutLineScanner.ts"
@@ -13,7 +14,8 @@ import {
   RolloutNotFound,
   RolloutReadError,
   RolloutStore,
-  RolloutWriteError
+  RolloutWriteError,
+  ThreadInUse
 } from "../services/RolloutStore.ts"
 
 const describe = (e: unknown): string =>
@@ -21,7 +23,22 @@ const describe = (e: unknown): string =>
 
 const readError = (path: string) => (e: unknown) => new RolloutReadError({ path, message: `cannot read rollout ${path}: ${describe(e)}` })
 
-export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
+/**
+ * How long `mutate` waits for another process to let go of codex's writer lock of the thread
+ * before failing with `ThreadInUse` (PROTOCOL.md §5): long enough for a codex that is finishing
+ * to exit, short enough that a host never waits on a codex that is still working.
+ */
+export const WRITER_LOCK_WAIT_MS = 5_000
+
+/** codex's history index (CODEX.md "Writer locks and the history index"). */
+export const HISTORY_INDEX = "thread_history_1.sqlite"
+
+export interface RolloutStoreOptions {
+  /** Overrides `WRITER_LOCK_WAIT_MS` (tests). */
+  readonly writerLockWaitMs?: number
+}
+
+export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, options: RolloutStoreOptions = {}) =>
   Effect.gen(function* () {
     const locks = new Map<string, Effect.Semaphore>()
     const semaphore = (key: string) => {
@@ -90,23 +107,63 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">) =>
     const lockThread = (threadId: string): Effect.Effect<void, never, Scope.Scope> =>
       Effect.acquireRelease(semaphore(threadId).take(1), () => semaphore(threadId).release(1)).pipe(Effect.asVoid)
 
+    // codex ≥ 0.148 keeps byte offsets into rollouts here; while it may exist no line changes length.
+    const hasHistoryIndex = () =>
+      Fs.stat(Path.join(paths.codexHome, HISTORY_INDEX)).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => e.code !== "ENOENT" // cannot tell: keep lengths, the safe side
+      )
+
+    const waitMs = options.writerLockWaitMs ?? WRITER_LOCK_WAIT_MS
+    /** codex's own lock of the thread (other codex processes), held until the scope closes. */
+    const holdCodexWriterLock = (path: string, threadId: string | undefined) =>
+      threadId === undefined
+        ? Effect.void // not a codex rollout name: no codex writes it under a lock
+        : Effect.acquireRelease(
+            Effect.tryPromise({
+              try: (signal) => acquireWriterLock(paths.codexHome, threadId, waitMs, signal),
+              catch: (e) =>
+                e instanceof WriterLockBusy
+                  ? new ThreadInUse({ threadId, message: `thread ${threadId} is in use by another codex process (it kept codex's writer lock for ${waitMs} ms)` })
+                  : new RolloutWriteError({ path, message: `cannot take codex's writer lock of thread ${threadId}: ${describe(e)}` })
+            }),
+            (held) =>
+              Effect.tryPromise(held.release).pipe(
+                Effect.catchAll((e) =>
+                  Effect.logWarning("could not release codex's writer lock cleanly").pipe(
+                    Effect.annotateLogs({ threadId, error: describe(e.error) })
+                  )
+                )
+              )
+          )
+
     const mutate = Effect.fn("RolloutStore.mutate")(function* (
       path: string,
       mutations: ReadonlyArray<{ readonly blockId: string; readonly op: "light" | "heavy" }>,
       marker: string
     ) {
-      const result = yield* Effect.tryPromise({
-        try: () => rewriteRollout(path, mutations, marker),
+      const rewrite = Effect.tryPromise({
+        try: async () => rewriteRollout(path, mutations, marker, { lengths: (await hasHistoryIndex()) ? "keep" : "free" }),
         catch: (e) => {
           const code = (e as NodeJS.ErrnoException).code
           return code === "ENOENT" || code === "EISDIR"
             ? readError(path)(e)
             : new RolloutWriteError({ path, message: `cannot rewrite rollout ${path}: ${describe(e)}` })
         }
-      }).pipe(Effect.uninterruptible, withThreadLock(lockKeyOfPath(path)))
+      }).pipe(Effect.uninterruptible)
+      // In-process turns first (they hold the thread mutex while their codex runs), then codex's own
+      // lock for the whole rewrite, so no other codex process appends to the file being replaced.
+      const result = yield* Effect.scoped(Effect.zipRight(holdCodexWriterLock(path, threadIdOfRolloutPath(path)), rewrite)).pipe(
+        withThreadLock(lockKeyOfPath(path))
+      )
       if (result.badLines.length > 0) {
         yield* Effect.logWarning("rollout lines naming a mutated call are not valid JSON; left as they are").pipe(
           Effect.annotateLogs({ path, lines: result.badLines.join(",") })
+        )
+      }
+      if (result.kept.length > 0) {
+        yield* Effect.logInfo("tool outputs shorter than the marker left as they are (a rewrite never moves codex's offsets)").pipe(
+          Effect.annotateLogs({ path, lines: result.kept.join(",") })
         )
       }
       return { touched: result.touched, missing: [...result.missing] }

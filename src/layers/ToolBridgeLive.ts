@@ -9,7 +9,9 @@ import { Cause, Effect, Either, FiberSet, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { ensurePrivateDir, socketPathFor } from "../core/SocketPath.ts"
+import { peerAncestry } from "../core/PeerProcess.ts"
+import { ensurePrivateDir, removeDirIfEmpty, socketPathFor } from "../core/SocketPath.ts"
+import { tokenMatches } from "../core/TurnToken.ts"
 import { exposeToolNames } from "../core/ToolNames.ts"
 import { BRIDGE_WIRE_VERSION } from "../mcphost/BridgeEnv.ts"
 import { makeLineFramer } from "../mcphost/LineFramer.ts"
@@ -27,6 +29,8 @@ import { PluginPaths } from "../services/PluginPaths.ts"
 const CLOSE_GRACE_MS = 1_000
 
 const decodePeer = Schema.decodeUnknownEither(Schema.parseJson(PeerMessage))
+
+const NOT_THIS_TURN = "this connection does not come from the running turn's codex"
 
 export const errorResult = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
 
@@ -69,16 +73,37 @@ const bind = async (server: Net.Server, path: string): Promise<void> => {
   await listen(server, path)
 }
 
+/** How often a bind is retried when another turn's cleanup removed the (empty) directory meanwhile. */
+const BIND_ATTEMPTS = 5
+
+class SocketDirError extends Error {}
+
+/**
+ * Prepares the private directory and binds in it. The directory goes when its last socket does
+ * (the finalizer below), so another turn of this profile may remove it between the two steps:
+ * then both are simply done again.
+ */
+const bindInPrivateDir = async (server: Net.Server, path: string): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ensurePrivateDir(Path.dirname(path))
+    } catch (e) {
+      throw new SocketDirError((e as Error).message)
+    }
+    try {
+      return await bind(server, path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= BIND_ATTEMPTS) throw e
+    }
+  }
+}
+
 export const makeToolBridge = Effect.gen(function* () {
   const paths = yield* PluginPaths
 
   const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
     const socketPath = socketPathFor(paths.profileRoot, options.agentId)
     const bridgeError = (message: string) => new BridgeError({ socketPath, message })
-    yield* Effect.try({
-      try: () => ensurePrivateDir(Path.dirname(socketPath)),
-      catch: (e) => bridgeError(`cannot prepare the socket directory: ${(e as Error).message}`)
-    })
 
     const exposed = exposeToolNames(options.tools.map((t) => t.name))
     const byExposedName = new Map(exposed.map((e) => [e.exposed, e.original]))
@@ -111,7 +136,21 @@ export const makeToolBridge = Effect.gen(function* () {
         await closed
         // server.close() unlinks the socket; make sure even if it did not.
         if (bound) Fs.rmSync(socketPath, { force: true })
-      })
+      }).pipe(
+        // The last socket out removes the directory (a per-profile one in /tmp must not pile up);
+        // rmdir fails on a directory holding another turn's socket, which keeps it.
+        Effect.zipRight(
+          Effect.suspend(() =>
+            bound
+              ? Effect.try(() => removeDirIfEmpty(Path.dirname(socketPath))).pipe(
+                  Effect.catchAll((e) =>
+                    Effect.logWarning("cannot remove the bridge socket directory").pipe(Effect.annotateLogs({ error: String(e.error) }))
+                  )
+                )
+              : Effect.void
+          )
+        )
+      )
     )
     const run = yield* FiberSet.makeRuntime<never>()
 
@@ -166,6 +205,8 @@ export const makeToolBridge = Effect.gen(function* () {
       socket.setEncoding("utf8")
       const frame = makeLineFramer()
       let greeted = false
+      // Messages after the hello run in order behind the peer check (resolved at once without one).
+      let checked: Promise<void> = Promise.resolve()
       const refuse = (message: string) => {
         write(socket, { type: "refused", message })
         socket.end()
@@ -198,32 +239,61 @@ export const makeToolBridge = Effect.gen(function* () {
               return refuse(`bridge version ${message.version} is not supported (want ${BRIDGE_WIRE_VERSION})`)
             }
             if (message.agentId !== options.agentId) return refuse("this socket serves another agent")
-            if (options.turnToken !== undefined && message.token !== options.turnToken) {
-              return refuse("this connection does not come from the running turn's codex")
+            if (options.turnToken !== undefined && !tokenMatches(options.turnToken, message.token)) {
+              return refuse(NOT_THIS_TURN)
             }
             greeted = true
+            const ancestor = options.expectedAncestorPid?.()
+            if (ancestor !== undefined) {
+              // Lines after the hello wait until the peer's process is known.
+              checked = checked.then(() =>
+                peerAncestry(socket, ancestor).then(
+                  (found) => {
+                    if (found.kind === "foreign") return refuse(NOT_THIS_TURN)
+                    if (found.kind === "unknown") {
+                      run(
+                        Effect.logWarning("cannot tell which process connected to the bridge; the turn token alone decides").pipe(
+                          Effect.annotateLogs({ agentId: options.agentId, reason: found.reason })
+                        )
+                      )
+                    }
+                    write(socket, { type: "welcome", turnId: options.turnId })
+                  },
+                  () => refuse(NOT_THIS_TURN)
+                )
+              )
+              continue
+            }
             write(socket, { type: "welcome", turnId: options.turnId })
             continue
           }
-          if (message.type === "list" && "id" in message && message.id !== undefined) {
-            write(socket, { type: "tools", id: message.id, tools: toolList })
-          } else if (message.type === "call" && "name" in message) {
-            run(answerCall(socket, message))
-          } else {
-            write(socket, {
-              type: "error",
-              ...("id" in message && message.id !== undefined ? { id: message.id } : {}),
-              message: `unexpected bridge message: ${message.type}`
-            })
-          }
+          checked = checked.then(() => {
+            if (socket.destroyed || !socket.writable) return
+            if (message.type === "list" && "id" in message && message.id !== undefined) {
+              write(socket, { type: "tools", id: message.id, tools: toolList })
+            } else if (message.type === "call" && "name" in message) {
+              run(answerCall(socket, message))
+            } else {
+              write(socket, {
+                type: "error",
+                ...("id" in message && message.id !== undefined ? { id: message.id } : {}),
+                message: `unexpected bridge message: ${message.type}`
+              })
+            }
+          })
         }
       }
     }
     server.on("connection", onConnection)
 
     yield* Effect.tryPromise({
-      try: () => bind(server, socketPath),
-      catch: (e) => bridgeError(`cannot listen on ${socketPath}: ${(e as Error).message}`)
+      try: () => bindInPrivateDir(server, socketPath),
+      catch: (e) =>
+        bridgeError(
+          e instanceof SocketDirError
+            ? `cannot prepare the socket directory: ${e.message}`
+            : `cannot listen on ${socketPath}: ${(e as Error).message}`
+        )
     })
     bound = true
     yield* Effect.try({

@@ -14,7 +14,8 @@ export const ErrorCode = {
   ConfigInvalid: -32002,
   AgentBusy: -32003,
   ModelNotServed: -32004,
-  NoRollout: -32006
+  NoRollout: -32006,
+  ThreadInUse: -32007
 } as const
 
 export const RpcErrorObject = Schema.Struct({

@@ -15,6 +15,8 @@ export interface CodexRunSpec {
   readonly env: Record<string, string | undefined>
   /** Written to stdin, which is then closed (codex reads the prompt until EOF). */
   readonly stdin: string
+  /** Told codex's pid once it runs (the bridge serves only processes below it). */
+  readonly onSpawn?: (pid: number) => void
 }
 
 /** The binary could not be started: not found or not executable. */

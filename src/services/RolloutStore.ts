@@ -27,6 +27,12 @@ export class RolloutWriteError extends Schema.TaggedError<RolloutWriteError>()("
   message: Schema.String
 }) {}
 
+/** Another process (a codex writing the thread) kept codex's writer lock of the thread past the wait. */
+export class ThreadInUse extends Schema.TaggedError<ThreadInUse>()("ThreadInUse", {
+  threadId: Schema.String,
+  message: Schema.String
+}) {}
+
 export interface ToolCallsOptions {
   /** Start here (a line start, e.g. `endOffset` taken before the turn) instead of at 0. */
   readonly fromOffset?: number
@@ -46,19 +52,21 @@ export interface RolloutStoreShape {
   ) => Effect.Effect<ReadonlyArray<ToolCallRecord>, RolloutReadError>
   /**
    * Applies `session/mutate` mutations to the file (light: output → marker; heavy: also arguments →
-   * "{}" / input → ""), atomically, under the lock of the thread named by the file.
+   * "{}" / input → ""), atomically, under the lock of the thread named by the file and codex's own
+   * writer lock of that thread (`ThreadInUse` when another process keeps it past a few seconds).
+   * Every rewritten line keeps its byte length, so offsets codex recorded stay valid.
    */
   readonly mutate: (
     path: string,
     mutations: ReadonlyArray<Mutation>,
     marker: string
-  ) => Effect.Effect<MutateResult, RolloutReadError | RolloutWriteError>
+  ) => Effect.Effect<MutateResult, RolloutReadError | RolloutWriteError | ThreadInUse>
   /** `find` then `mutate`. */
   readonly mutateThread: (
     threadId: string,
     mutations: ReadonlyArray<Mutation>,
     marker: string
-  ) => Effect.Effect<MutateResult, RolloutNotFound | RolloutReadError | RolloutWriteError>
+  ) => Effect.Effect<MutateResult, RolloutNotFound | RolloutReadError | RolloutWriteError | ThreadInUse>
   /** Runs `self` holding the thread's mutex (a turn holds it while codex runs; `mutate` waits for it). */
   readonly withThreadLock: (threadId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Takes the thread's mutex until the scope closes (for a turn that learns its thread id mid-way). */

@@ -33,6 +33,12 @@ export interface ServeOptions {
    * ENV_TURN_TOKEN) is served: this agent's server started by another agent's codex is refused.
    */
   readonly turnToken?: string
+  /**
+   * When set (the turn's codex pid once it runs), a peer is also required to be that process or to descend
+   * from it, as far as /proc tells (core/PeerProcess.ts): a peer shown to be elsewhere is refused;
+   * when it cannot be learned the token alone decides, with a warning logged.
+   */
+  readonly expectedAncestorPid?: () => number | undefined
   /** A call running longer than this is answered with an `isError` result (default: no limit; codex has its own). */
   readonly callTimeoutMs?: number
 }

@@ -20,7 +20,7 @@ describe("rewriteRollout", () => {
     const path = await copyFixture(RECORDED_TWO_TURNS)
     const before = await Fs.readFile(path)
     const result = await rewriteRollout(path, [{ blockId: "call_A1", op: "light" }, { blockId: "call_P1", op: "light" }], MARKER)
-    expect(result).toEqual({ touched: 2, missing: [], badLines: [] })
+    expect(result).toEqual({ touched: 2, kept: [], missing: [], badLines: [] })
     const after = await Fs.readFile(path)
     expect(changedLines(before, after)).toEqual([13, 31])
     const [old13, new13] = [rawLines(before)[12]!, rawLines(after)[12]!]
@@ -60,7 +60,7 @@ describe("rewriteRollout", () => {
     const once = await Fs.readFile(path)
     const inode = (await Fs.stat(path)).ino
     const again = await rewriteRollout(path, [{ blockId: "call_A1", op: "heavy" }, { blockId: "call_A1", op: "light" }], MARKER)
-    expect(again).toEqual({ touched: 0, missing: [], badLines: [] })
+    expect(again).toEqual({ touched: 0, kept: [], missing: [], badLines: [] })
     expect((await Fs.readFile(path)).equals(once)).toBe(true)
     expect((await Fs.stat(path)).ino).toBe(inode) // not even replaced
   })
@@ -84,7 +84,8 @@ describe("rewriteRollout", () => {
     const result = await rewriteRollout(
       path,
       ["call_ls", "call_mcp", "call_patch", "call_spaced", "call_half", "call_q"].map((blockId) => ({ blockId, op: "heavy" as const })),
-      MARKER
+      MARKER,
+      { lengths: "free" } // values at their own length (no history index to keep true), so line 23 can grow
     )
     // call_half sits in the incomplete last line; call_q is an unknown payload kind (found, not edited).
     expect(result.missing).toEqual(["call_half"])

@@ -1,0 +1,169 @@
+// The bridge's other checks and its leftovers (PROTOCOL.md §7): a peer must descend from the turn's
+// codex when its pid is known, the token is compared in constant time, and socket directories go
+// when their last turn does, without tripping a turn of the same profile that starts meanwhile.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { descendantsOf, peerAncestry, peerInodeFromSs } from "../../../src/core/PeerProcess.ts"
+import { socketDirFor, socketPathFor } from "../../../src/core/SocketPath.ts"
+import { tokenMatches } from "../../../src/core/TurnToken.ts"
+import type { ToolResult } from "../../../src/schemas/Protocol.ts"
+import { connectMcpHost, serveTurn, tempProfile } from "./BridgeKit.ts"
+
+const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
+const echoTurn = (agentId: string) => ({
+  agentId,
+  turnId: "t",
+  tools: [{ name: "echo", inputSchema: { type: "object" } }],
+  callTool: (_: string, args: Record<string, unknown>) => Effect.succeed(ok(JSON.stringify(args)))
+})
+
+/** A process that is not an ancestor of anything the test starts. */
+const bystander = Effect.acquireRelease(
+  Effect.sync(() => spawn("sleep", ["60"], { stdio: "ignore" })),
+  (p) => Effect.sync(() => p.kill("SIGKILL"))
+)
+
+const listTools = (path: string, agentId: string) =>
+  Effect.flatMap(connectMcpHost({ args: ["--socket", path, "--agent-id", agentId] }), (host) =>
+    Effect.promise(() => host.client.listTools())
+  ).pipe(Effect.map((r) => r.tools.map((t) => t.name)))
+
+/** A listener at a temp path; resolves each accepted socket in turn. */
+const rawListener = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "peer-"))
+    const path = Path.join(dir, "s.sock")
+    const accepted: Array<Net.Socket> = []
+    const waiters: Array<(s: Net.Socket) => void> = []
+    const server = Net.createServer((s) => {
+      const w = waiters.shift()
+      if (w) w(s)
+      else accepted.push(s)
+    })
+    await new Promise<void>((r) => server.listen(path, r))
+    const next = () => new Promise<Net.Socket>((r) => (accepted.length > 0 ? r(accepted.shift()!) : waiters.push(r)))
+    return { dir, path, server, next }
+  }),
+  ({ dir, server }) =>
+    Effect.promise(async () => {
+      server.close()
+      Fs.rmSync(dir, { recursive: true, force: true })
+    })
+)
+
+/** `sh -c 'node -e <connect to path and wait>'`: the connecting node is the sh's child. */
+const connectFromGrandchild = (path: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const script = `require("net").connect(${JSON.stringify(path)}); setInterval(() => {}, 1e6)`
+      return spawn("sh", ["-c", `"${process.execPath}" -e '${script}'; :`], { stdio: "ignore", detached: true }) as ChildProcess
+    }),
+    (p) => Effect.sync(() => process.kill(-p.pid!, "SIGKILL"))
+  )
+
+describe("bridge peer process", () => {
+  it.scopedLive("tells whether the connecting process descends from a given pid", () =>
+    Effect.gen(function* () {
+      const listener = yield* rawListener
+      const shell = yield* connectFromGrandchild(listener.path)
+      const socket = yield* Effect.promise(listener.next)
+      const viaShell = yield* Effect.promise(() => peerAncestry(socket, shell.pid!))
+      expect(viaShell.kind).toBe("descends")
+      const descendants = yield* Effect.promise(() => descendantsOf(shell.pid!))
+      expect(viaShell.kind === "descends" && descendants.includes(viaShell.pid) && viaShell.pid !== shell.pid).toBe(true)
+      expect((yield* Effect.promise(() => peerAncestry(socket, process.pid))).kind).toBe("descends")
+      const other = yield* bystander
+      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!))).toEqual({ kind: "foreign" })
+    })
+  )
+
+  it("reads the peer inode from ss output, paths with spaces included", () => {
+    const out = ["u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 * 4343 * 4242", "u_str LISTEN 0 5 /tmp/x.sock 99 * 0"].join("\n")
+    expect(peerInodeFromSs(out, 4242)).toBe(4343)
+    expect(peerInodeFromSs(out, 4343)).toBe(4242)
+    expect(peerInodeFromSs(out, 99)).toBeUndefined()
+    expect(peerInodeFromSs(out, 1)).toBeUndefined()
+  })
+
+  it.scopedLive("serves an mcp-host below the turn's codex, refuses one that is not", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const other = yield* bystander
+      // The test process stands in for the turn's codex: the mcp-host it starts descends from it.
+      const served = yield* Effect.scoped(
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => process.pid }), listTools(socketPathFor(profile, "a"), "a"))
+      )
+      expect(served).toEqual(["echo"])
+      const refused = yield* Effect.scoped(
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a"), "a"))
+      )
+      expect(refused).toEqual([])
+    })
+  )
+})
+
+describe("turn token", () => {
+  it("matches only the very same token, whatever the length or type presented", () => {
+    expect(tokenMatches("s3cret-token", "s3cret-token")).toBe(true)
+    expect(tokenMatches("s3cret-token", "s3cret-tokeN")).toBe(false)
+    expect(tokenMatches("s3cret-token", "s3cret")).toBe(false)
+    expect(tokenMatches("s3cret-token", "s3cret-token-and-more")).toBe(false)
+    expect(tokenMatches("s3cret-token", "")).toBe(false)
+    expect(tokenMatches("s3cret-token", undefined)).toBe(false)
+    expect(tokenMatches("s3cret-token", 42)).toBe(false)
+  })
+})
+
+/** A profile whose socket directory is the per-profile one in /tmp (the profile path is too long). */
+const longProfile = Effect.acquireRelease(
+  Effect.sync(() => {
+    const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bridge-long-"))
+    const profile = Path.join(root, "p".repeat(120))
+    Fs.mkdirSync(profile)
+    return { root, profile }
+  }),
+  ({ root, profile }) =>
+    Effect.sync(() => {
+      Fs.rmSync(socketDirFor(profile), { recursive: true, force: true })
+      Fs.rmSync(root, { recursive: true, force: true })
+    })
+)
+
+describe("bridge socket directories", () => {
+  it.scopedLive("the /tmp directory goes with the last turn's listener, not before", () =>
+    Effect.gen(function* () {
+      const { profile } = yield* longProfile
+      const dir = socketDirFor(profile)
+      expect(dir.startsWith("/tmp/plexum-mcp-")).toBe(true)
+      const [a, b] = [yield* Scope.make(), yield* Scope.make()]
+      yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(a))
+      yield* serveTurn(profile, echoTurn("b")).pipe(Scope.extend(b))
+      expect(Fs.readdirSync(dir).length).toBe(2)
+      yield* Scope.close(a, Exit.void)
+      // b's turn still runs: its socket and the directory stay, and it still serves.
+      expect(Fs.readdirSync(dir)).toEqual([Path.basename(socketPathFor(profile, "b"))])
+      expect(yield* listTools(socketPathFor(profile, "b"), "b")).toEqual(["echo"])
+      yield* Scope.close(b, Exit.void)
+      expect(Fs.existsSync(dir)).toBe(false)
+    })
+  )
+
+  it.scopedLive("turns of one profile opening and closing at once never fail to bind, and leave nothing", () =>
+    Effect.gen(function* () {
+      const { profile } = yield* longProfile
+      const oneTurn = (agentId: string) => Effect.scoped(serveTurn(profile, echoTurn(agentId)))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => `agent-${i % 3}-${i}`),
+        (id) => Effect.exit(oneTurn(id)),
+        { concurrency: 6 }
+      )
+      expect(results.filter(Exit.isFailure)).toEqual([])
+      expect(Fs.existsSync(socketDirFor(profile))).toBe(false)
+    })
+  )
+})
