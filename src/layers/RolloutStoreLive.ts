@@ -1,5 +1,5 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
-import { Effect, Layer, Option, type Scope } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { acquireWriterLock, WriterLockBusy } from "../core/CodexWriterLock.ts"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -40,16 +40,6 @@ export interface RolloutStoreOptions {
 
 export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, options: RolloutStoreOptions = {}) =>
   Effect.gen(function* () {
-    const locks = new Map<string, Effect.Semaphore>()
-    const semaphore = (key: string) => {
-      let s = locks.get(key)
-      if (s === undefined) {
-        s = Effect.unsafeMakeSemaphore(1)
-        locks.set(key, s)
-      }
-      return s
-    }
-    const lockKeyOfPath = (path: string) => threadIdOfRolloutPath(path) ?? Path.resolve(path)
     // A thread's file never moves while it lives in sessions/ (only to archived_sessions/), and the
     // search walks every newer day directory: remember hits, trust them while the file is there.
     const located = new Map<string, string>()
@@ -99,14 +89,6 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       return scan.calls
     })
 
-    const withThreadLock =
-      (threadId: string) =>
-      <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-        semaphore(threadId).withPermits(1)(self)
-
-    const lockThread = (threadId: string): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.acquireRelease(semaphore(threadId).take(1), () => semaphore(threadId).release(1)).pipe(Effect.asVoid)
-
     // codex ≥ 0.148 keeps byte offsets into rollouts here; while it may exist no line changes length.
     const hasHistoryIndex = () =>
       Fs.stat(Path.join(paths.codexHome, HISTORY_INDEX)).then(
@@ -151,11 +133,9 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
             : new RolloutWriteError({ path, message: `cannot rewrite rollout ${path}: ${describe(e)}` })
         }
       }).pipe(Effect.uninterruptible)
-      // In-process turns first (they hold the thread mutex while their codex runs), then codex's own
-      // lock for the whole rewrite, so no other codex process appends to the file being replaced.
-      const result = yield* Effect.scoped(Effect.zipRight(holdCodexWriterLock(path, threadIdOfRolloutPath(path)), rewrite)).pipe(
-        withThreadLock(lockKeyOfPath(path))
-      )
+      // codex's own lock for the whole rewrite, so no other codex process appends to the file being
+      // replaced. (This plugin's own turns are kept away by Turns.withThread, held by the caller.)
+      const result = yield* Effect.scoped(Effect.zipRight(holdCodexWriterLock(path, threadIdOfRolloutPath(path)), rewrite))
       if (result.badLines.length > 0) {
         yield* Effect.logWarning("rollout lines naming a mutated call are not valid JSON; left as they are").pipe(
           Effect.annotateLogs({ path, lines: result.badLines.join(",") })
@@ -182,7 +162,7 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       Effect.tryPromise({ try: () => withReadHandle(path, (fh) => buildReport(fh, path, marker, options)), catch: readError(path) })
     )
 
-    return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, mutateThread, withThreadLock, lockThread, report })
+    return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, mutateThread, report })
   })
 
 export const RolloutStoreLive = Layer.effect(RolloutStore, Effect.flatMap(PluginPaths, makeRolloutStore))

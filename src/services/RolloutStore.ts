@@ -3,7 +3,7 @@
  * find a thread's file, read the tool calls a turn recorded, rewrite consumed outputs, and keep a
  * mutation away from a thread whose turn is running.
  */
-import { Context, type Effect, type Option, Schema, type Scope } from "effect"
+import { Context, type Effect, type Option, Schema } from "effect"
 import type { ReportOptions, RolloutReport } from "../core/RolloutReport.ts"
 import type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
 import type { MutateResult, Mutation, Usage } from "../schemas/Protocol.ts"
@@ -52,7 +52,7 @@ export interface RolloutStoreShape {
   ) => Effect.Effect<ReadonlyArray<ToolCallRecord>, RolloutReadError>
   /**
    * Applies `session/mutate` mutations to the file (light: output → marker; heavy: also arguments →
-   * "{}" / input → ""), atomically, under the lock of the thread named by the file and codex's own
+   * "{}" / input → ""), atomically, under codex's own
    * writer lock of that thread (`ThreadInUse` when another process keeps it past a few seconds).
    * Every rewritten line keeps its byte length, so offsets codex recorded stay valid.
    */
@@ -67,10 +67,6 @@ export interface RolloutStoreShape {
     mutations: ReadonlyArray<Mutation>,
     marker: string
   ) => Effect.Effect<MutateResult, RolloutNotFound | RolloutReadError | RolloutWriteError | ThreadInUse>
-  /** Runs `self` holding the thread's mutex (a turn holds it while codex runs; `mutate` waits for it). */
-  readonly withThreadLock: (threadId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Takes the thread's mutex until the scope closes (for a turn that learns its thread id mid-way). */
-  readonly lockThread: (threadId: string) => Effect.Effect<void, never, Scope.Scope>
   /**
    * Everything `rollout inspect` shows; `marker` decides which outputs count as consumed, and
    * `options.keepValues` which calls keep their complete arguments and output.

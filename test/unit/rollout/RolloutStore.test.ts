@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { RolloutStoreLive } from "../../../src/layers/RolloutStoreLive.ts"
@@ -75,46 +75,5 @@ describe("RolloutStore", () => {
     })
   )
 
-  it.live("a mutation waits while a turn of that thread holds the lock, and runs after", () =>
-    Effect.gen(function* () {
-      const { home, path } = yield* Effect.promise(makeHome)
-      const store = yield* RolloutStore.pipe(Effect.provide(storeIn(home)))
-      const release = yield* Deferred.make<void>()
-      const turnHolds = yield* Deferred.make<void>()
-      const turn = yield* Deferred.succeed(turnHolds, undefined).pipe(
-        Effect.zipRight(Deferred.await(release)),
-        store.withThreadLock(THREAD),
-        Effect.fork
-      )
-      yield* Deferred.await(turnHolds)
-      const mutation = yield* Effect.fork(store.mutate(path, [{ blockId: "call_A1", op: "light" }], MARKER))
-      // Give the mutation every chance to run; it must still be waiting, and the file unchanged.
-      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-      yield* Effect.sleep("50 millis")
-      expect((yield* Fiber.poll(mutation))._tag).toBe("None")
-      expect((yield* store.toolCalls(path))[0]!.output).not.toBe(MARKER)
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(turn)
-      expect(yield* Fiber.join(mutation)).toEqual({ touched: 1, missing: [] })
-      // Other threads are not held up by a thread's lock.
-      yield* store.withThreadLock("other-thread")(store.mutate(path, [], MARKER))
-    })
-  )
 
-  it.live("lockThread holds the thread until its scope closes", () =>
-    Effect.gen(function* () {
-      const { home, path } = yield* Effect.promise(makeHome)
-      const store = yield* RolloutStore.pipe(Effect.provide(storeIn(home)))
-      const inner = yield* Effect.scoped(
-        Effect.gen(function* () {
-          yield* store.lockThread(THREAD)
-          const m = yield* Effect.fork(store.mutate(path, [{ blockId: "call_A1", op: "light" }], MARKER))
-          yield* Effect.sleep("30 millis")
-          return { m, waiting: (yield* Fiber.poll(m))._tag === "None" }
-        })
-      )
-      expect(inner.waiting).toBe(true)
-      expect(yield* Fiber.join(inner.m)).toEqual({ touched: 1, missing: [] })
-    })
-  )
 })
