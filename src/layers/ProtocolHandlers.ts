@@ -4,6 +4,8 @@
  * once for the whole plugin and outlive any number of `initialize` calls.
  */
 import { Effect, Option, Stream } from "effect"
+import { codexVersionVerdict } from "../core/CodexVersionRange.ts"
+import { runProgram } from "../core/DoctorRun.ts"
 import { method, RpcFailure, type RpcRouter } from "../core/RpcRouter.ts"
 import { ErrorCode } from "../schemas/JsonRpc.ts"
 import { makeManifest } from "../schemas/Manifest.ts"
@@ -37,6 +39,24 @@ const refusal = (e: TurnRefused): RpcFailure => {
       return new RpcFailure({ code: ErrorCode.InvalidParams, message: `invalid params: ${e.message}`, data: { message: e.message } })
   }
 }
+
+/**
+ * A codex outside the tested range (src/core/CodexVersionRange.ts) is a `warn` at initialize, as
+ * `doctor` reports it; asked in the background so `initialize` does not wait for codex.
+ */
+const warnOutsideTestedRange = (binary: string) =>
+  Effect.gen(function* () {
+    const transport = yield* PluginTransport
+    const out = yield* runProgram(10_000)(binary, ["--version"], process.env)
+    const verdict = codexVersionVerdict(out.stdout.trim().split("\n").pop() ?? "")
+    if (verdict.kind === "inside") return
+    yield* transport.log("warn", verdict.kind === "older" ? `${verdict.message}; ${verdict.fix}` : verdict.message, {
+      binary,
+      version: verdict.version
+    })
+  }).pipe(
+    Effect.catchTag("ProgramFailed", (e) => Effect.flatMap(PluginTransport, (t) => t.log("warn", `cannot ask codex for its version: ${e.message}`))),
+  )
 
 export const makeProtocolRouter = Effect.gen(function* () {
   const transport = yield* PluginTransport
@@ -74,6 +94,7 @@ export const makeProtocolRouter = Effect.gen(function* () {
           binary: loaded.config.binary
         })
       }
+      if (loaded.binaryNotFound === undefined) yield* Effect.forkDaemon(Effect.provideService(warnOutsideTestedRange(loaded.config.binary), PluginTransport, transport))
       // A value, not a rebuild: running turns, busy agents and held threads live in Turns.
       yield* activeConfig.set(loaded.config)
       yield* transport.log("info", "plexum-openai-provider initialized", {
