@@ -28,6 +28,13 @@ export interface TurnPlan {
   readonly resumeThreadId: string | undefined
   /** What codex reads as the user's turn (a transcript first when a new thread carries history). */
   readonly prompt: { readonly text: string; readonly images: ReadonlyArray<string> }
+  /**
+   * The prompt for a new thread (the transcript of `params.request.messages` first) when the
+   * engine cannot continue `resumeThreadId` itself: the app-server engine starts a new thread when
+   * the turn's tools differ from the ones the thread was started with (codex fixes a thread's
+   * dynamic tools). Unset: `prompt` is used and the earlier conversation is not carried over.
+   */
+  readonly newThreadPrompt?: { readonly text: string; readonly images: ReadonlyArray<string> } | undefined
   /** codex's cumulative usage of the resumed thread after its previous turn, if known. */
   readonly previousUsageTotal: Usage | undefined
 }
