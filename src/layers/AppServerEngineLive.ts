@@ -10,7 +10,7 @@
  * resumes the thread from its rollout. A config whose binary or `extra_args` differ from the
  * running app-server's replaces it (its running turns fail): those are settings of the process.
  */
-import { Effect, ExecutionStrategy, Exit, HashMap, Layer, Option, Queue, Ref, Schema, Scope, Stream, SynchronizedRef } from "effect"
+import { Effect, ExecutionStrategy, Exit, Fiber, HashMap, Layer, Option, Queue, Ref, Schema, Scope, Stream, SynchronizedRef } from "effect"
 import * as Path from "node:path"
 import { appServerArgv, compareVersions, UNSUBSCRIBE_UNLOADS_FROM } from "../core/AppServerArgs.ts"
 import { makeTurnItemMapper } from "../core/AppServerItems.ts"
@@ -241,17 +241,15 @@ export const makeAppServerEngine = (deps: {
         return { threadId: wanted, resumed: true, notices: [], prompt: plan.prompt } satisfies ChosenThread
       })
 
-    /** Slot and thread; a connection found dead on the way is replaced once. */
-    const prepare = (plan: TurnPlan, tools: DynamicToolSet) => {
-      const attempt = Effect.gen(function* () {
+    /** Slot and thread; a connection that died since its last turn is dropped. */
+    const prepare = (plan: TurnPlan, tools: DynamicToolSet) =>
+      Effect.gen(function* () {
         const slot = yield* acquireSlot(plan.config)
         const chosen = yield* chooseThread(slot, plan, tools).pipe(
           Effect.tapError((e) => (e.reason === "exit" || e.reason === "timeout" ? discardSlot(slot) : Effect.void))
         )
         return { slot, chosen }
       })
-      return attempt.pipe(Effect.catchIf((e) => e.reason === "exit", () => attempt))
-    }
 
     /** Ends the turn on codex's side: interrupt, then end the commands it started (CODEX.md). */
     const cancelTurn = (slot: Slot, threadId: string, turnId: string, queue: Queue.Dequeue<ThreadSignal>) =>
@@ -298,44 +296,62 @@ export const makeAppServerEngine = (deps: {
         )
       )
 
+    /** Everything up to codex's answer to `turn/start`: thread, subscription, host tools, offset. */
+    const startTurn = (plan: TurnPlan, tools: DynamicToolSet, hooks: TurnHooks, turnScope: Scope.Scope) =>
+      Effect.gen(function* () {
+        const { slot, chosen } = yield* prepare(plan, tools)
+        const { threadId } = chosen
+        const queue = yield* slot.conn.subscribe(threadId)
+        yield* slot.conn.serveTools(threadId, (call) =>
+          hooks
+            .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
+            .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
+        )
+        const fromOffset = yield* rollouts.find(threadId).pipe(
+          Effect.flatMap(rollouts.endOffset),
+          Effect.orElseSucceed(() => 0)
+        )
+        const request = plan.params.request
+        const input = [
+          { type: "text", text: chosen.prompt.text, text_elements: [] },
+          ...chosen.prompt.images.map((path) => ({ type: "localImage", path }))
+        ]
+        const answer = yield* slot.conn.request("turn/start", {
+          threadId,
+          input,
+          ...(request.options?.reasoningEffort !== undefined ? { effort: request.options.reasoningEffort } : {}),
+          ...(request.options?.outputSchema !== undefined ? { outputSchema: request.options.outputSchema } : {})
+        }).pipe(Effect.tapError((e) => (e.reason === "exit" || e.reason === "timeout" ? discardSlot(slot) : Effect.void)))
+        const turnId = (yield* decodeTurn(answer).pipe(Effect.mapError(protocolError("turn/start")))).turn.id
+        return { slot, chosen, queue, turnId, fromOffset }
+      })
+
     const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const tools = dynamicToolSet(plan.params.request.tools ?? [])
-          const { slot, chosen } = yield* prepare(plan, tools)
+          const turnScope = yield* Effect.scope
+          // An app-server killed since the last turn may not have been seen to exit yet: a turn
+          // that finds it gone before codex started the turn starts a fresh one, once.
+          const started = yield* startTurn(plan, tools, hooks, turnScope).pipe(
+            Effect.catchIf((e) => e.reason === "exit", () => startTurn(plan, tools, hooks, turnScope))
+          )
+          const { slot, chosen, queue, turnId, fromOffset } = started
+          const { threadId } = chosen
           if (slot.droppedArgs.length > 0) {
             yield* hooks.warn(`extra_args the app-server engine cannot pass to codex app-server were left out: ${slot.droppedArgs.join(" ")}`)
           }
-          const { threadId } = chosen
-          const turnScope = yield* Effect.scope
-          const queue = yield* slot.conn.subscribe(threadId)
-          yield* slot.conn.serveTools(threadId, (call) =>
-            hooks
-              .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
-              .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
-          )
-          const fromOffset = yield* rollouts.find(threadId).pipe(
-            Effect.flatMap(rollouts.endOffset),
-            Effect.orElseSucceed(() => 0)
-          )
           yield* hooks.threadStarted(threadId)
-          const request = plan.params.request
-          const input = [
-            { type: "text", text: chosen.prompt.text, text_elements: [] },
-            ...chosen.prompt.images.map((path) => ({ type: "localImage", path }))
-          ]
-          const answer = yield* slot.conn.request("turn/start", {
-            threadId,
-            input,
-            ...(request.options?.reasoningEffort !== undefined ? { effort: request.options.reasoningEffort } : {}),
-            ...(request.options?.outputSchema !== undefined ? { outputSchema: request.options.outputSchema } : {})
-          })
-          const turnId = (yield* decodeTurn(answer).pipe(Effect.mapError(protocolError("turn/start")))).turn.id
 
           const finished = yield* Ref.make(false)
           // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
           yield* Effect.addFinalizer(() =>
-            Effect.flatMap(Ref.get(finished), (done) => (done ? Effect.void : cancelTurn(slot, threadId, turnId, queue)))
+            Effect.flatMap(Ref.get(finished), (done) =>
+              done
+                ? Effect.void
+                : // A fiber of its own, interruptible: a finalizer is not, and the bounds on each step must be able to cut it.
+                  Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, turnId, queue))).pipe(Effect.flatMap(Fiber.join))
+            )
           )
 
           const mapper = makeTurnItemMapper(tools.hostName)

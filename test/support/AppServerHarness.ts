@@ -12,6 +12,7 @@ import { RolloutStoreLive } from "../../src/layers/RolloutStoreLive.ts"
 import { defaultConfig, type Config } from "../../src/schemas/Config.ts"
 import type { ToolResult, ToolSpec, TurnEvent } from "../../src/schemas/Protocol.ts"
 import { PluginPaths, type PluginPathsShape } from "../../src/services/PluginPaths.ts"
+import { RolloutStore } from "../../src/services/RolloutStore.ts"
 import { AppServerEngine, type TurnEngineShape, type TurnFailure, type TurnHooks, type TurnPlan } from "../../src/services/TurnEngine.ts"
 import { codexBin, codexOfflineArgs } from "./CodexOffline.ts"
 
@@ -56,6 +57,12 @@ export const engineLayer = (world: AppServerWorld) => {
 /** Builds the engine in the current scope. */
 export const buildEngine = (world: AppServerWorld) =>
   Effect.map(Layer.build(engineLayer(world)), (ctx) => Context.get(ctx, AppServerEngine))
+
+/** The world's RolloutStore (a second instance over the same CODEX_HOME, as `session/mutate` would use). */
+export const buildRollouts = (world: AppServerWorld) =>
+  Effect.map(Layer.build(RolloutStoreLive.pipe(Layer.provide(Layer.succeed(PluginPaths, world.paths)))), (ctx) =>
+    Context.get(ctx, RolloutStore)
+  )
 
 export interface PlanInput {
   readonly text: string

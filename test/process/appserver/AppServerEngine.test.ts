@@ -1,6 +1,9 @@
 // The app-server engine against the real codex app-server and the scripted model (PROTOCOL.md §8).
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
+import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
 import {
   assistantMessage,
   functionCall,
@@ -9,7 +12,7 @@ import {
   type ScriptedResponse,
   startScriptedModelServer
 } from "../../support/ScriptedModelServer.ts"
-import { buildEngine, makeHooks, makePlan, makeWorld, runTurn, threadOf } from "../../support/AppServerHarness.ts"
+import { buildEngine, buildRollouts, makeHooks, makePlan, makeWorld, runTurn, threadOf } from "../../support/AppServerHarness.ts"
 
 type Script = (req: ModelRequest) => ScriptedResponse | Promise<ScriptedResponse>
 
@@ -32,7 +35,7 @@ describe("app-server engine", () => {
       const engine = yield* buildEngine(world)
       const { hooks, log } = makeHooks()
       const { events, failure } = yield* runTurn(engine, makePlan(world, { text: "say hello" }), hooks)
-      expect(failure).toBeUndefined()
+      expect(failure?.message).toBeUndefined()
       expect(events[0]).toMatchObject({ type: "turn.started", resumed: false })
       expect(log.threads).toEqual([threadOf(events)])
       const message = events.find((e) => e.type === "message")
@@ -42,3 +45,264 @@ describe("app-server engine", () => {
       expect(events.at(-1)).toEqual({ type: "usage", inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningOutputTokens: 0 })
     }))
 })
+
+/** Text of the tool output the model got for `callId` in a request. */
+const outputFor = (req: ModelRequest, callId: string): unknown =>
+  (req.body?.input as Array<any> | undefined)?.find((i) => i?.type === "function_call_output" && i.call_id === callId)?.output
+
+const toolNames = (req: ModelRequest): Array<string> => ((req.body?.tools ?? []) as Array<any>).map((t) => t.name ?? t.type)
+
+const appServersOf = (baseUrl: string) => processesMatching(new RegExp(`app-server .*${baseUrl.replace(/[.]/g, "\\.")}`))
+
+describe("app-server engine: tools", () => {
+  it.scopedLive("text deltas reach the consumer before the model's response is complete", () =>
+    Effect.gen(function* () {
+      let release!: () => void
+      const hold = new Promise<void>((r) => (release = r))
+      const timer = setTimeout(() => release(), 20_000) // a bound, so a failure is an assertion, not a hang
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(timer)))
+      const server = yield* modelServer(() => ({ items: [assistantMessage("one two three four")], stream: { holdCompletion: hold } }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      let deltaWhileHeld: boolean | undefined
+      let releasedByTimer = true
+      const events: Array<TurnEvent> = []
+      yield* engine.run(makePlan(world, { text: "count" }), hooks).pipe(
+        Stream.runForEach((e) =>
+          Effect.sync(() => {
+            events.push(e)
+            if (e.type === "message.delta" && deltaWhileHeld === undefined) {
+              deltaWhileHeld = true
+              releasedByTimer = false
+              release()
+            }
+          })
+        )
+      )
+      expect(deltaWhileHeld).toBe(true)
+      expect(releasedByTimer).toBe(false)
+      expect(events.find((e) => e.type === "message")).toMatchObject({ text: "one two three four" })
+    }))
+
+  it.scopedLive("a shell command shows live and as a tool.block under codex's call id", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) =>
+        req.index === 0
+          ? { items: [functionCall("exec_command", { cmd: "echo from-the-shell" }, { callId: "call_shell_1" })] }
+          : { items: [assistantMessage("done")] }
+      )
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      const { events, failure } = yield* runTurn(engine, makePlan(world, { text: "run it" }), hooks)
+      expect(failure?.message).toBeUndefined()
+      const completed = events.find((e) => e.type === "tool.completed")
+      expect(completed).toMatchObject({ kind: "command", status: "completed", exitCode: 0 })
+      expect(String(completed?.type === "tool.completed" ? completed.output : "")).toContain("from-the-shell")
+      const block = events.find((e) => e.type === "tool.block")
+      expect(block).toMatchObject({ blockId: "call_shell_1", name: "exec_command" })
+      expect(String(block?.type === "tool.block" ? block.output : "")).toContain("from-the-shell")
+      expect(events.findIndex((e) => e.type === "tool.block")).toBeGreaterThan(events.findIndex((e) => e.type === "message"))
+    }))
+
+  it.scopedLive("a host tool is a dynamic tool: renamed for the model, called under the host's name, errors as text", () =>
+    Effect.gen(function* () {
+      let exposed = ""
+      const server = yield* modelServer((req) => {
+        if (req.index === 0) {
+          exposed = toolNames(req).find((n) => n.startsWith("lookup_ticket"))!
+          return { items: [functionCall(exposed, { id: 7 }, { callId: "call_host_1" }), functionCall("failing_tool", {}, { callId: "call_host_2" })] }
+        }
+        return { items: [assistantMessage("ticket read")] }
+      })
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks, log } = makeHooks((name) =>
+        Effect.succeed(
+          name === "lookup.ticket"
+            ? { content: [{ type: "text", text: "ticket 7: printer on fire" }] }
+            : { content: [{ type: "text", text: "host says no" }], isError: true }
+        )
+      )
+      const tools = [
+        { name: "lookup.ticket", description: "reads a ticket", inputSchema: { type: "object", properties: { id: { type: "number" } } } },
+        { name: "failing_tool", inputSchema: { type: "object", properties: {} } }
+      ]
+      const { events, failure } = yield* runTurn(engine, makePlan(world, { text: "read ticket 7", tools }), hooks)
+      expect(failure?.message).toBeUndefined()
+      expect(exposed).toMatch(/^lookup_ticket_[0-9a-f]+$/)
+      expect(toolNames(server.requests[0]!)).toContain("failing_tool")
+      expect(log.toolCalls).toEqual([{ name: "lookup.ticket", args: { id: 7 } }, { name: "failing_tool", args: {} }])
+      expect(JSON.stringify(outputFor(server.requests[1]!, "call_host_1"))).toContain("ticket 7: printer on fire")
+      expect(JSON.stringify(outputFor(server.requests[1]!, "call_host_2"))).toContain("host says no")
+      expect(events.filter((e) => e.type === "tool.completed").map((e) => e.type === "tool.completed" && [e.name, e.kind, e.status]))
+        .toEqual([["lookup.ticket", "dynamic", "completed"], ["failing_tool", "dynamic", "failed"]])
+      expect(events.filter((e) => e.type === "tool.block").map((e) => e.type === "tool.block" && e.blockId)).toEqual(["call_host_1", "call_host_2"])
+    }))
+
+  it.scopedLive("a later turn with other tools offers exactly the new tools and carries the conversation", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer(() => ({ items: [assistantMessage("ok")] }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks, log } = makeHooks()
+      const schema = { type: "object", properties: {} }
+      const first = yield* runTurn(engine, makePlan(world, { text: "first turn", tools: [{ name: "alpha", inputSchema: schema }] }), hooks)
+      const thread1 = threadOf(first.events)
+      const second = yield* runTurn(
+        engine,
+        makePlan(world, {
+          text: "second turn",
+          resumeThreadId: thread1,
+          tools: [{ name: "beta", inputSchema: schema }],
+          newThreadPrompt: "TRANSCRIPT user: first turn / assistant: ok\nNEW: second turn"
+        }),
+        hooks
+      )
+      expect(second.failure?.message).toBeUndefined()
+      expect(second.events[0]).toMatchObject({ type: "turn.started", resumed: false })
+      const thread2 = threadOf(second.events)
+      expect(thread2).not.toBe(thread1)
+      expect(log.threads).toEqual([thread1, thread2])
+      expect(second.events.some((e) => e.type === "notice" && e.message.includes(thread1))).toBe(true)
+      const [req1, req2] = server.requests
+      expect(toolNames(req1!)).toContain("alpha")
+      expect(toolNames(req2!)).toContain("beta")
+      expect(toolNames(req2!)).not.toContain("alpha")
+      expect(requestText(req2!)).toContain("TRANSCRIPT user: first turn")
+      // The same tools again: the thread goes on as it is.
+      const third = yield* runTurn(
+        engine,
+        makePlan(world, { text: "third turn", resumeThreadId: thread2, tools: [{ name: "beta", inputSchema: schema }] }),
+        hooks
+      )
+      expect(third.events[0]).toMatchObject({ type: "turn.started", threadId: thread2, resumed: true })
+    }))
+})
+
+describe("app-server engine: lifetime", () => {
+  it.scopedLive("a thread resumes in a new engine (plugin restart), with this turn's usage only", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) => ({
+        items: [assistantMessage(`answer ${req.index}`)],
+        usage: req.index === 0 ? { input_tokens: 100, output_tokens: 10 } : { input_tokens: 7, output_tokens: 3 }
+      }))
+      const world = yield* makeWorld(server.baseUrl)
+      const { hooks } = makeHooks()
+      const first = yield* Effect.scoped(
+        Effect.flatMap(buildEngine(world), (engine) => runTurn(engine, makePlan(world, { text: "remember the word PELICAN" }), hooks))
+      )
+      expect(appServersOf(server.baseUrl)).toEqual([]) // the engine's scope ended its app-server
+      const thread = threadOf(first.events)
+      const engine = yield* buildEngine(world)
+      const second = yield* runTurn(engine, makePlan(world, { text: "which word?", resumeThreadId: thread }), hooks)
+      expect(second.failure?.message).toBeUndefined()
+      expect(second.events[0]).toEqual({ type: "turn.started", threadId: thread, resumed: true })
+      expect(requestText(server.requests[1]!)).toContain("remember the word PELICAN")
+      expect(second.events.at(-1)).toEqual({ type: "usage", inputTokens: 7, cachedInputTokens: 0, outputTokens: 3, reasoningOutputTokens: 0 })
+    }))
+
+  it.scopedLive("cancelling a turn ends the command it started; the app-server serves the next turn", () =>
+    Effect.gen(function* () {
+      const marker = `hang-${randomUUID()}`
+      const server = yield* modelServer((req) =>
+        req.index === 0
+          ? { items: [functionCall("exec_command", { cmd: `sleep 300; echo ${marker}`, yield_time_ms: 60000 })] }
+          : { items: [assistantMessage("after the cancel")] }
+      )
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* engine.run(makePlan(world, { text: "hang" }), hooks).pipe(
+        Stream.runForEach((e) => (e.type === "tool.started" ? Deferred.succeed(started, undefined) : Effect.void)),
+        Effect.fork
+      )
+      yield* Deferred.await(started)
+      yield* Effect.promise(() => waitFor(() => processesMatching(new RegExp(marker)).length > 0, 10_000))
+      expect(processesMatching(new RegExp(marker)).length).toBeGreaterThan(0)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Effect.promise(() => waitForNoProcesses(new RegExp(marker), 5_000))).toEqual([])
+      const next = yield* runTurn(engine, makePlan(world, { text: "next" }), hooks)
+      expect(next.failure?.message).toBeUndefined()
+      expect(next.events.find((e) => e.type === "message")).toMatchObject({ text: "after the cancel" })
+    }))
+
+  it.scopedLive("an app-server killed mid-turn fails that turn with codex_exit; the next turn resumes the thread", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) =>
+        req.index === 1 ? { hang: true } : { items: [assistantMessage(`answer ${req.index}`)] }
+      )
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      const first = yield* runTurn(engine, makePlan(world, { text: "remember OSPREY" }), hooks)
+      const thread = threadOf(first.events)
+      const pids = appServersOf(server.baseUrl).map((p) => p.pid)
+      expect(pids.length).toBeGreaterThan(0)
+      const killer = yield* Effect.fork(
+        Effect.promise(() => waitFor(() => server.requests.length >= 2, 20_000)).pipe(
+          Effect.andThen(() => pids.forEach((pid) => process.kill(pid, "SIGKILL")))
+        )
+      )
+      const second = yield* runTurn(engine, makePlan(world, { text: "this one dies", resumeThreadId: thread }), hooks)
+      yield* Fiber.join(killer)
+      expect(second.failure).toMatchObject({ code: "codex_exit" })
+      expect(second.failure?.message).toMatch(/app-server .*SIGKILL/)
+      expect(second.failure?.message).not.toContain("\n")
+      const third = yield* runTurn(engine, makePlan(world, { text: "which bird?", resumeThreadId: thread }), hooks)
+      expect(third.failure?.message).toBeUndefined()
+      expect(third.events[0]).toEqual({ type: "turn.started", threadId: thread, resumed: true })
+      expect(requestText(server.requests.at(-1)!)).toContain("remember OSPREY")
+      expect(appServersOf(server.baseUrl).map((p) => p.pid).filter((p) => pids.includes(p))).toEqual([])
+    }))
+
+  it.scopedLive("an app-server killed between turns is replaced and the next turn resumes the thread", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) => ({ items: [assistantMessage(`answer ${req.index}`)] }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      const first = yield* runTurn(engine, makePlan(world, { text: "remember HERON" }), hooks)
+      const thread = threadOf(first.events)
+      for (const p of appServersOf(server.baseUrl)) process.kill(p.pid, "SIGKILL")
+      const second = yield* runTurn(engine, makePlan(world, { text: "which bird?", resumeThreadId: thread }), hooks)
+      expect(second.failure?.message).toBeUndefined()
+      expect(second.events[0]).toEqual({ type: "turn.started", threadId: thread, resumed: true })
+      expect(requestText(server.requests[1]!)).toContain("remember HERON")
+    }))
+
+  it.scopedLive("releaseThread, then a rollout rewrite reaches the model on the next turn", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) =>
+        req.index === 0
+          ? { items: [functionCall("fetch_doc", {}, { callId: "call_doc_1" })] }
+          : { items: [assistantMessage(`answer ${req.index}`)] }
+      )
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const rollouts = yield* buildRollouts(world)
+      const { hooks } = makeHooks(() => Effect.succeed({ content: [{ type: "text", text: "SECRET-BULKY-OUTPUT" }] }))
+      const tools = [{ name: "fetch_doc", inputSchema: { type: "object", properties: {} } }]
+      const first = yield* runTurn(engine, makePlan(world, { text: "fetch it", tools }), hooks)
+      const thread = threadOf(first.events)
+      expect(first.events.find((e) => e.type === "tool.block")).toMatchObject({ blockId: "call_doc_1" })
+      yield* engine.releaseThread(thread)
+      yield* engine.releaseThread("not-a-loaded-thread") // a no-op
+      const path = yield* rollouts.find(thread)
+      const result = yield* rollouts.mutate(path, [{ blockId: "call_doc_1", op: "light" }], "...(tool called)")
+      expect(result).toEqual({ touched: 1, missing: [] })
+      const second = yield* runTurn(engine, makePlan(world, { text: "go on", resumeThreadId: thread, tools }), hooks)
+      expect(second.failure?.message).toBeUndefined()
+      expect(second.events[0]).toEqual({ type: "turn.started", threadId: thread, resumed: true })
+      const last = server.requests.at(-1)!
+      expect(JSON.stringify(outputFor(last, "call_doc_1"))).toContain("...(tool called)")
+      expect(requestText(last)).not.toContain("SECRET-BULKY-OUTPUT")
+    }))
+})
+
+const waitFor = async (cond: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+}
