@@ -82,6 +82,19 @@ const makeLineSplitter = (maxBytes: number) => {
   }
 }
 
+/**
+ * The part of stderr worth a one-line message: codex's `Error:` line if it printed one, else its
+ * last lines, without backtrace frames.
+ */
+export const stderrSummary = (text: string): string => {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && l !== "Stack backtrace:" && !/^\d+: /.test(l) && !/^at /.test(l))
+  const errors = lines.filter((l) => l.startsWith("Error:"))
+  return (errors.length > 0 ? errors.slice(-1) : lines.slice(-2)).join(" | ")
+}
+
 interface Spawned {
   readonly child: ChildProcess.ChildProcessWithoutNullStreams
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
@@ -175,7 +188,7 @@ export const startAppServerConnection = (
       })
 
     const exitError = (exit: { code: number | null; signal: NodeJS.Signals | null }) => {
-      const tail = spawned.stderr.text().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" | ")
+      const tail = stderrSummary(spawned.stderr.text())
       const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
       return new AppServerError({ reason: "exit", message: `codex app-server ${how}${tail ? `: ${tail}` : ""}` })
     }
