@@ -2,6 +2,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import { readdirSync } from "node:fs"
+import { join } from "node:path"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
 import {
@@ -190,10 +192,19 @@ describe("app-server engine: lifetime", () => {
       }))
       const world = yield* makeWorld(server.baseUrl)
       const { hooks } = makeHooks()
+      const running = join(world.paths.stateDir, "running")
       const first = yield* Effect.scoped(
-        Effect.flatMap(buildEngine(world), (engine) => runTurn(engine, makePlan(world, { text: "remember the word PELICAN" }), hooks))
+        Effect.gen(function* () {
+          const engine = yield* buildEngine(world)
+          const turn = yield* runTurn(engine, makePlan(world, { text: "remember the word PELICAN" }), hooks)
+          // Recorded as a running group, so a plugin started after a SIGKILLed one reaps it.
+          const leader = appServersOf(server.baseUrl).find((p) => p.pid === p.pgid)!
+          expect(readdirSync(running)).toEqual([`${leader.pgid}.json`])
+          return turn
+        })
       )
       expect(appServersOf(server.baseUrl)).toEqual([]) // the engine's scope ended its app-server
+      expect(readdirSync(running)).toEqual([])
       const thread = threadOf(first.events)
       const engine = yield* buildEngine(world)
       const second = yield* runTurn(engine, makePlan(world, { text: "which word?", resumeThreadId: thread }), hooks)
