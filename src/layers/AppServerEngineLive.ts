@@ -41,6 +41,13 @@ interface LoadedThread {
   readonly settingsKey: string
 }
 
+/** How far a turn got in codex: what its cancel must undo. */
+type TurnProgressState =
+  | { readonly _tag: "NotSent" }
+  | { readonly _tag: "Sent"; readonly turnId: string | undefined }
+  | { readonly _tag: "Finished" }
+type TurnProgress = Ref.Ref<TurnProgressState>
+
 interface Slot {
   /** binary + argv: what makes two app-servers different processes. */
   readonly key: string
@@ -251,9 +258,26 @@ export const makeAppServerEngine = (deps: {
         return { slot, chosen }
       })
 
-    /** Ends the turn on codex's side: interrupt, then end the commands it started (CODEX.md). */
-    const cancelTurn = (slot: Slot, threadId: string, turnId: string, queue: Queue.Dequeue<ThreadSignal>) =>
+    /**
+     * Ends the turn on codex's side: interrupt, then end the commands it started (CODEX.md). A
+     * turn interrupted while `turn/start` was on its way learns its id from `turn/started`.
+     */
+    const cancelTurn = (slot: Slot, threadId: string, progress: TurnProgress, queue: Queue.Dequeue<ThreadSignal>) =>
       Effect.gen(function* () {
+        const state = yield* Ref.get(progress)
+        if (state._tag !== "Sent" || !(yield* slot.conn.alive)) return
+        let turnId = state.turnId
+        if (turnId === undefined) {
+          yield* awaitSignal(
+            queue,
+            (n) => {
+              if (n.method === "turn/started") turnId = n.params.turn.id
+              return n.method === "turn/started"
+            },
+            controlTimeoutMs,
+            "turn/started after turn/start"
+          )
+        }
         yield* slot.conn.request("turn/interrupt", { threadId, turnId }, controlTimeoutMs)
         yield* awaitSignal(
           queue,
@@ -270,7 +294,7 @@ export const makeAppServerEngine = (deps: {
       }).pipe(
         Effect.catchAll((e) =>
           Effect.zipRight(
-            Effect.logWarning(`codex app-server did not stop turn ${turnId} cleanly (${e.message}); ending its process group`),
+            Effect.logWarning(`codex app-server did not stop a turn of thread ${threadId} cleanly (${e.message}); ending its process group`),
             discardSlot(slot)
           )
         )
@@ -302,6 +326,12 @@ export const makeAppServerEngine = (deps: {
         const { slot, chosen } = yield* prepare(plan, tools)
         const { threadId } = chosen
         const queue = yield* slot.conn.subscribe(threadId)
+        const progress: TurnProgress = yield* Ref.make<TurnProgressState>({ _tag: "NotSent" })
+        // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
+        // A fiber of its own, interruptible: a finalizer is not, and the bounds on each step must be able to cut it.
+        yield* Effect.addFinalizer(() =>
+          Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join))
+        )
         yield* slot.conn.serveTools(threadId, (call) =>
           hooks
             .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
@@ -316,6 +346,7 @@ export const makeAppServerEngine = (deps: {
           { type: "text", text: chosen.prompt.text, text_elements: [] },
           ...chosen.prompt.images.map((path) => ({ type: "localImage", path }))
         ]
+        yield* Ref.set(progress, { _tag: "Sent", turnId: undefined })
         const answer = yield* slot.conn.request("turn/start", {
           threadId,
           input,
@@ -323,7 +354,8 @@ export const makeAppServerEngine = (deps: {
           ...(request.options?.outputSchema !== undefined ? { outputSchema: request.options.outputSchema } : {})
         }).pipe(Effect.tapError((e) => (e.reason === "exit" || e.reason === "timeout" ? discardSlot(slot) : Effect.void)))
         const turnId = (yield* decodeTurn(answer).pipe(Effect.mapError(protocolError("turn/start")))).turn.id
-        return { slot, chosen, queue, turnId, fromOffset }
+        yield* Ref.set(progress, { _tag: "Sent", turnId })
+        return { slot, chosen, queue, turnId, fromOffset, progress }
       })
 
     const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
@@ -336,23 +368,12 @@ export const makeAppServerEngine = (deps: {
           const started = yield* startTurn(plan, tools, hooks, turnScope).pipe(
             Effect.catchIf((e) => e.reason === "exit", () => startTurn(plan, tools, hooks, turnScope))
           )
-          const { slot, chosen, queue, turnId, fromOffset } = started
+          const { slot, chosen, queue, turnId, fromOffset, progress } = started
           const { threadId } = chosen
           if (slot.droppedArgs.length > 0) {
             yield* hooks.warn(`extra_args the app-server engine cannot pass to codex app-server were left out: ${slot.droppedArgs.join(" ")}`)
           }
           yield* hooks.threadStarted(threadId)
-
-          const finished = yield* Ref.make(false)
-          // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
-          yield* Effect.addFinalizer(() =>
-            Effect.flatMap(Ref.get(finished), (done) =>
-              done
-                ? Effect.void
-                : // A fiber of its own, interruptible: a finalizer is not, and the bounds on each step must be able to cut it.
-                  Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, turnId, queue))).pipe(Effect.flatMap(Fiber.join))
-            )
-          )
 
           const mapper = makeTurnItemMapper(tools.hostName)
           const usage = yield* Ref.make(ZERO_USAGE)
@@ -360,7 +381,7 @@ export const makeAppServerEngine = (deps: {
           const step = (signal: ThreadSignal) =>
             Effect.gen(function* () {
               if (signal._tag === "Exited") {
-                yield* Ref.set(finished, true)
+                yield* Ref.set(progress, { _tag: "Finished" })
                 yield* discardSlot(slot)
                 return yield* Effect.fail(toTurnFailure(signal.error))
               }
@@ -386,7 +407,7 @@ export const makeAppServerEngine = (deps: {
                 return { events: [], end: false }
               }
               if (n.method === "turn/completed" && n.params.turn.id === turnId) {
-                yield* Ref.set(finished, true)
+                yield* Ref.set(progress, { _tag: "Finished" })
                 const status = n.params.turn.status
                 if (status === "completed") return { events: [], end: true }
                 const why = n.params.turn.error?.message
