@@ -76,7 +76,11 @@ const protocolError = (what: string) => (e: { message: string }) =>
 
 const ZERO_USAGE: Usage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0 }
 
-/** The settings a thread is loaded with; a turn with other settings reloads the thread with them. */
+/**
+ * The settings a thread is loaded with; a turn with another sandbox or model reloads the thread
+ * with them. The developer instructions go along but do not count: codex keeps a thread's first
+ * ones on resume (as `codex exec resume` does), so reloading for them would change nothing.
+ */
 const threadSettings = (plan: TurnPlan, slot: Slot) => {
   const request = plan.params.request
   const model = slot.model ?? cliModel(plan.params.modelId, plan.config.model_args)
@@ -192,14 +196,14 @@ export const makeAppServerEngine = (deps: {
       readonly prompt: TurnPlan["prompt"]
     }
 
-    const startThread = (slot: Slot, tools: DynamicToolSet, settings: ReturnType<typeof threadSettings>) =>
+    const startThread = (slot: Slot, tools: DynamicToolSet, settings: ReturnType<typeof threadSettings>, settingsKey: string) =>
       Effect.gen(function* () {
         const answer = yield* slot.conn.request("thread/start", { ...settings, dynamicTools: tools.specs })
         const { thread } = yield* decodeThread(answer).pipe(Effect.mapError(protocolError("thread/start")))
         yield* Effect.try(() => writeThreadToolsKey(toolsDir, thread.id, tools.key)).pipe(
           Effect.catchAll((e) => Effect.logWarning(`could not record the tools of thread ${thread.id}: ${String(e.error)}`))
         )
-        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey: JSON.stringify(settings) }))
+        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey }))
         return thread.id
       })
 
@@ -207,10 +211,11 @@ export const makeAppServerEngine = (deps: {
     const chooseThread = (slot: Slot, plan: TurnPlan, tools: DynamicToolSet) =>
       Effect.gen(function* () {
         const settings = threadSettings(plan, slot)
-        const settingsKey = JSON.stringify(settings)
+        const { developerInstructions: _ignored, ...keyed } = settings as typeof settings & { developerInstructions?: string }
+        const settingsKey = JSON.stringify(keyed)
         const wanted = plan.resumeThreadId
         if (wanted === undefined) {
-          const threadId = yield* startThread(slot, tools, settings)
+          const threadId = yield* startThread(slot, tools, settings, settingsKey)
           return { threadId, resumed: false, notices: [], prompt: plan.prompt } satisfies ChosenThread
         }
         const loaded = HashMap.get(yield* Ref.get(slot.threads), wanted)
@@ -219,7 +224,7 @@ export const makeAppServerEngine = (deps: {
           // codex fixes a thread's dynamic tools (a fork keeps them too): the conversation moves to a
           // new thread that carries it as a transcript, so the model is offered exactly this turn's tools.
           if (Option.isSome(loaded)) yield* unload(slot, wanted)
-          const threadId = yield* startThread(slot, tools, settings)
+          const threadId = yield* startThread(slot, tools, settings, settingsKey)
           const carried = plan.newThreadPrompt !== undefined
           const notice: TurnEvent = {
             type: "notice",

@@ -317,3 +317,58 @@ const waitFor = async (cond: () => boolean, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
 }
+
+describe("app-server engine: per-turn settings and agents side by side", () => {
+  it.scopedLive("system prompt, output schema and reasoning effort reach the model", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer(() => ({ items: [assistantMessage('{"ok":true}')] }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const { hooks } = makeHooks()
+      const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false }
+      const plan = makePlan(world, { text: "answer in JSON", system: "SYSTEM-PROMPT-ONE" })
+      const first = yield* runTurn(
+        engine,
+        { ...plan, params: { ...plan.params, request: { ...plan.params.request, options: { outputSchema: schema, reasoningEffort: "low" } } } },
+        hooks
+      )
+      expect(first.failure?.message).toBeUndefined()
+      const req1 = server.requests[0]!
+      expect(requestText(req1)).toContain("SYSTEM-PROMPT-ONE")
+      expect(JSON.stringify(req1.body.text ?? null)).toContain('"ok"')
+      expect(req1.body.reasoning?.effort).toBe("low")
+    }))
+
+  it.scopedLive("two agents' turns run at once on one app-server, each offered only its own tools", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer((req) => {
+        const names = toolNames(req)
+        const mine = names.find((n) => n === "tool_of_a" || n === "tool_of_b")
+        return req.body.input.some((i: any) => i.type === "function_call_output")
+          ? { items: [assistantMessage(`done with ${mine}`)] }
+          : { items: [functionCall(mine!, {}, { callId: `call_${mine}` })] }
+      })
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const schema = { type: "object", properties: {} }
+      const turnOf = (agent: string) => {
+        const { hooks, log } = makeHooks((name) => Effect.succeed({ content: [{ type: "text", text: `${agent} ran ${name}` }] }))
+        return Effect.map(
+          runTurn(engine, makePlan(world, { text: `work of ${agent}`, agentId: agent, tools: [{ name: `tool_of_${agent}`, inputSchema: schema }] }), hooks),
+          (r) => ({ ...r, log })
+        )
+      }
+      const [a, b] = yield* Effect.all([turnOf("a"), turnOf("b")], { concurrency: 2 })
+      expect(a.failure?.message).toBeUndefined()
+      expect(b.failure?.message).toBeUndefined()
+      expect(a.log.toolCalls.map((c) => c.name)).toEqual(["tool_of_a"])
+      expect(b.log.toolCalls.map((c) => c.name)).toEqual(["tool_of_b"])
+      for (const req of server.requests) {
+        const names = toolNames(req)
+        expect(names.includes("tool_of_a") && names.includes("tool_of_b")).toBe(false)
+      }
+      expect(a.events.filter((e) => e.type === "tool.block").map((e) => e.type === "tool.block" && e.blockId)).toEqual(["call_tool_of_a"])
+      expect(b.events.filter((e) => e.type === "tool.block").map((e) => e.type === "tool.block" && e.blockId)).toEqual(["call_tool_of_b"])
+      expect(appServersOf(server.baseUrl).filter((p) => p.pid === p.pgid)).toHaveLength(1)
+    }))
+})
