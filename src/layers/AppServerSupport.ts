@@ -6,13 +6,13 @@
  */
 import { Effect } from "effect"
 import { appServerArgv, compareVersions, OLDEST_APP_SERVER } from "../core/AppServerArgs.ts"
+import type { EngineSupport } from "../core/DoctorEngineCheck.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 
-export type AppServerSupport =
-  | { readonly usable: true; readonly version: string | undefined }
-  | { readonly usable: false; readonly reason: string }
+/** The verdict, as `doctor` prints it (src/core/DoctorEngineCheck.ts). */
+export type AppServerSupport = EngineSupport
 
 export const checkAppServerSupport = (
   config: Pick<Config, "binary" | "extra_args">,
