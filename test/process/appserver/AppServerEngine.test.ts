@@ -230,7 +230,8 @@ describe("app-server engine: lifetime", () => {
         Stream.runForEach((e) => (e.type === "tool.started" ? Deferred.succeed(started, undefined) : Effect.void)),
         Effect.fork
       )
-      yield* Deferred.await(started)
+      // A turn that ends before the point waited for fails the test at once instead of hanging it.
+      yield* Effect.raceFirst(Deferred.await(started), Effect.flatMap(Fiber.join(fiber), () => Effect.die("the turn ended early")))
       yield* Effect.promise(() => waitFor(() => processesMatching(new RegExp(marker)).length > 0, 10_000))
       expect(processesMatching(new RegExp(marker)).length).toBeGreaterThan(0)
       yield* Fiber.interrupt(fiber)

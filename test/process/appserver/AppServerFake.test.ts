@@ -69,7 +69,8 @@ describe("app-server engine with a fake app-server", () => {
         Stream.runForEach((e) => (e.type === "turn.started" ? Deferred.succeed(started, undefined) : Effect.void)),
         Effect.fork
       )
-      yield* Deferred.await(started)
+      // A turn that ends before the point waited for fails the test at once instead of hanging it.
+      yield* Effect.raceFirst(Deferred.await(started), Effect.flatMap(Fiber.join(fiber), () => Effect.die("the turn ended early")))
       const [before] = processesMatching(new RegExp(marker))
       expect(before).toBeDefined()
       yield* Fiber.interrupt(fiber)
