@@ -55,6 +55,8 @@ interface Slot {
   readonly scope: Scope.CloseableScope
   readonly threads: Ref.Ref<HashMap.HashMap<string, LoadedThread>>
   readonly droppedArgs: ReadonlyArray<string>
+  /** Whether a turn has warned about `droppedArgs` yet (once per app-server, not every turn). */
+  readonly warnedDropped: Ref.Ref<boolean>
   readonly model: string | undefined
 }
 
@@ -122,7 +124,8 @@ export const makeAppServerEngine = (deps: {
         )
         yield* Effect.logInfo(`codex app-server started (pid ${conn.pgid}, codex ${conn.version ?? "version unknown"})`)
         const threads = yield* Ref.make(HashMap.empty<string, LoadedThread>())
-        return { key, conn, scope, threads, droppedArgs: argv.dropped, model: argv.model } satisfies Slot
+        const warnedDropped = yield* Ref.make(false)
+        return { key, conn, scope, threads, droppedArgs: argv.dropped, warnedDropped, model: argv.model } satisfies Slot
       })
 
     /** The running app-server for this config, started (or restarted after a crash) as needed. */
@@ -375,7 +378,7 @@ export const makeAppServerEngine = (deps: {
           )
           const { slot, chosen, queue, turnId, fromOffset, progress } = started
           const { threadId } = chosen
-          if (slot.droppedArgs.length > 0) {
+          if (slot.droppedArgs.length > 0 && !(yield* Ref.getAndSet(slot.warnedDropped, true))) {
             yield* hooks.warn(`extra_args the app-server engine cannot pass to codex app-server were left out: ${slot.droppedArgs.join(" ")}`)
           }
           yield* hooks.threadStarted(threadId)

@@ -18,6 +18,16 @@ import { codexBin, codexOfflineArgs } from "./CodexOffline.ts"
 
 export const testCodexBin: string = process.env.CODEX_BIN || codexBin
 
+/**
+ * The offline flags; CODEX_OFFLINE_KEEP_FEATURES=1 leaves out the `--disable <feature>` pairs,
+ * which codex before 0.151 refuses ("Unknown feature flag") — for checking an old codex by hand.
+ */
+const offlineArgs = (baseUrl: string): Array<string> => {
+  const args = [...codexOfflineArgs(baseUrl)]
+  if (process.env.CODEX_OFFLINE_KEEP_FEATURES !== "1") return args
+  return args.filter((a, i) => a !== "--disable" && args[i - 1] !== "--disable")
+}
+
 export interface AppServerWorld {
   readonly paths: PluginPathsShape
   readonly workspace: string
@@ -39,7 +49,7 @@ export const makeWorld = (baseUrl: string, overrides: Partial<Config> = {}) =>
         stateDir: join(pluginDir, "state")
       }
       const workspace = mkdtempSync(join(root, "ws-"))
-      const config: Config = { ...defaultConfig, binary: testCodexBin, extra_args: [...codexOfflineArgs(baseUrl)], ...overrides }
+      const config: Config = { ...defaultConfig, binary: testCodexBin, extra_args: offlineArgs(baseUrl), ...overrides }
       return { paths, workspace, config }
     }),
     (world) => Effect.sync(() => rmSync(join(world.paths.codexHome, ".."), { recursive: true, force: true }))
