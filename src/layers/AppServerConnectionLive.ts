@@ -193,17 +193,18 @@ export const startAppServerConnection = (
       return new AppServerError({ reason: "exit", message: `codex app-server ${how}${tail ? `: ${tail}` : ""}` })
     }
 
-    // The process ended: every waiting request and every subscribed turn learns it now.
+    // The process ended: every waiting request and every subscribed turn learns it now. Not to be
+    // cut short: the first turn to hear of it closes this connection's scope, and the others must hear too.
     yield* Effect.promise(() => spawned.exit).pipe(
       Effect.flatMap((exit) =>
-        Effect.gen(function* () {
+        Effect.uninterruptible(Effect.gen(function* () {
           const error = exitError(exit)
           yield* Deferred.succeed(exited, error)
           const waiting = yield* Ref.getAndSet(pending, HashMap.empty())
           yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
           const subs = yield* Ref.get(subscribers)
           yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
-        })
+        }))
       ),
       Effect.forkScoped
     )

@@ -270,6 +270,24 @@ describe("app-server engine: lifetime", () => {
       expect(appServersOf(server.baseUrl).map((p) => p.pid).filter((p) => pids.includes(p))).toEqual([])
     }))
 
+  it.scopedLive("an app-server killed under two running turns fails both with codex_exit", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer(() => ({ hang: true }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const killer = yield* Effect.fork(
+        Effect.promise(() => waitFor(() => server.requests.length >= 2, 20_000)).pipe(
+          Effect.andThen(() => appServersOf(server.baseUrl).forEach((p) => process.kill(p.pid, "SIGKILL")))
+        )
+      )
+      const turns = yield* Effect.all(
+        ["a", "b"].map((agent) => runTurn(engine, makePlan(world, { text: `hang ${agent}`, agentId: agent }), makeHooks().hooks)),
+        { concurrency: 2 }
+      )
+      yield* Fiber.join(killer)
+      expect(turns.map((t) => t.failure?.code)).toEqual(["codex_exit", "codex_exit"])
+    }))
+
   it.scopedLive("an app-server killed between turns is replaced and the next turn resumes the thread", () =>
     Effect.gen(function* () {
       const server = yield* modelServer((req) => ({ items: [assistantMessage(`answer ${req.index}`)] }))
