@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import { readdirSync } from "node:fs"
+import { readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
@@ -141,6 +141,8 @@ describe("app-server engine: tools", () => {
       expect(events.filter((e) => e.type === "tool.completed").map((e) => e.type === "tool.completed" && [e.name, e.kind, e.status]))
         .toEqual([["lookup.ticket", "dynamic", "completed"], ["failing_tool", "dynamic", "failed"]])
       expect(events.filter((e) => e.type === "tool.block").map((e) => e.type === "tool.block" && e.blockId)).toEqual(["call_host_1", "call_host_2"])
+      // One id from the live events through the rollout to the consume mirror's handle.
+      expect(events.filter((e) => e.type === "tool.started").map((e) => e.type === "tool.started" && e.itemId)).toEqual(["call_host_1", "call_host_2"])
     }))
 
   it.scopedLive("a later turn with other tools offers exactly the new tools and carries the conversation", () =>
@@ -356,6 +358,19 @@ describe("app-server engine: per-turn settings and agents side by side", () => {
       expect(requestText(req1)).toContain("SYSTEM-PROMPT-ONE")
       expect(JSON.stringify(req1.body.text ?? null)).toContain('"ok"')
       expect(req1.body.reasoning?.effort).toBe("low")
+    }))
+
+  it.scopedLive("the prompt's images reach the model", () =>
+    Effect.gen(function* () {
+      const server = yield* modelServer(() => ({ items: [assistantMessage("a red pixel")] }))
+      const world = yield* makeWorld(server.baseUrl)
+      const engine = yield* buildEngine(world)
+      const image = join(world.workspace, "pixel.png")
+      writeFileSync(image, Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==", "base64"))
+      const plan = makePlan(world, { text: "what is in the picture?" })
+      const { failure } = yield* runTurn(engine, { ...plan, prompt: { text: plan.prompt.text, images: [image] } }, makeHooks().hooks)
+      expect(failure?.message).toBeUndefined()
+      expect(requestText(server.requests[0]!)).toContain("data:image/png;base64,")
     }))
 
   it.scopedLive("two agents' turns run at once on one app-server, each offered only its own tools", () =>
