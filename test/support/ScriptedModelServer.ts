@@ -150,7 +150,23 @@ const streamItemsSlowly = async (
   send("response.created", { response: { ...base, status: "in_progress", output: [] } })
   for (const [output_index, item] of answer.items.entries()) {
     const isMessage = item.type === "message" && Array.isArray(item.content)
-    send("response.output_item.added", { output_index, item: isMessage ? { ...item, content: [] } : item })
+    const isReasoning = item.type === "reasoning" && Array.isArray(item.summary)
+    send("response.output_item.added", {
+      output_index,
+      item: isMessage ? { ...item, content: [] } : isReasoning ? { ...item, summary: [] } : item
+    })
+    if (isReasoning) {
+      for (const [summary_index, part] of (item.summary as Array<{ text?: string }>).entries()) {
+        const text = part.text ?? ""
+        send("response.reasoning_summary_part.added", { item_id: item.id, output_index, summary_index, part: { type: "summary_text", text: "" } })
+        for (const piece of text.match(/\S+\s*|\s+/g) ?? []) {
+          await pause()
+          if (res.destroyed) return
+          send("response.reasoning_summary_text.delta", { item_id: item.id, output_index, summary_index, delta: piece })
+        }
+        send("response.reasoning_summary_text.done", { item_id: item.id, output_index, summary_index, text })
+      }
+    }
     if (!isMessage) continue
     const text = (item.content as Array<{ text?: string }>).map((c) => c.text ?? "").join("")
     send("response.content_part.added", { item_id: item.id, output_index, content_index: 0, part: { type: "output_text", text: "", annotations: [] } })

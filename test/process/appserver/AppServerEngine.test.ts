@@ -9,6 +9,7 @@ import { processesMatching, waitForNoProcesses } from "../../support/Processes.t
 import {
   assistantMessage,
   functionCall,
+  reasoningItem,
   requestText,
   type ModelRequest,
   type ScriptedResponse,
@@ -30,9 +31,12 @@ const modelServer = (initial: Script) =>
   )
 
 describe("app-server engine", () => {
-  it.scopedLive("a turn streams deltas that add up to the message, then usage", () =>
+  it.scopedLive("a turn streams deltas that add up to the message and the reasoning, then usage", () =>
     Effect.gen(function* () {
-      const server = yield* modelServer(() => ({ items: [assistantMessage("hello from the app server")], stream: { delayMs: 1 } }))
+      const server = yield* modelServer(() => ({
+        items: [reasoningItem("thinking about greetings"), assistantMessage("hello from the app server")],
+        stream: { delayMs: 1 }
+      }))
       const world = yield* makeWorld(server.baseUrl)
       const engine = yield* buildEngine(world)
       const { hooks, log } = makeHooks()
@@ -44,6 +48,10 @@ describe("app-server engine", () => {
       expect(message).toMatchObject({ text: "hello from the app server" })
       const deltas = events.filter((e) => e.type === "message.delta" && message?.type === "message" && e.itemId === message.itemId)
       expect(deltas.map((d) => (d.type === "message.delta" ? d.delta : "")).join("")).toBe("hello from the app server")
+      const reasoning = events.find((e) => e.type === "reasoning")
+      expect(reasoning).toMatchObject({ text: "thinking about greetings" })
+      const thoughts = events.filter((e) => e.type === "reasoning.delta" && reasoning?.type === "reasoning" && e.itemId === reasoning.itemId)
+      expect(thoughts.map((d) => (d.type === "reasoning.delta" ? d.delta : "")).join("")).toBe("thinking about greetings")
       expect(events.at(-1)).toEqual({ type: "usage", inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningOutputTokens: 0 })
     }))
 })
