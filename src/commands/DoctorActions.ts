@@ -7,6 +7,9 @@ import { Console, Effect, Schema } from "effect"
 import { failedChecks, renderCheck, styleFor, summarise } from "../core/DoctorCheck.ts"
 import { runDoctorChecks } from "../core/DoctorChecks.ts"
 import { runProgram } from "../core/DoctorRun.ts"
+import * as Path from "node:path"
+import { checkAppServerSupport } from "../layers/AppServerSupport.ts"
+import { makeProcessGroups } from "../layers/ProcessGroupsLive.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 
 export class DoctorFailed extends Schema.TaggedError<DoctorFailed>()("DoctorFailed", {
@@ -16,7 +19,14 @@ export class DoctorFailed extends Schema.TaggedError<DoctorFailed>()("DoctorFail
 
 export const doctor = Effect.gen(function* () {
   const paths = yield* PluginPaths
-  const results = yield* runDoctorChecks({ paths, env: process.env, run: runProgram() })
+  // A throwaway records directory: the check's app-server is ended before doctor returns.
+  const groups = makeProcessGroups({ runningDir: Path.join(paths.stateDir, "running") })
+  const results = yield* runDoctorChecks({
+    paths,
+    env: process.env,
+    run: runProgram(),
+    appServerSupport: (config, codexHome) => checkAppServerSupport(config, codexHome, groups)
+  })
   const style = styleFor(process.stdout.isTTY === true, process.env)
   for (const result of results) yield* Console.log(renderCheck(result, style))
   yield* Console.log(summarise(results))

@@ -7,7 +7,9 @@
 import { Effect } from "effect"
 import type { PluginPathsShape } from "../services/PluginPaths.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
+import type { Config } from "../schemas/Config.ts"
 import { checkCodexBinary, checkCodexVersion, checkRegistrations } from "./DoctorCodexChecks.ts"
+import { checkEngine, type EngineSupport } from "./DoctorEngineCheck.ts"
 import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir } from "./DoctorLocalChecks.ts"
 import type { RunProgram } from "./DoctorRun.ts"
 
@@ -15,6 +17,8 @@ export interface DoctorInputs {
   readonly paths: PluginPathsShape
   readonly env: NodeJS.ProcessEnv
   readonly run: RunProgram
+  /** Whether the installed codex can run the app-server engine (asked only when the config wants it). */
+  readonly appServerSupport?: (config: Config, codexHome: string) => Effect.Effect<EngineSupport>
 }
 
 export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: DoctorInputs) {
@@ -27,8 +31,15 @@ export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: 
     binary.path === undefined || home.status === "fail"
       ? [check("mcp registrations", "skip", "needs a working codex binary and CODEX_HOME")]
       : yield* checkRegistrations(binary.path, paths.codexHome, paths.profileRoot, env, run)
+  const engine = yield* checkEngine(
+    config,
+    binary.path !== undefined && home.status !== "fail",
+    inputs.appServerSupport === undefined || binary.path === undefined
+      ? Effect.succeed<EngineSupport>({ usable: false, reason: "not checked" })
+      : inputs.appServerSupport({ ...config, binary: binary.path }, paths.codexHome)
+  )
   const stateDir = yield* checkStateDir(paths.stateDir)
   const socketDir = yield* checkSocketDir(paths.profileRoot)
   const version = checkCodexVersion(binary.path === undefined ? undefined : binary.version)
-  return [configResult, binary.result, version, home, credentials, ...registrations, stateDir, socketDir] as ReadonlyArray<CheckResult>
+  return [configResult, binary.result, version, home, credentials, ...registrations, engine, stateDir, socketDir] as ReadonlyArray<CheckResult>
 })

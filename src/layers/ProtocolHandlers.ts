@@ -23,7 +23,7 @@ import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { ExecEngine } from "../services/TurnEngine.ts"
+import { AppServerEngine, ExecEngine } from "../services/TurnEngine.ts"
 import { TurnRunner, type TurnRefused } from "../services/TurnRunner.ts"
 import { Turns } from "../services/Turns.ts"
 
@@ -67,6 +67,7 @@ export const makeProtocolRouter = Effect.gen(function* () {
   const rollouts = yield* RolloutStore
   const sessions = yield* SessionStore
   const exec = yield* ExecEngine
+  const appServer = yield* AppServerEngine
 
   /** The config in force; -32001 before a successful initialize. */
   const initialized = Effect.mapError(activeConfig.current, refusal)
@@ -160,7 +161,7 @@ export const makeProtocolRouter = Effect.gen(function* () {
       // Never rewrite under a running turn of this thread: hold the thread (a turn holds it
       // while codex runs and until its blocks are read), and have no engine keep it loaded.
       const result = yield* Effect.gen(function* () {
-        yield* exec.releaseThread(threadId).pipe(
+        yield* Effect.zipRight(exec.releaseThread(threadId), appServer.releaseThread(threadId)).pipe(
           Effect.mapError((e) => new RpcFailure({ code: ErrorCode.Internal, message: `cannot release thread ${threadId}: ${e.message}` }))
         )
         return yield* rollouts.mutate(path, params.mutations, config.consume_marker).pipe(

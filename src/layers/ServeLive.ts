@@ -8,6 +8,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Layer } from "effect"
 import { ActiveConfigLive } from "./ActiveConfigLive.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
+import { AppServerEngineLive } from "./AppServerEngineLive.ts"
 import { ExecEngineLive } from "./ExecEngineLive.ts"
 import { pluginLauncher } from "../core/Launcher.ts"
 import { McpRegistryLive } from "./McpRegistryLive.ts"
@@ -21,7 +22,7 @@ import { TurnsLive } from "./TurnsLive.ts"
 
 const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
 
-const Engines = ExecEngineLive.pipe(
+const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher() }), ToolBridgeLive)),
   Layer.provideMerge(ProcessGroupsLive)
 )

@@ -4,7 +4,11 @@
  * `turn.completed` or `turn.failed`. Cancel and timeout interrupt the engine's stream, whose scope
  * ends everything the turn opened before the last event is sent (PROTOCOL.md §2).
  */
-import { Cause, Chunk, Effect, Either, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Chunk, Effect, Either, HashMap, Layer, Option, Schema, Stream, SynchronizedRef } from "effect"
+import { type AppServerSupport, checkAppServerSupport } from "./AppServerSupport.ts"
+import { McpRegistry } from "../services/McpRegistry.ts"
+import { PluginPaths } from "../services/PluginPaths.ts"
+import { ProcessGroups } from "../services/ProcessGroups.ts"
 import { buildTurnPrompt } from "../core/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
@@ -12,7 +16,7 @@ import { ActiveConfig } from "../services/PluginConfig.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { AppServerEngine, ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
 import { type AdmittedTurn, Turns } from "../services/Turns.ts"
 import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
@@ -35,12 +39,31 @@ export const TurnRunnerLive = Layer.effect(
     const sessions = yield* SessionStore
     const rollouts = yield* RolloutStore
     const exec = yield* ExecEngine
+    const appServer = yield* AppServerEngine
+    const registry = yield* McpRegistry
+    const groups = yield* ProcessGroups
+    const paths = yield* PluginPaths
+    /** Whether `codex app-server` can serve turns, asked once per codex binary and flags. */
+    const supportByCodex = yield* SynchronizedRef.make(HashMap.empty<string, AppServerSupport>())
+    const appServerSupport = (config: Config) => {
+      const key = JSON.stringify([config.binary, config.extra_args])
+      return SynchronizedRef.modifyEffect(supportByCodex, (known) =>
+        Option.match(HashMap.get(known, key), {
+          onSome: (s) => Effect.succeed([s, known] as const),
+          onNone: () => Effect.map(checkAppServerSupport(config, paths.codexHome, groups), (s) => [s, HashMap.set(known, key, s)] as const)
+        })
+      )
+    }
 
-    /** The engine the config names (PROTOCOL.md §6 `engine`); one that cannot run here falls back to exec with a warn. */
+    /** The engine the config names (PROTOCOL.md §6 `engine`); one that cannot run here falls back to exec with a warn (§8). */
     const engineFor = (config: Config, hooks: TurnHooks): Effect.Effect<TurnEngineShape> =>
       config.engine === "exec"
         ? Effect.succeed(exec)
-        : Effect.as(hooks.warn("the app-server engine is not available in this build; the turn runs with the exec engine"), exec)
+        : Effect.flatMap(appServerSupport(config), (support) =>
+          support.usable
+            // The app-server loads config.toml too: registrations an earlier version stored there must go first.
+            ? Effect.as(registry.removeLegacyRegistrations, appServer)
+            : Effect.as(hooks.warn(`the app-server engine cannot run here (${support.reason}); this turn runs with the exec engine`, { engine: "exec" }), exec))
 
     /** Runs a host tool as `host/tools/call`; a host error is a failed tool call, never a failed turn. */
     const callHostTool = (turnId: string, agentId: string) => (name: string, args: Record<string, unknown>) =>

@@ -28,7 +28,12 @@ export interface TurnPlan {
   readonly resumeThreadId: string | undefined
   /** What codex reads as the user's turn (a transcript first when a new thread carries history). */
   readonly prompt: { readonly text: string; readonly images: ReadonlyArray<string> }
-  /** The prompt for a new thread carrying the conversation so far, for an engine that must start one. */
+  /**
+   * The prompt for a new thread (the transcript of `params.request.messages` first) when the
+   * engine cannot continue `resumeThreadId` itself: the app-server engine starts a new thread when
+   * the turn's tools differ from the ones the thread was started with (codex fixes a thread's
+   * dynamic tools).
+   */
   readonly newThreadPrompt: { readonly text: string; readonly images: ReadonlyArray<string> }
   /** codex's cumulative usage of the resumed thread after its previous turn, if known. */
   readonly previousUsageTotal: Usage | undefined

@@ -17,11 +17,23 @@ export interface ScriptedUsage {
 }
 
 export type ScriptedResponse =
-  | { readonly items: ReadonlyArray<OutputItem>; readonly usage?: ScriptedUsage }
+  | {
+      readonly items: ReadonlyArray<OutputItem>
+      readonly usage?: ScriptedUsage
+      /** Stream each assistant message as text deltas (word by word), like a model that writes slowly. */
+      readonly stream?: StreamPacing
+    }
   /** Accept the request and never answer (for cancel/timeout tests); `close()` ends it. */
   | { readonly hang: true }
   /** An HTTP error: 400 fails the turn at once, 5xx makes codex retry. */
   | { readonly status: number; readonly body: string }
+
+export interface StreamPacing {
+  /** Pause between two deltas; default 0. */
+  readonly delayMs?: number
+  /** `response.completed` (and the items' `output_item.done`) waits for this after the deltas. */
+  readonly holdCompletion?: Promise<void>
+}
 
 export interface ModelRequest {
   /** 0-based position among the /responses requests this server received. */
@@ -122,6 +134,58 @@ const streamItems = (res: ServerResponse, model: unknown, answer: { items: Reado
   res.end(frames.join(""))
 }
 
+/** The items streamed with `response.output_text.delta` for every assistant message, paced by `pacing`. */
+const streamItemsSlowly = async (
+  res: ServerResponse,
+  model: unknown,
+  answer: { items: ReadonlyArray<OutputItem>; usage?: ScriptedUsage },
+  pacing: StreamPacing
+) => {
+  const id = `resp_${randomUUID()}`
+  const base = { id, object: "response", model: model ?? "mock-model", created_at: Math.floor(Date.now() / 1000) }
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
+  let seq = 0
+  const send = (type: string, data: Record<string, unknown>) => res.write(sseFrame(type, { sequence_number: seq++, ...data }))
+  const pause = () => new Promise((r) => setTimeout(r, pacing.delayMs ?? 0))
+  send("response.created", { response: { ...base, status: "in_progress", output: [] } })
+  for (const [output_index, item] of answer.items.entries()) {
+    const isMessage = item.type === "message" && Array.isArray(item.content)
+    const isReasoning = item.type === "reasoning" && Array.isArray(item.summary)
+    send("response.output_item.added", {
+      output_index,
+      item: isMessage ? { ...item, content: [] } : isReasoning ? { ...item, summary: [] } : item
+    })
+    if (isReasoning) {
+      for (const [summary_index, part] of (item.summary as Array<{ text?: string }>).entries()) {
+        const text = part.text ?? ""
+        send("response.reasoning_summary_part.added", { item_id: item.id, output_index, summary_index, part: { type: "summary_text", text: "" } })
+        for (const piece of text.match(/\S+\s*|\s+/g) ?? []) {
+          await pause()
+          if (res.destroyed) return
+          send("response.reasoning_summary_text.delta", { item_id: item.id, output_index, summary_index, delta: piece })
+        }
+        send("response.reasoning_summary_text.done", { item_id: item.id, output_index, summary_index, text })
+      }
+    }
+    if (!isMessage) continue
+    const text = (item.content as Array<{ text?: string }>).map((c) => c.text ?? "").join("")
+    send("response.content_part.added", { item_id: item.id, output_index, content_index: 0, part: { type: "output_text", text: "", annotations: [] } })
+    for (const piece of text.match(/\S+\s*|\s+/g) ?? []) {
+      await pause()
+      if (res.destroyed) return
+      send("response.output_text.delta", { item_id: item.id, output_index, content_index: 0, delta: piece })
+    }
+    send("response.output_text.done", { item_id: item.id, output_index, content_index: 0, text })
+  }
+  await pacing.holdCompletion
+  if (res.destroyed) return
+  answer.items.forEach((item, output_index) => send("response.output_item.done", { output_index, item }))
+  send("response.completed", {
+    response: { ...base, status: "completed", output: answer.items, usage: usageJson(answer.usage ?? DEFAULT_USAGE) }
+  })
+  res.end()
+}
+
 export const startScriptedModelServer = async (
   script: (req: ModelRequest) => ScriptedResponse | Promise<ScriptedResponse>
 ): Promise<ScriptedModelServer> => {
@@ -158,7 +222,8 @@ export const startScriptedModelServer = async (
         res.end(answer.body)
         return
       }
-      streamItems(res, body?.model, answer)
+      if (answer.stream !== undefined) await streamItemsSlowly(res, body?.model, answer, answer.stream)
+      else streamItems(res, body?.model, answer)
       return
     }
     otherRequests.push({ method: req.method ?? "", path })

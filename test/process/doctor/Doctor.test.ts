@@ -152,3 +152,11 @@ describe("doctor", () => {
     expect(r.stdout + r.stderr).not.toContain("sk-secret")
   })
 })
+
+describe("doctor: engine", () => {
+  it("says which engine turns will use: app-server when codex supports it", async () => {
+    const { profile, codexHome } = await setup({ binary: codexBin, engine: "app-server" })
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(lineOf(r.lines, "ok   engine:"), r.stdout).toMatch(/app-server: .*codex \d+\.\d+\.\d+/)
+  })
+})

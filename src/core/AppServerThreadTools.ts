@@ -1,0 +1,30 @@
+/**
+ * Which dynamic tools each thread was started with, kept on disk
+ * (`<stateDir>/app-server-threads/<threadId>.json`) so a later turn, also after a plugin restart,
+ * knows whether the thread can serve its tools (codex fixes them at `thread/start`, and
+ * `thread/resume` cannot change them). A thread without a record has none: the exec engine
+ * started it, or it predates this engine.
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { writeFileAtomicSync } from "./AtomicFile.ts"
+import { isValidThreadId } from "./RolloutLocate.ts"
+
+const recordPath = (dir: string, threadId: string) => Path.join(dir, `${threadId}.json`)
+
+/** The recorded tool-set key, or undefined when the thread has no record. */
+export const readThreadToolsKey = (dir: string, threadId: string): string | undefined => {
+  if (!isValidThreadId(threadId)) return undefined
+  try {
+    const parsed = JSON.parse(Fs.readFileSync(recordPath(dir, threadId), "utf8")) as { toolsKey?: unknown }
+    return typeof parsed.toolsKey === "string" ? parsed.toolsKey : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export const writeThreadToolsKey = (dir: string, threadId: string, toolsKey: string): void => {
+  if (!isValidThreadId(threadId)) return
+  Fs.mkdirSync(dir, { recursive: true })
+  writeFileAtomicSync(recordPath(dir, threadId), JSON.stringify({ toolsKey }))
+}

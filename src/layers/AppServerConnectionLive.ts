@@ -1,0 +1,346 @@
+/**
+ * Starts one `codex app-server` and speaks JSON-RPC with it over its stdio (PROTOCOL.md §8,
+ * CODEX.md "`codex app-server`"). The process gets its own process group, recorded in
+ * ProcessGroups so the next plugin start reaps it after a SIGKILLed plugin. Closing the scope closes
+ * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
+ * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
+ */
+import { Deferred, Effect, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import {
+  type AppRpcId,
+  AppServerMessage,
+  DynamicToolCallParams,
+  decodeTurnNotification,
+  InitializeResult,
+  notificationThreadId
+} from "../schemas/AppServerWire.ts"
+import { versionOfUserAgent } from "../core/AppServerArgs.ts"
+import {
+  AppServerError,
+  type AppServerConnectionShape,
+  type ThreadSignal,
+  type ToolCallHandler
+} from "../services/AppServerConnection.ts"
+import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
+
+export interface AppServerSpawn {
+  readonly binary: string
+  readonly args: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly cwd: string
+  /** A longer stdout line is dropped with a warning; default 64 MiB. */
+  readonly maxLineBytes?: number
+  /** How long `initialize` may take; default 30 s. */
+  readonly initializeTimeoutMs?: number
+}
+
+const STDERR_TAIL = 8 * 1024
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+
+/** Keeps the last bytes of stderr for error messages. */
+const makeTail = () => {
+  let buf = Buffer.alloc(0)
+  return {
+    push: (chunk: Buffer) => {
+      const joined = Buffer.concat([buf, chunk])
+      buf = joined.length > STDERR_TAIL ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL)) : joined
+    },
+    // ANSI colours from codex's tracing are noise in a one-line message.
+    text: () => buf.toString("utf8").replace(/^\uFFFD+/, "").replace(/\u001b\[[0-9;]*m/g, "").trim()
+  }
+}
+
+/** stdout bytes → complete lines; a line over the bound is skipped (reported as one `null`). */
+const makeLineSplitter = (maxBytes: number) => {
+  let parts: Array<Buffer> = []
+  let size = 0
+  let skipping = false
+  return (chunk: Buffer): Array<string | null> => {
+    const out: Array<string | null> = []
+    let start = 0
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      if (skipping) out.push(null)
+      else {
+        parts.push(chunk.subarray(start, nl))
+        const line = Buffer.concat(parts).toString("utf8")
+        if (line.trim() !== "") out.push(line)
+      }
+      parts = []
+      size = 0
+      skipping = false
+      start = nl + 1
+    }
+    if (start < chunk.length && !skipping) {
+      size += chunk.length - start
+      if (size > maxBytes) {
+        skipping = true
+        parts = []
+      } else parts.push(Buffer.from(chunk.subarray(start)))
+    }
+    return out
+  }
+}
+
+/**
+ * The part of stderr worth a one-line message: codex's `Error:` line if it printed one, else its
+ * last lines, without backtrace frames.
+ */
+export const stderrSummary = (text: string): string => {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && l !== "Stack backtrace:" && !/^\d+: /.test(l) && !/^at /.test(l))
+  const errors = lines.filter((l) => l.startsWith("Error:"))
+  return (errors.length > 0 ? errors.slice(-1) : lines.slice(-2)).join(" | ")
+}
+
+interface Spawned {
+  readonly child: ChildProcess.ChildProcessWithoutNullStreams
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  readonly stderr: ReturnType<typeof makeTail>
+}
+
+const spawnAppServer = (spec: AppServerSpawn) =>
+  Effect.async<Spawned, AppServerError>((resume) => {
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
+    const child = ChildProcess.spawn(spec.binary, spec.args, {
+      cwd: spec.cwd,
+      env,
+      detached: true, // its own process group: one signal reaches every command it started
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    const stderr = makeTail()
+    child.stderr.on("data", (d: Buffer) => stderr.push(d))
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.once("exit", (code, signal) => done({ code, signal }))
+    )
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return
+      resume(Effect.fail(new AppServerError({
+        reason: "not_found",
+        message: `could not start codex app-server ("${spec.binary}"): ${err.code ?? err.message}`,
+        cause: err
+      })))
+    })
+    child.once("spawn", () => {
+      child.on("error", () => {}) // later errors (a write after exit) change nothing: the exit decides
+      child.stdin.on("error", () => {})
+      resume(Effect.succeed({ child, exit, stderr }))
+    })
+  })
+
+/** The answers to server→client requests other than `item/tool/call` (CODEX.md: answer every one). */
+const refusal = (method: string): { result: unknown } | { error: { code: number; message: string } } => {
+  switch (method) {
+    case "item/commandExecution/requestApproval":
+    case "item/fileChange/requestApproval":
+      return { result: { decision: "decline" } }
+    case "execCommandApproval":
+    case "applyPatchApproval":
+      return { result: { decision: "denied" } }
+    case "mcpServer/elicitation/request":
+      return { result: { action: "decline" } }
+    case "item/tool/requestUserInput":
+      return { result: { answers: {} } }
+    default:
+      return { error: { code: -32601, message: `${method} is not supported by this client (plexum-openai-provider)` } }
+  }
+}
+
+const decodeMessage = Schema.decodeUnknown(AppServerMessage)
+const decodeToolCall = Schema.decodeUnknown(DynamicToolCallParams)
+const decodeInitialize = Schema.decodeUnknown(InitializeResult)
+
+export const startAppServerConnection = (
+  spec: AppServerSpawn,
+  groups: ProcessGroupsShape
+): Effect.Effect<AppServerConnectionShape, AppServerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const spawned = yield* Effect.acquireRelease(
+      Effect.tap(spawnAppServer(spec), (s) => groups.track(s.child.pid!)),
+      (s) =>
+        Effect.gen(function* () {
+          // stdin EOF is the app-server's own way out (children included); the group end is the backstop.
+          s.child.stdin.end()
+          yield* Effect.promise(() => s.exit).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+          yield* groups.end(s.child.pid!)
+          yield* groups.untrack(s.child.pid!)
+          s.child.stdout.destroy()
+          s.child.stderr.destroy()
+        })
+    )
+    const { child } = spawned
+    const pgid = child.pid!
+
+    const exited = yield* Deferred.make<AppServerError>()
+    const pending = yield* Ref.make(HashMap.empty<AppRpcId, Deferred.Deferred<unknown, AppServerError>>())
+    const subscribers = yield* Ref.make(HashMap.empty<string, Queue.Queue<ThreadSignal>>())
+    const toolHandlers = yield* Ref.make(HashMap.empty<string, ToolCallHandler>())
+    const nextId = yield* Ref.make(1)
+    const connectionScope = yield* Effect.scope
+
+    const write = (message: unknown) =>
+      Effect.sync(() => {
+        if (!child.stdin.writable) return
+        child.stdin.write(`${JSON.stringify(message)}\n`)
+      })
+
+    const exitError = (exit: { code: number | null; signal: NodeJS.Signals | null }) => {
+      const tail = stderrSummary(spawned.stderr.text())
+      const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
+      return new AppServerError({ reason: "exit", message: `codex app-server ${how}${tail ? `: ${tail}` : ""}` })
+    }
+
+    // The process ended: every waiting request and every subscribed turn learns it now. Not to be
+    // cut short: the first turn to hear of it closes this connection's scope, and the others must hear too.
+    yield* Effect.promise(() => spawned.exit).pipe(
+      Effect.flatMap((exit) =>
+        Effect.uninterruptible(Effect.gen(function* () {
+          const error = exitError(exit)
+          yield* Deferred.succeed(exited, error)
+          const waiting = yield* Ref.getAndSet(pending, HashMap.empty())
+          yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
+          const subs = yield* Ref.get(subscribers)
+          yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
+        }))
+      ),
+      Effect.forkScoped
+    )
+
+    const answerToolCall = (id: AppRpcId, params: unknown) =>
+      Effect.gen(function* () {
+        const call = yield* decodeToolCall(params).pipe(Effect.option)
+        if (Option.isNone(call)) {
+          return yield* write({ id, error: { code: -32602, message: "item/tool/call params not understood" } })
+        }
+        const handler = HashMap.get(yield* Ref.get(toolHandlers), call.value.threadId)
+        if (Option.isNone(handler)) {
+          return yield* write({
+            id,
+            result: { contentItems: [{ type: "inputText", text: "no turn of this thread is running" }], success: false }
+          })
+        }
+        // Whatever happens to the handler (the turn interrupted, the host gone), codex gets an answer.
+        yield* handler.value(call.value).pipe(
+          Effect.onExit((exit) =>
+            write(
+              exit._tag === "Success"
+                ? { id, result: exit.value }
+                : { id, result: { contentItems: [{ type: "inputText", text: "the host tool call was cancelled" }], success: false } }
+            )
+          ),
+          Effect.ignore,
+          Effect.forkIn(connectionScope)
+        )
+      })
+
+    const dispatch = (line: string | null) =>
+      Effect.gen(function* () {
+        if (line === null) {
+          return yield* Effect.logWarning(`codex app-server wrote a line over ${spec.maxLineBytes ?? 64 * 1024 * 1024} bytes; skipped`)
+        }
+        let json: unknown
+        try {
+          json = JSON.parse(line)
+        } catch {
+          return yield* Effect.logWarning(`codex app-server wrote a line that is not JSON: ${line.slice(0, 200)}`)
+        }
+        const message = yield* decodeMessage(json).pipe(Effect.option)
+        if (Option.isNone(message)) {
+          return yield* Effect.logWarning(`codex app-server wrote a message of unknown shape: ${line.slice(0, 200)}`)
+        }
+        const m = message.value
+        if ("method" in m && "id" in m) {
+          if (m.method === "item/tool/call") return yield* answerToolCall(m.id, m.params)
+          yield* Effect.logDebug(`codex app-server asked ${m.method}; refused`)
+          return yield* write({ id: m.id, ...refusal(m.method) })
+        }
+        if ("method" in m) {
+          const threadId = notificationThreadId(m.params)
+          if (threadId === undefined) return
+          const queue = HashMap.get(yield* Ref.get(subscribers), threadId)
+          if (Option.isNone(queue)) return
+          const notification = yield* decodeTurnNotification(m)
+          return yield* Queue.offer(queue.value, { _tag: "Notification", notification })
+        }
+        const waiting = yield* Ref.modify(pending, (map) => [HashMap.get(map, m.id), HashMap.remove(map, m.id)])
+        if (Option.isNone(waiting)) return
+        if ("error" in m) {
+          yield* Deferred.fail(waiting.value, new AppServerError({ reason: "rpc", code: m.error.code, message: m.error.message }))
+        } else yield* Deferred.succeed(waiting.value, m.result)
+      })
+
+    const maxLine = spec.maxLineBytes ?? 64 * 1024 * 1024
+    yield* Stream.async<string | null>((emit) => {
+      const split = makeLineSplitter(maxLine)
+      child.stdout.on("data", (chunk: Buffer) => {
+        for (const line of split(chunk)) void emit.single(line)
+      })
+      child.stdout.once("end", () => void emit.end())
+      child.stdout.once("error", () => void emit.end())
+    }).pipe(Stream.runForEach(dispatch), Effect.forkScoped)
+
+    const request = (method: string, params: unknown, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) =>
+      Effect.gen(function* () {
+        const done = yield* Deferred.poll(exited)
+        if (Option.isSome(done)) return yield* Effect.flatMap(done.value, Effect.fail)
+        const id: AppRpcId = yield* Ref.getAndUpdate(nextId, (n) => n + 1)
+        const answer = yield* Deferred.make<unknown, AppServerError>()
+        yield* Ref.update(pending, (map) => HashMap.set(map, id, answer))
+        yield* write({ id, method, params })
+        return yield* Deferred.await(answer).pipe(
+          Effect.raceFirst(Effect.flatMap(Deferred.await(exited), Effect.fail)),
+          Effect.timeoutFail({
+            duration: timeoutMs,
+            onTimeout: () => new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` })
+          }),
+          Effect.ensuring(Ref.update(pending, (map) => HashMap.remove(map, id)))
+        )
+      }).pipe(Effect.withSpan(`AppServer.${method}`))
+
+    const subscribe = (threadId: string) =>
+      Effect.acquireRelease(
+        Effect.gen(function* () {
+          const queue = yield* Queue.unbounded<ThreadSignal>()
+          yield* Ref.update(subscribers, HashMap.set(threadId, queue))
+          const done = yield* Deferred.poll(exited)
+          if (Option.isSome(done)) yield* Queue.offer(queue, { _tag: "Exited", error: yield* done.value })
+          return queue as Queue.Dequeue<ThreadSignal>
+        }),
+        () => Ref.update(subscribers, HashMap.remove(threadId))
+      )
+
+    const serveTools = (threadId: string, handler: ToolCallHandler) =>
+      Effect.acquireRelease(Ref.update(toolHandlers, HashMap.set(threadId, handler)), () =>
+        Ref.update(toolHandlers, HashMap.remove(threadId))
+      )
+
+    const init = yield* request(
+      "initialize",
+      {
+        clientInfo: { name: "plexum-openai-provider", title: "Plexum OpenAI provider", version: "0.1.0" },
+        capabilities: { experimentalApi: true }
+      },
+      spec.initializeTimeoutMs ?? 30_000
+    ).pipe(
+      Effect.flatMap((r) =>
+        decodeInitialize(r).pipe(
+          Effect.mapError((e) => new AppServerError({ reason: "protocol", message: `initialize answer not understood: ${e.message}` }))
+        )
+      ),
+      Effect.mapError((e) => new AppServerError({ ...e, message: `codex app-server did not initialize: ${e.message}` }))
+    )
+    yield* write({ method: "initialized" })
+
+    return {
+      pgid,
+      version: versionOfUserAgent(init.userAgent),
+      request,
+      subscribe,
+      serveTools,
+      alive: Effect.map(Deferred.isDone(exited), (d) => !d),
+      kill: groups.end(pgid)
+    } satisfies AppServerConnectionShape
+  })

@@ -1,0 +1,87 @@
+// The app-server engine against a fake app-server: every server→client request is answered, and
+// an app-server that ignores `turn/interrupt` has its process group ended.
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { makeAppServerEngine } from "../../../src/layers/AppServerEngineLive.ts"
+import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
+import { makeRolloutStore } from "../../../src/layers/RolloutStoreLive.ts"
+import { makeHooks, makePlan, makeWorld, runTurn, type AppServerWorld } from "../../support/AppServerHarness.ts"
+import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
+
+const fake = fileURLToPath(new URL("../../fixtures/fake-app-server.mjs", import.meta.url))
+
+const fakeEngine = (world: AppServerWorld) =>
+  Effect.gen(function* () {
+    const rollouts = yield* makeRolloutStore(world.paths)
+    const groups = makeProcessGroups({ runningDir: join(world.paths.stateDir, "running") })
+    return yield* makeAppServerEngine({ paths: world.paths, groups, rollouts, options: { controlTimeoutMs: 500, rolloutSettleMs: 0 } })
+  })
+
+const withEnv = (vars: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+      Object.assign(process.env, vars)
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        for (const [k, v] of Object.entries(before)) if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      })
+  )
+
+describe("app-server engine with a fake app-server", () => {
+  it.scopedLive("answers every request: approvals declined, unknown methods refused, tool calls through the host", () =>
+    Effect.gen(function* () {
+      const marker = `fake-${randomUUID()}`
+      const world = yield* makeWorld("http://127.0.0.1:9/v1", { binary: fake, extra_args: ["-c", `marker=${marker}`] })
+      const logFile = join(world.workspace, "answers.jsonl")
+      yield* withEnv({ FAKE_APP_SERVER_LOG: logFile, FAKE_APP_SERVER_MODE: "normal" })
+      const engine = yield* fakeEngine(world)
+      const { hooks, log } = makeHooks((name, args) => Effect.succeed({ content: [{ type: "text", text: `${name} says ${String(args.say)}` }] }))
+      const tools = [{ name: "echo", inputSchema: { type: "object", properties: {} } }]
+      const { failure } = yield* runTurn(engine, makePlan(world, { text: "go", tools }), hooks)
+      expect(failure?.message).toBeUndefined()
+      const answers = Object.fromEntries(
+        readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l)).map((m) => [m.id, m])
+      )
+      expect(answers.r1).toEqual({ id: "r1", result: { decision: "decline" } })
+      expect(answers.r2.error.code).toBe(-32601)
+      expect(answers.r3).toEqual({ id: "r3", result: { contentItems: [{ type: "inputText", text: "echo says hi" }], success: true } })
+      expect(answers.r4.result.success).toBe(false) // a thread with no turn running: answered, not left hanging
+      expect(log.toolCalls).toEqual([{ name: "echo", args: { say: "hi" } }])
+    }))
+
+  it.scopedLive("an app-server that ignores turn/interrupt is ended, and the next turn starts a new one", () =>
+    Effect.gen(function* () {
+      const marker = `deaf-${randomUUID()}`
+      const world = yield* makeWorld("http://127.0.0.1:9/v1", { binary: fake, extra_args: ["-c", `marker=${marker}`] })
+      yield* withEnv({ FAKE_APP_SERVER_MODE: "deaf" })
+      const engine = yield* fakeEngine(world)
+      const { hooks } = makeHooks()
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* engine.run(makePlan(world, { text: "hang" }), hooks).pipe(
+        Stream.runForEach((e) => (e.type === "turn.started" ? Deferred.succeed(started, undefined) : Effect.void)),
+        Effect.fork
+      )
+      // A turn that ends before the point waited for fails the test at once instead of hanging it.
+      yield* Effect.raceFirst(Deferred.await(started), Effect.flatMap(Fiber.join(fiber), () => Effect.die("the turn ended early")))
+      const [before] = processesMatching(new RegExp(marker))
+      expect(before).toBeDefined()
+      yield* Fiber.interrupt(fiber)
+      // SIGTERM is ignored by this one: the group end goes on to SIGKILL.
+      expect(yield* Effect.promise(() => waitForNoProcesses(new RegExp(marker), 5_000))).toEqual([])
+      const next = yield* engine.run(makePlan(world, { text: "again" }), hooks).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
+      expect([...next][0]).toMatchObject({ type: "turn.started" })
+      const [after] = processesMatching(new RegExp(marker))
+      expect(after?.pid).not.toBe(before?.pid)
+    }))
+})
