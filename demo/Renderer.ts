@@ -47,6 +47,10 @@ export const renderEvent = (style: Style, turn: string, event: any): string | un
   switch (event?.type) {
     case "turn.started":
       return at("started", "bold", `thread ${event.threadId} (${event.resumed ? "resumed" : "new thread"})`)
+    case "message.delta":
+      return at("writing", "dim", JSON.stringify(String(event.delta ?? "")))
+    case "reasoning.delta":
+      return undefined
     case "message":
       return at("assistant", "green", oneLine(String(event.text ?? "")))
     case "reasoning":

@@ -30,9 +30,13 @@ const outputOf = (req: ModelRequest, callId: string): string | undefined => {
   return item === undefined ? undefined : outputText(item.output)
 }
 
-/** Where codex offers the host's lookup_ticket: its MCP namespace and the tool's name there. */
-export const findHostTool = (req: ModelRequest): { namespace: string; name: string } | undefined => {
+/**
+ * Where codex offers the host's lookup_ticket: its MCP namespace and the tool's name there (exec
+ * engine), or the thread's dynamic tool of that name, with no namespace (app-server engine).
+ */
+export const findHostTool = (req: ModelRequest): { namespace?: string; name: string } | undefined => {
   for (const tool of Array.isArray(req.body?.tools) ? req.body.tools : []) {
+    if (tool?.type === "function" && tool.name === "lookup_ticket") return { name: tool.name }
     if (tool?.type !== "namespace" || typeof tool.name !== "string" || !tool.name.startsWith("mcp__plexum_host_")) continue
     const found = (tool.tools ?? []).find((t: any) => typeof t?.name === "string" && t.name.includes("lookup_ticket"))
     if (found) return { namespace: tool.name, name: found.name }
@@ -45,6 +49,9 @@ const isTurn2 = (req: ModelRequest): boolean => {
   return last?.type === "message" && last.role === "user" && JSON.stringify(last.content).includes("PLX-42 say?")
 }
 
+/** The model writes its answers word by word, a little at a time (deltas with the app-server engine). */
+const WRITING = { delayMs: 15 }
+
 export const demoModelScript = (req: ModelRequest): ScriptedResponse => {
   const last = inputOf(req).at(-1)
   if (isTurn2(req)) {
@@ -55,19 +62,20 @@ export const demoModelScript = (req: ModelRequest): ScriptedResponse => {
         assistantMessage(
           `In my context the shell output now reads ${JSON.stringify(shell ?? "(gone)")} and the ticket output ${JSON.stringify(ticket ?? "(gone)")}.`
         )
-      ]
+      ],
+      stream: WRITING
     }
   }
   if (last?.type === "function_call_output" && last.call_id === SHELL_CALL_ID) {
     const tool = findHostTool(req)
     if (tool === undefined) return { items: [assistantMessage("The host tool lookup_ticket was not offered to me.")] }
-    return { items: [functionCall(tool.name, { id: TICKET_ID }, { callId: TICKET_CALL_ID, namespace: tool.namespace })] }
+    return { items: [functionCall(tool.name, { id: TICKET_ID }, { callId: TICKET_CALL_ID, ...(tool.namespace ? { namespace: tool.namespace } : {}) })] }
   }
   if (last?.type === "function_call_output" && last.call_id === TICKET_CALL_ID) {
     const count = (outputOf(req, SHELL_CALL_ID) ?? "").match(/(\d+)\s+notes\.md/)?.[1] ?? "?"
     // codex may wrap the tool's text (e.g. "Wall time: …\nOutput:\n…"): pick the ticket's own line.
     const ticket = outputText(last.output).split("\n").find((l) => l.includes(TICKET_ID)) ?? "(no ticket text)"
-    return { items: [assistantMessage(`notes.md has ${count} lines. Ticket: ${ticket}`)] }
+    return { items: [assistantMessage(`notes.md has ${count} lines. Ticket: ${ticket}`)], stream: WRITING }
   }
   return { items: [functionCall("exec_command", { cmd: SHELL_COMMAND }, { callId: SHELL_CALL_ID })] }
 }

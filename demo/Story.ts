@@ -193,6 +193,9 @@ export const tellStory = async (ctx: StoryContext): Promise<StoryResult> => {
       { role: "assistant", content: finalMessageOf(turn1.events) },
       { role: "user", content: TURN_2_PROMPT }
     ],
+    // The same tools as turn 1: a host offers an agent its tool set every turn (and the app-server
+    // engine keeps a thread only while its tools stay the same).
+    tools: [lookupTicketSpec],
     session: { threadId },
     options: { timeoutMs: ctx.turnTimeoutMs }
   })

@@ -19,7 +19,9 @@ import { line, paint, styleFor } from "./Renderer.ts"
 import { demoModelScript } from "./ScriptedModel.ts"
 import { answerToolCall, DemoFailure, flushEvents, tellStory } from "./Story.ts"
 
-const USAGE = `usage: npm run demo [-- --keep] [-- --live]
+const USAGE = `usage: npm run demo [-- --keep] [-- --live] [-- --engine exec|app-server]
+  --engine  exec (default: one codex exec per turn) or app-server (a long-lived codex app-server;
+            the assistant's text arrives as it is written)
   --keep   keep the temp CODEX_HOME, workspace and profile (to run \`rollout inspect\` afterwards)
   --live   run against your own codex login (CODEX_HOME or ~/.codex, codex's default model)`
 
@@ -57,7 +59,9 @@ const typeable = (path: string): string => {
 const main = async (): Promise<number> => {
   let args
   try {
-    args = parseArgs({ options: { keep: { type: "boolean" }, live: { type: "boolean" }, help: { type: "boolean", short: "h" } } })
+    args = parseArgs({
+      options: { keep: { type: "boolean" }, live: { type: "boolean" }, engine: { type: "string" }, help: { type: "boolean", short: "h" } }
+    })
   } catch (e) {
     fail(`${(e as Error).message}\n${USAGE}`)
     return 2
@@ -68,6 +72,11 @@ const main = async (): Promise<number> => {
   }
   const keep = args.values.keep === true
   const live = args.values.live === true
+  const engine = args.values.engine ?? "exec"
+  if (engine !== "exec" && engine !== "app-server") {
+    fail(`--engine must be exec or app-server, not ${JSON.stringify(engine)}\n${USAGE}`)
+    return 2
+  }
 
   const root = await mkdtemp(join(tmpdir(), "plexum-demo-"))
   if (!keep) cleanups.push(() => rm(root, { recursive: true, force: true }))
@@ -89,7 +98,7 @@ const main = async (): Promise<number> => {
     const loggedIn =
       existsSync(join(codexHome, "auth.json")) || (process.env.OPENAI_API_KEY ?? "") !== "" || (process.env.CODEX_API_KEY ?? "") !== ""
     if (!loggedIn) throw new DemoFailure(`--live needs a codex login: run \`CODEX_HOME=${codexHome} codex login\` or set OPENAI_API_KEY`)
-    config = { binary: codexBinary, turn_timeout_ms: 300_000 }
+    config = { binary: codexBinary, turn_timeout_ms: 300_000, engine }
   } else {
     const server = await startScriptedModelServer(demoModelScript)
     cleanups.push(() => server.close())
@@ -97,14 +106,14 @@ const main = async (): Promise<number> => {
     codexHome = join(root, "codex-home")
     await mkdir(codexHome)
     codexBinary = codexBin
-    config = { binary: codexBinary, extra_args: codexOfflineArgs(server.baseUrl), turn_timeout_ms: 60_000 }
+    config = { binary: codexBinary, extra_args: codexOfflineArgs(server.baseUrl), turn_timeout_ms: 60_000, engine }
   }
   const profile = await makeProfile(config)
   if (!keep) cleanups.push(() => profile.cleanup())
 
   const agentId = live ? "plexum-demo-live" : "demo-agent"
 
-  out(paint(style, "bold", `plexum-openai-provider demo (${live ? "live: your codex login" : "offline: built-in scripted model"})`))
+  out(paint(style, "bold", `plexum-openai-provider demo (${live ? "live: your codex login" : "offline: built-in scripted model"}, engine ${engine})`))
   out(line(style, "plugin", "dim", `${typeable(pluginBin)} (PLEXUM_PROFILE_ROOT=${profile.root})`))
   out(line(style, "codex", "dim", `${codexBinary} (CODEX_HOME=${codexHome})`))
 

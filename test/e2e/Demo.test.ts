@@ -68,6 +68,24 @@ describe("npm run demo", () => {
     expect(processesMatching(new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))).toEqual([])
   })
 
+  it("with --engine app-server tells the same story with the text arriving as it is written", async () => {
+    const r = await runDemo(["--engine", "app-server"])
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0)
+    expect(r.stdout).not.toContain("\x1b")
+    const lines = r.stdout.split("\n")
+    expect(lines[0]).toContain("engine app-server")
+    expect(lines.some((l) => l.startsWith("turn 1 host tool") && l.includes("lookup_ticket"))).toBe(true)
+    // Deltas come before the complete message, and add up to it.
+    const writing = lines.findIndex((l) => l.startsWith("turn 1 writing"))
+    const assistant = lines.findIndex((l) => l.startsWith("turn 1 assistant"))
+    expect(writing).toBeGreaterThan(-1)
+    expect(writing).toBeLessThan(assistant)
+    const threadId = summaryValue(r.stdout, "thread")
+    expect(lines.find((l) => l.startsWith("turn 2 started"))).toContain(`thread ${threadId} (resumed)`)
+    expect(lines.some((l) => l.startsWith("turn 2 assistant") && l.includes("...(tool called)"))).toBe(true)
+    expect(r.stderr).not.toMatch(/exec engine/)
+  })
+
   it("with --keep leaves the CODEX_HOME holding the consumed rollout, for the printed command", async () => {
     const r = await runDemo(["--keep"])
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0)
