@@ -1,7 +1,7 @@
 // The demo's story, told through a reference host: turn 1 runs a shell command and a host tool,
 // session/mutate consumes both calls, turn 2 resumes the thread and shows what the model sees now.
 import { readFile } from "node:fs/promises"
-import { locateRollout } from "../src/core/RolloutLocate.ts"
+import { locateRollout } from "../src/core/rollout/RolloutLocate.ts"
 import type { ReferenceHost, ToolCallParams } from "../test/support/ReferenceHost.ts"
 import type { ModelRequest } from "../test/support/ScriptedModelServer.ts"
 import { line, oneLine, paint, renderEvent, type Style } from "./Renderer.ts"

@@ -6,7 +6,7 @@
 // nothing else is downloaded), then runs `vitest run test/e2e` (without the slow Demo test) with
 // PLEXUM_TEST_CODEX_BIN pointing at that binary (test/support/CodexOffline.ts). The pinned version
 // is run with the installed node_modules binary when that is the same version.
-// Default versions: the oldest tested, 0.151.0 and the pinned one (src/core/CodexVersionRange.ts).
+// Default versions: the oldest tested, 0.151.0 and the pinned one (src/core/codex/CodexVersionRange.ts).
 // `--no-doc` leaves docs/compatibility.md alone (CI). Prints `N passed, N failed` (summed over all
 // versions) last and exits non-zero when any test failed or any version could not be run.
 import { execFileSync, spawnSync } from "node:child_process"
@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import * as Os from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { OLDEST_TESTED_CODEX, parseCodexVersion, PINNED_CODEX } from "../src/core/CodexVersionRange.ts"
+import { OLDEST_TESTED_CODEX, parseCodexVersion, PINNED_CODEX } from "../src/core/codex/CodexVersionRange.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const cacheRoot = join(root, ".cache", "codex")
@@ -169,7 +169,7 @@ version's binary from the npm registry (\`@openai/codex@<version>-${platformSuff
 A scenario is \`pass\` when every test that shows it passed (skipped ones aside), \`fail\` when one
 failed and \`skip\` when all were skipped.
 
-Tested range: **${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}** (src/core/CodexVersionRange.ts; \`doctor\`
+Tested range: **${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}** (src/core/codex/CodexVersionRange.ts; \`doctor\`
 warns outside it). To try another version: \`npm run compat -- <version>\`.
 
 ${header}

@@ -4,9 +4,9 @@
  * piped) with the fix; fails with DoctorFailed if any check failed.
  */
 import { Console, Effect, Schema } from "effect"
-import { failedChecks, renderCheck, styleFor, summarise } from "../core/DoctorCheck.ts"
-import { runDoctorChecks } from "../core/DoctorChecks.ts"
-import { runProgram } from "../core/DoctorRun.ts"
+import { failedChecks, renderCheck, styleFor, summarise } from "../core/doctor/DoctorCheck.ts"
+import { runDoctorChecks } from "../core/doctor/DoctorChecks.ts"
+import { runProgram } from "../core/doctor/DoctorRun.ts"
 import * as Path from "node:path"
 import { checkAppServerSupport } from "../layers/AppServerSupport.ts"
 import { makeProcessGroups } from "../layers/ProcessGroupsLive.ts"

@@ -5,7 +5,7 @@
 import { Console, Effect, Option, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, safeJson, wantsColor } from "../core/RolloutReportText.ts"
+import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, safeJson, wantsColor } from "../core/rollout/RolloutReportText.ts"
 import { makeRolloutStore } from "../layers/RolloutStoreLive.ts"
 import { defaultConfig } from "../schemas/Config.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"

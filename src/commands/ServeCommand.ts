@@ -5,7 +5,7 @@ import { ServeLive } from "../layers/MainLive.ts"
 
 // Imported when serving starts: `manifest`, `--help` and the other commands start without it.
 export const serve = Effect.flatMap(
-  Effect.promise(() => import("../layers/ProtocolServer.ts")),
+  Effect.promise(() => import("../protocol/ProtocolServer.ts")),
   (server) => server.serveProtocol
 ).pipe(
   Effect.scoped,

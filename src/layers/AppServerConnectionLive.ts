@@ -15,7 +15,7 @@ import {
   InitializeResult,
   notificationThreadId
 } from "../schemas/AppServerWire.ts"
-import { versionOfUserAgent } from "../core/AppServerArgs.ts"
+import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import {
   AppServerError,
   type AppServerConnectionShape,

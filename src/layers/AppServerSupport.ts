@@ -5,13 +5,13 @@
  * when `usable` is false; `doctor` prints the same verdict.
  */
 import { Effect } from "effect"
-import { appServerArgv, compareVersions, OLDEST_APP_SERVER } from "../core/AppServerArgs.ts"
-import type { EngineSupport } from "../core/DoctorEngineCheck.ts"
+import { appServerArgv, compareVersions, OLDEST_APP_SERVER } from "../core/codex/AppServerArgs.ts"
+import type { EngineSupport } from "../core/doctor/DoctorEngineCheck.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 
-/** The verdict, as `doctor` prints it (src/core/DoctorEngineCheck.ts). */
+/** The verdict, as `doctor` prints it (src/core/doctor/DoctorEngineCheck.ts). */
 export type AppServerSupport = EngineSupport
 
 export const checkAppServerSupport = (

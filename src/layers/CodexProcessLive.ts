@@ -135,7 +135,7 @@ const spawnFailure = (err: NodeJS.ErrnoException) =>
 
 const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
   Effect.async<Running, CodexNotFound | CodexExit>((resume) => {
-    // `binary` was made absolute at initialize (src/core/CodexBinary.ts); a name that was not
+    // `binary` was made absolute at initialize (src/core/codex/CodexBinary.ts); a name that was not
     // found then is never looked up now, when PATH search would run relative to the workspace.
     if (!Path.isAbsolute(spec.binary)) {
       resume(Effect.fail(new CodexNotFound({

@@ -1,11 +1,11 @@
 /**
  * McpRegistry: the agent's host-tools server as a table of the run's private profile
- * (src/core/HostToolFlags.ts), nothing in `config.toml` (PROTOCOL.md §7). Once per process it
+ * (src/core/bridge/HostToolFlags.ts), nothing in `config.toml` (PROTOCOL.md §7). Once per process it
  * removes what earlier versions registered there (enabled `plexum-host-*` servers that every
  * codex on the CODEX_HOME started) and the run profiles a killed plugin left behind, logging
  * what it removed.
  *
- * The one edit of `config.toml` is a minimal in-place text edit (src/core/LegacyRegistrations.ts)
+ * The one edit of `config.toml` is a minimal in-place text edit (src/core/bridge/LegacyRegistrations.ts)
  * under a lock file in CODEX_HOME shared by every plugin process, written atomically to the
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
@@ -16,11 +16,11 @@ import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { replaceFileIfUnchanged } from "../core/AtomicFile.ts"
-import { disabledServerTables, hostServerTable } from "../core/HostToolFlags.ts"
-import { legacyHostServers, withoutServers } from "../core/LegacyRegistrations.ts"
-import { removeStaleRunProfiles } from "../core/RunProfile.ts"
-import { serverNameFor } from "../core/ServerName.ts"
-import { socketPathFor } from "../core/SocketPath.ts"
+import { disabledServerTables, hostServerTable } from "../core/bridge/HostToolFlags.ts"
+import { legacyHostServers, withoutServers } from "../core/bridge/LegacyRegistrations.ts"
+import { removeStaleRunProfiles } from "../core/codex/RunProfile.ts"
+import { serverNameFor } from "../core/bridge/ServerName.ts"
+import { socketPathFor } from "../core/bridge/SocketPath.ts"
 import { McpRegistrationError, McpRegistry, type McpRegistryShape } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"

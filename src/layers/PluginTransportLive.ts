@@ -5,7 +5,7 @@
  */
 import { Cause, Deferred, Effect, Exit, FiberSet, Layer, Option, Queue, Schema } from "effect"
 import type { Readable, Writable } from "node:stream"
-import type { RequestHandler, RpcRouter } from "../core/RpcRouter.ts"
+import type { RequestHandler, RpcRouter } from "../protocol/RpcRouter.ts"
 import { escapeForTerminal, escapeStringsDeep } from "../core/TerminalText.ts"
 import { ErrorCode, IncomingCall, IncomingResponse, type RpcId } from "../schemas/JsonRpc.ts"
 import type { LogLevel } from "../schemas/Protocol.ts"

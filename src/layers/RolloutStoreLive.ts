@@ -1,14 +1,14 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
 import { Effect, Layer, Option } from "effect"
-import { acquireWriterLock, WriterLockBusy } from "../core/CodexWriterLock.ts"
+import { acquireWriterLock, WriterLockBusy } from "../core/codex/CodexWriterLock.ts"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { completeEnd, LineTooLong, withReadHandle } from "../core/RolloutLineScanner.ts"
-import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/RolloutLocate.ts"
-import { buildReport, type ReportOptions } from "../core/RolloutReport.ts"
-import { rewriteRollout } from "../core/RolloutRewrite.ts"
-import { lastUsageTotal } from "../core/RolloutUsage.ts"
-import { scanToolCalls } from "../core/RolloutToolCalls.ts"
+import { completeEnd, LineTooLong, withReadHandle } from "../core/rollout/RolloutLineScanner.ts"
+import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
+import { buildReport, type ReportOptions } from "../core/rollout/RolloutReport.ts"
+import { rewriteRollout } from "../core/rollout/RolloutRewrite.ts"
+import { lastUsageTotal } from "../core/rollout/RolloutUsage.ts"
+import { scanToolCalls } from "../core/rollout/RolloutToolCalls.ts"
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import {
   RolloutNotFound,

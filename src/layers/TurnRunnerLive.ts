@@ -9,7 +9,7 @@ import { type AppServerSupport, checkAppServerSupport } from "./AppServerSupport
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { ProcessGroups } from "../services/ProcessGroups.ts"
-import { buildTurnPrompt } from "../core/TurnPrompt.ts"
+import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
 import { ActiveConfig } from "../services/PluginConfig.ts"

@@ -5,7 +5,7 @@
  * start-up path of every codex turn.
  */
 import * as Net from "node:net"
-import { BRIDGE_WIRE_VERSION } from "./BridgeEnv.ts"
+import { BRIDGE_WIRE_VERSION } from "../schemas/BridgeEnv.ts"
 import { makeLineFramer } from "./LineFramer.ts"
 
 export interface BridgeTool {

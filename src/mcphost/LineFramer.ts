@@ -3,7 +3,7 @@
  * decoded text (socket.setEncoding("utf8") keeps multi-byte characters whole);
  * it returns the complete lines and keeps the unfinished tail.
  */
-import { MAX_BRIDGE_LINE_CHARS } from "./BridgeEnv.ts"
+import { MAX_BRIDGE_LINE_CHARS } from "../schemas/BridgeEnv.ts"
 
 export class LineTooLong extends Error {}
 

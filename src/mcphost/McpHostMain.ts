@@ -18,7 +18,7 @@ import {
   ListToolsRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { type BridgeOutcome, makeBridgeClient } from "./BridgeClient.ts"
-import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "./BridgeEnv.ts"
+import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "../schemas/BridgeEnv.ts"
 
 export interface McpHostOptions {
   /** The bridge socket; default `$PLEXUM_MCP_SOCKET`. */

@@ -10,7 +10,7 @@
 import { Schema } from "effect"
 import { ToolResult } from "./Protocol.ts"
 
-export { BRIDGE_WIRE_VERSION } from "../mcphost/BridgeEnv.ts"
+export { BRIDGE_WIRE_VERSION } from "./BridgeEnv.ts"
 
 export const RequestId = Schema.Union(Schema.Number, Schema.String)
 export type RequestId = typeof RequestId.Type

@@ -1,6 +1,8 @@
 import { Schema } from "effect"
 import type { Config } from "./Config.ts"
-import { PLUGIN_NAME } from "../services/PluginPaths.ts"
+
+/** The plugin's name: in its manifest and in its folder under the profile. */
+export const PLUGIN_NAME = "plexum-openai-provider"
 
 export const PLUGIN_VERSION = "0.1.0"
 export const EXECUTABLE_NAME = "plexum-openai-provider-plugin"

@@ -17,7 +17,7 @@ export interface McpRegistryShape {
   /** The agent's bridge socket: stable per profile and agent, in a 0700 directory, < 100 bytes. */
   readonly socketPath: (agentId: string) => string
   /**
-   * TOML tables for the run's profile (src/core/RunProfile.ts): the agent's server when the turn
+   * TOML tables for the run's profile (src/core/codex/RunProfile.ts): the agent's server when the turn
    * offers tools, and every registration an earlier version left in config.toml switched off.
    * The first call also removes those registrations (see removeLegacyRegistrations).
    */

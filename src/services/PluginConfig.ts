@@ -4,9 +4,9 @@
  */
 import { Context, Effect, type Option, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
-import { choosesProfile } from "../core/CodexArgs.ts"
-import { resolveCodexBinary } from "../core/CodexBinary.ts"
-import { describeParseError } from "../core/RpcRouter.ts"
+import { choosesProfile } from "../core/codex/CodexArgs.ts"
+import { resolveCodexBinary } from "../core/codex/CodexBinary.ts"
+import { describeParseError } from "../protocol/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
 
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", {
@@ -27,7 +27,7 @@ export interface LoadedConfig {
   readonly binaryNotFound?: string
 }
 
-/** `binary` made absolute the one safe way (src/core/CodexBinary.ts), so turns and doctor run the same file. */
+/** `binary` made absolute the one safe way (src/core/codex/CodexBinary.ts), so turns and doctor run the same file. */
 const withResolvedBinary = (loaded: LoadedConfig, path: string, env: NodeJS.ProcessEnv): LoadedConfig => {
   const resolved = resolveCodexBinary(loaded.config.binary, path, env)
   return {

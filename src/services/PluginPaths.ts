@@ -5,8 +5,8 @@
 import { Context } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { PLUGIN_NAME } from "../schemas/Manifest.ts"
 
-export const PLUGIN_NAME = "plexum-openai-provider"
 
 export interface PluginPathsShape {
   /** `PLEXUM_PROFILE_ROOT`, default `~/.plexum`. */

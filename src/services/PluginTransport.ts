@@ -5,7 +5,7 @@
  */
 import { Context, Schema } from "effect"
 import type { Effect } from "effect"
-import type { RpcRouter } from "../core/RpcRouter.ts"
+import type { RpcRouter } from "../protocol/RpcRouter.ts"
 import type { LogLevel } from "../schemas/Protocol.ts"
 
 /** The host answered a plugin→host request with an error, or could no longer answer. */

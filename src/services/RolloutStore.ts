@@ -4,11 +4,11 @@
  * mutation away from a thread whose turn is running.
  */
 import { Context, type Effect, type Option, Schema } from "effect"
-import type { ReportOptions, RolloutReport } from "../core/RolloutReport.ts"
-import type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
+import type { ReportOptions, RolloutReport } from "../core/rollout/RolloutReport.ts"
+import type { ToolCallRecord } from "../core/rollout/RolloutToolCalls.ts"
 import type { MutateResult, Mutation, Usage } from "../schemas/Protocol.ts"
 
-export type { ToolCallRecord } from "../core/RolloutToolCalls.ts"
+export type { ToolCallRecord } from "../core/rollout/RolloutToolCalls.ts"
 
 export class RolloutNotFound extends Schema.TaggedError<RolloutNotFound>()("RolloutNotFound", {
   threadId: Schema.String,

@@ -8,9 +8,9 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import { runProfileToml, writeRunProfile } from "../../src/core/RunProfile.ts"
-import { codexNamespaceFor, serverNameFor } from "../../src/core/ServerName.ts"
-import { socketDirFor } from "../../src/core/SocketPath.ts"
+import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile.ts"
+import { codexNamespaceFor, serverNameFor } from "../../src/core/bridge/ServerName.ts"
+import { socketDirFor } from "../../src/core/bridge/SocketPath.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
@@ -176,7 +176,7 @@ describe("host tools inside the real codex", () => {
       Effect.gen(function* () {
         const w = yield* world
         // The exposed name is stable: compute it the way the bridge does, then let the model use it.
-        const { exposeToolNames } = yield* Effect.promise(() => import("../../src/core/ToolNames.ts"))
+        const { exposeToolNames } = yield* Effect.promise(() => import("../../src/core/bridge/ToolNames.ts"))
         const exposed = exposeToolNames(tools.map((t) => t.name)).find((t) => t.original === "tickets.close")!.exposed
         const { run, calls, requests } = yield* runTurn(w, callOnce(exposed, { id: "T-404" }, "call_e2e_2"), () => ({
           content: [{ type: "text", text: "no such ticket T-404" }],

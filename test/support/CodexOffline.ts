@@ -53,7 +53,7 @@
 //   (a developer message; on `exec … resume` neither form adds a new one: the thread's first stays in
 //   its history), and an `[mcp_servers.<name>]` table there is started for that run while a plain
 //   `codex mcp list` never shows it. This is how the plugin keeps the system prompt and its host-tools
-//   server out of argv and out of the user's config.toml (src/core/RunProfile.ts).
+//   server out of argv and out of the user's config.toml (src/core/codex/RunProfile.ts).
 // - `model_instructions_file` (the only instructions-from-a-file key in 0.135–0.171) replaces codex's
 //   BASE instructions: checked on 0.169, the ~17 KB first developer message becomes just the file's
 //   text (codex's own agent instructions are gone). Not a substitute for developer_instructions.

@@ -1,7 +1,7 @@
 // The version of the codex the tests run (`codexBin`, see CodexOffline.ts), for the few end-to-end
 // assertions that depend on a feature older versions lack (docs/compatibility.md).
 import { execFileSync } from "node:child_process"
-import { compareCodexVersions, parseCodexVersion } from "../../src/core/CodexVersionRange.ts"
+import { compareCodexVersions, parseCodexVersion } from "../../src/core/codex/CodexVersionRange.ts"
 import { codexBin } from "./CodexOffline.ts"
 
 /** "0.171.0" for `codex-cli 0.171.0`. */

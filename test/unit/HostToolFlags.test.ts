@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { disabledServerTables, hostServerTable, isBridgeStartFailure, registeredHostServers } from "../../src/core/HostToolFlags.ts"
-import { runProfileToml } from "../../src/core/RunProfile.ts"
+import { disabledServerTables, hostServerTable, isBridgeStartFailure, registeredHostServers } from "../../src/core/bridge/HostToolFlags.ts"
+import { runProfileToml } from "../../src/core/codex/RunProfile.ts"
 
 const toml = `
 model = "x"

@@ -4,7 +4,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { expect } from "vitest"
-import { commaFreeImagePaths } from "../../src/core/ImageAliases.ts"
+import { commaFreeImagePaths } from "../../src/core/codex/ImageAliases.ts"
 
 it.scoped("gives an image with a comma in its path a comma-free alias for the turn, and removes it after", () =>
   Effect.gen(function* () {

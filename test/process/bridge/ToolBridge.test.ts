@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { socketDirFor, socketPathFor } from "../../../src/core/SocketPath.ts"
+import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import type { ToolResult } from "../../../src/schemas/Protocol.ts"
 import { connectMcpHost, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
 

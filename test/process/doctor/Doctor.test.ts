@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/CodexVersionRange.ts"
+import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/codex/CodexVersionRange.ts"
 import { codexBin, makeTempCodexHome } from "../../support/CodexOffline.ts"
 import { makeProfile, pluginBin } from "../../support/ReferenceHost.ts"
 

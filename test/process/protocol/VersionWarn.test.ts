@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, expect, it } from "vitest"
-import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/CodexVersionRange.ts"
+import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/codex/CodexVersionRange.ts"
 import { makeProfile, type ReferenceHost, startReferenceHost } from "../../support/ReferenceHost.ts"
 
 const cleanups: Array<() => Promise<void>> = []

@@ -9,7 +9,7 @@ import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { rewriteRollout } from "../../../src/core/RolloutRewrite.ts"
+import { rewriteRollout } from "../../../src/core/rollout/RolloutRewrite.ts"
 import { writeSyntheticRollout } from "../../unit/rollout/SyntheticRollout.ts"
 
 const HERE = Path.dirname(fileURLToPath(import.meta.url))

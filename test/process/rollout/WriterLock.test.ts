@@ -10,7 +10,7 @@ import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { acquireWriterLock, writerLockPath } from "../../../src/core/CodexWriterLock.ts"
+import { acquireWriterLock, writerLockPath } from "../../../src/core/codex/CodexWriterLock.ts"
 import { makeRolloutStore } from "../../../src/layers/RolloutStoreLive.ts"
 import { copyFixture, MARKER, RECORDED_TWO_TURNS } from "../../unit/rollout/RolloutTestKit.ts"
 

@@ -1,8 +1,8 @@
 // The pure parts of the app-server engine: its argv, the dynamic tool set, notifications → events.
 import { describe, expect, it } from "@effect/vitest"
-import { appServerArgv, compareVersions, versionOfUserAgent } from "../../../src/core/AppServerArgs.ts"
-import { makeTurnItemMapper } from "../../../src/core/AppServerItems.ts"
-import { dynamicToolSet, NO_TOOLS_KEY, toDynamicToolResponse } from "../../../src/core/DynamicTools.ts"
+import { appServerArgv, compareVersions, versionOfUserAgent } from "../../../src/core/codex/AppServerArgs.ts"
+import { makeTurnItemMapper } from "../../../src/core/codex/AppServerItems.ts"
+import { dynamicToolSet, NO_TOOLS_KEY, toDynamicToolResponse } from "../../../src/core/codex/DynamicTools.ts"
 
 describe("appServerArgv", () => {
   it("keeps config flags, takes the operator's model, drops exec-only flags and adds the unload setting", () => {

@@ -1,6 +1,6 @@
 // Server names codex stores and the model sees (PROTOCOL.md §7): valid, short, one per agent.
 import { describe, expect, it } from "vitest"
-import { codexNamespaceFor, serverNameFor } from "../../../src/core/ServerName.ts"
+import { codexNamespaceFor, serverNameFor } from "../../../src/core/bridge/ServerName.ts"
 
 const VALID = /^[A-Za-z0-9_-]{1,64}$/
 

@@ -3,7 +3,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { ensurePrivateDir, socketDirFor, socketPathFor } from "../../../src/core/SocketPath.ts"
+import { ensurePrivateDir, socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 
 const temps: Array<string> = []
 afterEach(() => {

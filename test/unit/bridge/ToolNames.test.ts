@@ -1,6 +1,6 @@
 // Host tool names as codex and the model API accept them, mapped back on the call (PROTOCOL.md §7).
 import { describe, expect, it } from "vitest"
-import { exposeToolNames, VALID_TOOL_NAME } from "../../../src/core/ToolNames.ts"
+import { exposeToolNames, VALID_TOOL_NAME } from "../../../src/core/bridge/ToolNames.ts"
 
 describe("exposeToolNames", () => {
   it("keeps valid names as they are", () => {

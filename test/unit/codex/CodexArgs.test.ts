@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { buildCodexArgs, choosesProfile, cliModel, tomlString } from "../../../src/core/CodexArgs.ts"
+import { buildCodexArgs, choosesProfile, cliModel, tomlString } from "../../../src/core/codex/CodexArgs.ts"
 import { defaultConfig } from "../../../src/schemas/Config.ts"
 
 const base = { config: defaultConfig, modelId: "codex", workspace: "/work/ws" }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { finalEvent, makeCodexEventMapper, usageDifference, type CodexEventMapperOptions } from "../../../src/core/CodexEventMapper.ts"
+import { finalEvent, makeCodexEventMapper, usageDifference, type CodexEventMapperOptions } from "../../../src/core/codex/CodexEventMapper.ts"
 import { decodeCodexLine, type CodexEvent } from "../../../src/schemas/CodexEvent.ts"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { CodexExit, CodexNotFound, CodexOutputError } from "../../../src/services/CodexProcess.ts"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { buildTurnPrompt } from "../../../src/core/TurnPrompt.ts"
+import { buildTurnPrompt } from "../../../src/core/codex/TurnPrompt.ts"
 import type { Message } from "../../../src/schemas/Protocol.ts"
 
 const conversation: ReadonlyArray<Message> = [

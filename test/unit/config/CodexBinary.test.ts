@@ -1,6 +1,6 @@
 // Where config `binary` points (PROTOCOL.md §6, issue 10): never the agent's workspace.
 import { describe, expect, it } from "vitest"
-import { resolveCodexBinary } from "../../../src/core/CodexBinary.ts"
+import { resolveCodexBinary } from "../../../src/core/codex/CodexBinary.ts"
 
 const exists = (files: ReadonlyArray<string>) => (f: string) => files.includes(f)
 

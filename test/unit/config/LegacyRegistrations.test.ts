@@ -1,6 +1,6 @@
 // The one edit the plugin still makes to codex's config.toml: removing what earlier versions registered.
 import { describe, expect, it } from "vitest"
-import { legacyHostServers, withoutServers } from "../../../src/core/LegacyRegistrations.ts"
+import { legacyHostServers, withoutServers } from "../../../src/core/bridge/LegacyRegistrations.ts"
 
 const user = `# my settings
 model = "o3" # inline comment

@@ -1,10 +1,10 @@
-// The run's private settings file (src/core/RunProfile.ts): 0600, gone after the run.
+// The run's private settings file (src/core/codex/RunProfile.ts): 0600, gone after the run.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { removeStaleRunProfiles, runProfilePath, writeRunProfile } from "../../../src/core/RunProfile.ts"
+import { removeStaleRunProfiles, runProfilePath, writeRunProfile } from "../../../src/core/codex/RunProfile.ts"
 
 describe("run profile", () => {
   it.live("is written 0600 under a plain name and removed when the run's scope ends", () =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { readFileSync } from "node:fs"
-import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/CodexVersionRange.ts"
-import { checkCodexVersion } from "../../../src/core/DoctorCodexChecks.ts"
+import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/codex/CodexVersionRange.ts"
+import { checkCodexVersion } from "../../../src/core/doctor/DoctorCodexChecks.ts"
 
 describe("the tested codex range", () => {
   it("ends at the codex pinned in package.json", () => {

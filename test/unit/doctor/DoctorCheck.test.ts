@@ -1,6 +1,6 @@
 // How doctor lines look: plain words when piped (no escape sequences), symbols and colour on a terminal.
 import { describe, expect, it } from "vitest"
-import { check, renderCheck, styleFor, summarise } from "../../../src/core/DoctorCheck.ts"
+import { check, renderCheck, styleFor, summarise } from "../../../src/core/doctor/DoctorCheck.ts"
 
 const failing = check("codex binary", "fail", "`codex` is not on PATH", "install the Codex CLI")
 

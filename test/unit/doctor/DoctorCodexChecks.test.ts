@@ -4,9 +4,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { checkCodexBinary, checkRegistrations } from "../../../src/core/DoctorCodexChecks.ts"
-import { type ProgramOutput, ProgramFailed, type RunProgram } from "../../../src/core/DoctorRun.ts"
-import { socketDirFor } from "../../../src/core/SocketPath.ts"
+import { checkCodexBinary, checkRegistrations } from "../../../src/core/doctor/DoctorCodexChecks.ts"
+import { type ProgramOutput, ProgramFailed, type RunProgram } from "../../../src/core/doctor/DoctorRun.ts"
+import { socketDirFor } from "../../../src/core/bridge/SocketPath.ts"
 
 const dirs: Array<string> = []
 afterEach(() => {

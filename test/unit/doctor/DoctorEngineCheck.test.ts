@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { checkEngine } from "../../../src/core/DoctorEngineCheck.ts"
+import { checkEngine } from "../../../src/core/doctor/DoctorEngineCheck.ts"
 
 describe("checkEngine", () => {
   it.effect("names the engine turns will use and why", () =>

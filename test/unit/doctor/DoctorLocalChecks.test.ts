@@ -4,8 +4,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir, customProvider } from "../../../src/core/DoctorLocalChecks.ts"
-import { socketDirFor } from "../../../src/core/SocketPath.ts"
+import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir, customProvider } from "../../../src/core/doctor/DoctorLocalChecks.ts"
+import { socketDirFor } from "../../../src/core/bridge/SocketPath.ts"
 
 const dirs: Array<string> = []
 const tempDir = () => {
@@ -23,7 +23,7 @@ describe("config check", () => {
     const path = join(tempDir(), "config.json")
     const { result, config } = await run(checkConfig(path))
     expect(result).toMatchObject({ status: "ok", detail: `${path} not found: defaults in force` })
-    // The default "codex", resolved on PATH at load time when it is there (src/core/CodexBinary.ts).
+    // The default "codex", resolved on PATH at load time when it is there (src/core/codex/CodexBinary.ts).
     expect(config.binary).toMatch(/^(codex|\/.*\/codex)$/)
   })
 

@@ -5,11 +5,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { completeEnd, withReadHandle } from "../../../src/core/RolloutLineScanner.ts"
-import { buildReport } from "../../../src/core/RolloutReport.ts"
-import { rewriteRollout } from "../../../src/core/RolloutRewrite.ts"
-import { scanToolCalls } from "../../../src/core/RolloutToolCalls.ts"
-import { compareCodexVersions, parseCodexVersion } from "../../../src/core/CodexVersionRange.ts"
+import { completeEnd, withReadHandle } from "../../../src/core/rollout/RolloutLineScanner.ts"
+import { buildReport } from "../../../src/core/rollout/RolloutReport.ts"
+import { rewriteRollout } from "../../../src/core/rollout/RolloutRewrite.ts"
+import { scanToolCalls } from "../../../src/core/rollout/RolloutToolCalls.ts"
+import { compareCodexVersions, parseCodexVersion } from "../../../src/core/codex/CodexVersionRange.ts"
 import { copyFixture, FIXTURES, keyPaths, MARKER, rawLines } from "./RolloutTestKit.ts"
 
 const ROOT = Path.join(FIXTURES, "recorded")

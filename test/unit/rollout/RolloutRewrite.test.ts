@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { findValueSpan } from "../../../src/core/RolloutJsonSpan.ts"
-import { withReadHandle } from "../../../src/core/RolloutLineScanner.ts"
-import { rewriteRollout } from "../../../src/core/RolloutRewrite.ts"
-import { scanToolCalls } from "../../../src/core/RolloutToolCalls.ts"
+import { findValueSpan } from "../../../src/core/rollout/RolloutJsonSpan.ts"
+import { withReadHandle } from "../../../src/core/rollout/RolloutLineScanner.ts"
+import { rewriteRollout } from "../../../src/core/rollout/RolloutRewrite.ts"
+import { scanToolCalls } from "../../../src/core/rollout/RolloutToolCalls.ts"
 import { copyFixture, HOSTILE, keyPaths, MARKER, rawLines, RECORDED_TWO_TURNS } from "./RolloutTestKit.ts"
 
 /** Lines that differ between two versions of a file (same line count expected). */

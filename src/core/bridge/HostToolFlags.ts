@@ -1,6 +1,6 @@
 /**
  * The host-tools MCP server of one run, as TOML for the run's private profile file
- * (src/core/RunProfile.ts), never as `-c` flags and never in `config.toml`.
+ * (src/core/codex/RunProfile.ts), never as `-c` flags and never in `config.toml`.
  *
  * Why per run and nowhere else (PROTOCOL.md §7, docs/configuration.md "Why nothing is
  * registered"): codex starts every enabled server in `config.toml` on every session, so a stored
@@ -9,8 +9,8 @@
  * that run alone. Its name, socket path and agent id live in a 0600 file, so nothing the host
  * provided (the agent id) reaches any command line.
  */
-import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "../mcphost/BridgeEnv.ts"
-import { tomlString } from "./CodexArgs.ts"
+import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "../../schemas/BridgeEnv.ts"
+import { tomlString } from "../codex/CodexArgs.ts"
 
 const REGISTERED = /^\s*\[\s*mcp_servers\s*\.\s*"?(plexum-host-[A-Za-z0-9_-]+)"?\s*\]/gm
 
@@ -19,7 +19,7 @@ export const registeredHostServers = (configToml: string): ReadonlyArray<string>
   [...new Set(Array.from(configToml.matchAll(REGISTERED), (m) => m[1]!))]
 
 export interface HostServerSpec {
-  /** `plexum-host-<agent>` (src/core/ServerName.ts). */
+  /** `plexum-host-<agent>` (src/core/bridge/ServerName.ts). */
   readonly name: string
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
@@ -57,7 +57,7 @@ export const hostServerTable = (spec: HostServerSpec): string =>
 
 /**
  * Registrations an earlier version left in `config.toml` that could not be removed
- * (src/core/LegacyRegistrations.ts) stay off for this run, the agent's own included: its
+ * (src/core/bridge/LegacyRegistrations.ts) stay off for this run, the agent's own included: its
  * server comes from the run's own table.
  */
 export const disabledServerTables = (names: ReadonlyArray<string>, keep: string | undefined): string =>

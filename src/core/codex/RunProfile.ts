@@ -23,7 +23,7 @@ export class RunProfileError extends Schema.TaggedError<RunProfileError>()("RunP
 export interface RunProfileInput {
   /** The turn's system prompt (TurnRequest.system). */
   readonly developerInstructions?: string | undefined
-  /** MCP server tables (src/core/HostToolFlags.ts). */
+  /** MCP server tables (src/core/bridge/HostToolFlags.ts). */
   readonly serverTables?: string
 }
 

@@ -5,8 +5,8 @@
  * up to). A tool item gets `tool.started` on `item/started` and `tool.completed` on
  * `item/completed` (a started event first if codex skipped `item/started`).
  */
-import type { KnownTurnNotification, ThreadItem } from "../schemas/AppServerWire.ts"
-import type { LiveToolKind, TurnEvent } from "../schemas/Protocol.ts"
+import type { KnownTurnNotification, ThreadItem } from "../../schemas/AppServerWire.ts"
+import type { LiveToolKind, TurnEvent } from "../../schemas/Protocol.ts"
 
 type ToolCompleted = Extract<TurnEvent, { type: "tool.completed" }>
 

@@ -6,7 +6,7 @@
 import { Cause, Effect, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { scopedTempDir } from "./TempDir.ts"
+import { scopedTempDir } from "../TempDir.ts"
 
 export const commaFreeImagePaths = (
   images: ReadonlyArray<string>

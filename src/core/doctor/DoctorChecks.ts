@@ -5,9 +5,9 @@
  * earlier one to pass are skipped.
  */
 import { Effect } from "effect"
-import type { PluginPathsShape } from "../services/PluginPaths.ts"
+import type { PluginPathsShape } from "../../services/PluginPaths.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
-import type { Config } from "../schemas/Config.ts"
+import type { Config } from "../../schemas/Config.ts"
 import { checkCodexBinary, checkCodexVersion, checkRegistrations } from "./DoctorCodexChecks.ts"
 import { checkEngine, type EngineSupport } from "./DoctorEngineCheck.ts"
 import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir } from "./DoctorLocalChecks.ts"

@@ -3,9 +3,9 @@
  * Names are made valid as for the MCP bridge (ToolNames.ts) and mapped back on the call. The flat
  * form `{name, description, inputSchema}` is sent: 0.135 takes only that one, later versions both.
  */
-import type { DynamicToolContentItem } from "../schemas/AppServerWire.ts"
-import type { ToolResult, ToolSpec } from "../schemas/Protocol.ts"
-import { exposeToolNames } from "./ToolNames.ts"
+import type { DynamicToolContentItem } from "../../schemas/AppServerWire.ts"
+import type { ToolResult, ToolSpec } from "../../schemas/Protocol.ts"
+import { exposeToolNames } from "../bridge/ToolNames.ts"
 
 export interface DynamicToolSpec {
   readonly name: string

@@ -14,12 +14,12 @@
  *   all when extra_args already choose one: codex rejects a repeated `--model`, and the
  *   operator's explicit `-m` wins.
  * - Flags go before `resume`; the prompt comes on stdin (`-`), never in argv. The system prompt and
- *   the host-tools server are in the run's private profile file (src/core/RunProfile.ts), named by
+ *   the host-tools server are in the run's private profile file (src/core/codex/RunProfile.ts), named by
  *   `--profile=<name>`: no host-provided text is ever in argv (PROTOCOL.md §4), where every local
  *   user can read it (/proc/<pid>/cmdline) and where more than 128 KiB makes spawn fail (E2BIG).
  */
-import type { Config } from "../schemas/Config.ts"
-import type { Sandbox, TurnRequest } from "../schemas/Protocol.ts"
+import type { Config } from "../../schemas/Config.ts"
+import type { Sandbox, TurnRequest } from "../../schemas/Protocol.ts"
 
 export interface CodexArgsInput {
   readonly config: Pick<Config, "extra_args" | "model_args" | "sandbox">
@@ -31,7 +31,7 @@ export interface CodexArgsInput {
    * profile (runProfileToml), never into argv.
    */
   readonly request?: Pick<TurnRequest, "options"> | undefined
-  /** The run's private profile (src/core/RunProfile.ts): system prompt and host-tools server. */
+  /** The run's private profile (src/core/codex/RunProfile.ts): system prompt and host-tools server. */
   readonly runProfile?: string | undefined
   /** A file holding `options.outputSchema` as JSON, written by the caller. */
   readonly outputSchemaFile?: string | undefined

@@ -4,9 +4,9 @@
  */
 import type { RolloutReport, TokenUsage, ToolCallSummary } from "./RolloutReport.ts"
 
-import { escapeForTerminal } from "./TerminalText.ts"
+import { escapeForTerminal } from "../TerminalText.ts"
 
-export { escapeForTerminal } from "./TerminalText.ts"
+export { escapeForTerminal } from "../TerminalText.ts"
 
 const hex = (c: number, width: number) => c.toString(16).padStart(width, "0")
 

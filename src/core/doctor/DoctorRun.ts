@@ -6,7 +6,7 @@
 import { Effect, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
-import { isExecutableFile } from "./CodexBinary.ts"
+import { isExecutableFile } from "../codex/CodexBinary.ts"
 
 /** Where `name` resolves: a path (has a slash) as given, else the first executable match on PATH. */
 export const findExecutable = (name: string, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): string | undefined => {

@@ -3,9 +3,9 @@
  * The TurnRunner numbers the events, then appends the `tool.block`s, the `usage`
  * event and the final event from `outcome()`.
  */
-import type { CodexEvent, CodexItem, CodexUsage } from "../schemas/CodexEvent.ts"
-import type { FailureCode, LiveToolKind, TurnEvent, Usage } from "../schemas/Protocol.ts"
-import type { CodexRunError } from "../services/CodexProcess.ts"
+import type { CodexEvent, CodexItem, CodexUsage } from "../../schemas/CodexEvent.ts"
+import type { FailureCode, LiveToolKind, TurnEvent, Usage } from "../../schemas/Protocol.ts"
+import type { CodexRunError } from "../../services/CodexProcess.ts"
 
 export interface CodexEventMapperOptions {
   /** Whether the turn asked codex to resume a thread (reported in `turn.started`). */

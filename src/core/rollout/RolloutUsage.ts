@@ -8,7 +8,7 @@
  * until one is found or the whole file was read.
  */
 import type { FileHandle } from "node:fs/promises"
-import type { Usage } from "../schemas/Protocol.ts"
+import type { Usage } from "../../schemas/Protocol.ts"
 
 const FIRST_WINDOW = 64 * 1024
 const MARK = '"token_count"'

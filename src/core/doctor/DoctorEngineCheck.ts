@@ -5,7 +5,7 @@
  * still run, on the exec engine.
  */
 import { Effect } from "effect"
-import type { Config } from "../schemas/Config.ts"
+import type { Config } from "../../schemas/Config.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 
 export type EngineSupport =

@@ -5,7 +5,7 @@
  */
 import { Either, Schema } from "effect"
 import type { FileHandle } from "node:fs/promises"
-import { KNOWN_LINE_TYPES, KNOWN_PAYLOAD_TYPES, RolloutLine } from "../schemas/RolloutLine.ts"
+import { KNOWN_LINE_TYPES, KNOWN_PAYLOAD_TYPES, RolloutLine } from "../../schemas/RolloutLine.ts"
 import { scanLines } from "./RolloutLineScanner.ts"
 import type { BadLine } from "./RolloutToolCalls.ts"
 

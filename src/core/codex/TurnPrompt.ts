@@ -6,7 +6,7 @@
  * turns (a conversation begun elsewhere) gets a readable transcript of them first.
  */
 import * as Path from "node:path"
-import type { ContentPart, Message } from "../schemas/Protocol.ts"
+import type { ContentPart, Message } from "../../schemas/Protocol.ts"
 
 export interface TurnPrompt {
   readonly text: string

@@ -6,11 +6,11 @@
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { Config } from "../schemas/Config.ts"
-import { defaultConfig } from "../schemas/Config.ts"
-import { loadConfig } from "../services/PluginConfig.ts"
+import type { Config } from "../../schemas/Config.ts"
+import { defaultConfig } from "../../schemas/Config.ts"
+import { loadConfig } from "../../services/PluginConfig.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
-import { socketDirFor } from "./SocketPath.ts"
+import { socketDirFor } from "../bridge/SocketPath.ts"
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : 0)
 

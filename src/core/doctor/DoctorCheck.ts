@@ -4,7 +4,7 @@
  * logs and CI output stay greppable and free of escape sequences.
  */
 
-import { escapeForTerminal } from "./TerminalText.ts"
+import { escapeForTerminal } from "../TerminalText.ts"
 
 /** `warn` never fails the run (e.g. no codex login while a custom provider needs none). */
 export type CheckStatus = "ok" | "warn" | "fail" | "skip"

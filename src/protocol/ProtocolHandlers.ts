@@ -4,9 +4,9 @@
  * once for the whole plugin and outlive any number of `initialize` calls.
  */
 import { Effect, Option, Stream } from "effect"
-import { codexVersionVerdict } from "../core/CodexVersionRange.ts"
-import { runProgram } from "../core/DoctorRun.ts"
-import { method, RpcFailure, type RpcRouter } from "../core/RpcRouter.ts"
+import { codexVersionVerdict } from "../core/codex/CodexVersionRange.ts"
+import { runProgram } from "../core/doctor/DoctorRun.ts"
+import { method, RpcFailure, type RpcRouter } from "./RpcRouter.ts"
 import { ErrorCode } from "../schemas/JsonRpc.ts"
 import { makeManifest } from "../schemas/Manifest.ts"
 import {
@@ -41,7 +41,7 @@ const refusal = (e: TurnRefused): RpcFailure => {
 }
 
 /**
- * A codex outside the tested range (src/core/CodexVersionRange.ts) is a `warn` at initialize, as
+ * A codex outside the tested range (src/core/codex/CodexVersionRange.ts) is a `warn` at initialize, as
  * `doctor` reports it; asked in the background so `initialize` does not wait for codex.
  */
 const warnOutsideTestedRange = (binary: string) =>

@@ -7,8 +7,8 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { writeFileAtomicSync } from "./AtomicFile.ts"
-import { isValidThreadId } from "./RolloutLocate.ts"
+import { writeFileAtomicSync } from "../AtomicFile.ts"
+import { isValidThreadId } from "../rollout/RolloutLocate.ts"
 
 const recordPath = (dir: string, threadId: string) => Path.join(dir, `${threadId}.json`)
 

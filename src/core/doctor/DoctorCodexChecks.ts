@@ -5,18 +5,18 @@
 import { Effect, Either, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { CodexMcpServer } from "../schemas/BridgeWire.ts"
-import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "./CodexVersionRange.ts"
-import { resolveCodexBinary } from "./CodexBinary.ts"
+import { CodexMcpServer } from "../../schemas/BridgeWire.ts"
+import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "../codex/CodexVersionRange.ts"
+import { resolveCodexBinary } from "../codex/CodexBinary.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
-import { SERVER_NAME_PREFIX } from "./ServerName.ts"
-import { socketDirFor } from "./SocketPath.ts"
+import { SERVER_NAME_PREFIX } from "../bridge/ServerName.ts"
+import { socketDirFor } from "../bridge/SocketPath.ts"
 
 const lastLine = (text: string): string => text.trim().split("\n").filter((l) => !l.startsWith("WARNING:")).pop() ?? ""
 
 /**
- * The version codex reported against the tested range (src/core/CodexVersionRange.ts): inside is
+ * The version codex reported against the tested range (src/core/codex/CodexVersionRange.ts): inside is
  * ok, newer a warning (untested, probably fine), older a failure with the upgrade.
  */
 export const checkCodexVersion = (versionText: string | undefined): CheckResult => {
