@@ -33,6 +33,8 @@ export interface StreamPacing {
   readonly delayMs?: number
   /** `response.completed` (and the items' `output_item.done`) waits for this after the deltas. */
   readonly holdCompletion?: Promise<void>
+  /** Told (performance.now()) when each text delta has been written, for latency measurements. */
+  readonly onDelta?: (at: number) => void
 }
 
 export interface ModelRequest {
@@ -174,6 +176,7 @@ const streamItemsSlowly = async (
       await pause()
       if (res.destroyed) return
       send("response.output_text.delta", { item_id: item.id, output_index, content_index: 0, delta: piece })
+      pacing.onDelta?.(performance.now())
     }
     send("response.output_text.done", { item_id: item.id, output_index, content_index: 0, text })
   }
