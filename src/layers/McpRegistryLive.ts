@@ -24,6 +24,7 @@ import { socketPathFor } from "../core/bridge/SocketPath.ts"
 import { McpRegistrationError, McpRegistry, type McpRegistryShape } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
+import { isProcessAlive } from "../core/ProcessAlive.ts"
 
 export interface McpRegistryOptions {
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
@@ -48,15 +49,6 @@ interface LockOwner {
   readonly at: number
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 const readText = (path: string) => Fs.readFile(path, "utf8").catch(() => undefined)
 
 /** Stale: its owner died on this host, or it is too old; a half-written lock only once it is old. */
@@ -71,7 +63,7 @@ const isStale = async (path: string, text: string | undefined): Promise<boolean>
     return age > 5_000
   }
   if (age > LOCK_STALE_MS) return true
-  return owner.host === Os.hostname() && typeof owner.pid === "number" && !isAlive(owner.pid)
+  return owner.host === Os.hostname() && typeof owner.pid === "number" && !isProcessAlive(owner.pid)
 }
 
 /**

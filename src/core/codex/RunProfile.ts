@@ -14,6 +14,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { tomlString } from "./CodexArgs.ts"
+import { isProcessAlive } from "../ProcessAlive.ts"
 
 export class RunProfileError extends Schema.TaggedError<RunProfileError>()("RunProfileError", {
   message: Schema.String,
@@ -58,21 +59,12 @@ export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<
     (name) => Effect.promise(() => Fs.rm(runProfilePath(codexHome, name), { force: true }).catch(() => undefined))
   )
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /** Removes run profiles whose plugin process is gone; the names of the files removed. */
 export const removeStaleRunProfiles = async (codexHome: string): Promise<ReadonlyArray<string>> => {
   const entries = await Fs.readdir(codexHome).catch(() => [] as Array<string>)
   const stale = entries.filter((f) => {
     const m = FILE.exec(f)
-    return m !== null && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))
+    return m !== null && Number(m[1]) !== process.pid && !isProcessAlive(Number(m[1]))
   })
   for (const f of stale) await Fs.rm(Path.join(codexHome, f), { force: true }).catch(() => undefined)
   return stale

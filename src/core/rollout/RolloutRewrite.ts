@@ -21,6 +21,7 @@ import * as Path from "node:path"
 import { objectSpans } from "./RolloutJsonSpan.ts"
 import { callIdValues, PatternCursor } from "./RolloutLineFilter.ts"
 import { scanLines } from "./RolloutLineScanner.ts"
+import { isProcessAlive } from "../ProcessAlive.ts"
 
 export type MutationOp = "light" | "heavy"
 
@@ -161,15 +162,6 @@ const TEMP_TAG = ".plexum-mutate."
 const tempPrefix = (path: string) => `.${Path.basename(path)}${TEMP_TAG}`
 const activeTemps = new Set<string>()
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /** Removes temp files left beside `path` by mutations that died; returns how many. */
 export const cleanStaleTemps = async (path: string): Promise<number> => {
   const dir = Path.dirname(path)
@@ -179,7 +171,7 @@ export const cleanStaleTemps = async (path: string): Promise<number> => {
     if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue
     const pid = Number(name.slice(prefix.length).split(".")[0])
     const full = Path.join(dir, name)
-    if (activeTemps.has(full) || (Number.isInteger(pid) && pid !== process.pid && isAlive(pid))) continue
+    if (activeTemps.has(full) || (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid))) continue
     await Fs.rm(full, { force: true })
     removed++
   }

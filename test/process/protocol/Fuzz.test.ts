@@ -1,20 +1,13 @@
 // Hostile input through the real executable: the plugin stays up, answers every
 // valid request exactly once, and writes nothing but protocol lines.
 import { afterEach, expect, it } from "vitest"
+import { mulberry32 } from "../../support/Prng.ts"
 import { makeProfile, startReferenceHost } from "../../support/ReferenceHost.ts"
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!()
 })
-
-/** Small deterministic PRNG so a failure can be replayed from its seed. */
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const hostileLines = (rand: () => number): Array<string | Buffer> => {
   const valid = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "provider/cancel", params: { turnId: "x" } })

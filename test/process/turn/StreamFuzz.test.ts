@@ -2,6 +2,7 @@
 // codex): every request is answered exactly once, a refused one sends no event, an admitted one
 // ends with exactly one terminal event, valid turns keep completing, and stdout stays protocol.
 import { afterEach, expect, it } from "vitest"
+import { mulberry32 } from "../../support/Prng.ts"
 import { join } from "node:path"
 import { makeTempCodexHome } from "../../support/CodexOffline.ts"
 import { makeProfile, startReferenceHost } from "../../support/ReferenceHost.ts"
@@ -13,13 +14,6 @@ const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!()
 })
-
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const nested = (depth: number): Record<string, unknown> => {
   let v: Record<string, unknown> = { type: "string" }
