@@ -78,17 +78,15 @@ export const makePluginTransport = (io: StdioStreams) =>
     const stderrLine = (line: string) => Effect.sync(() => void io.stderr.write(line + "\n"))
 
     const notify = (method: string, params: unknown) => send({ jsonrpc: "2.0", method, params })
-    const notifyAll = (method: string, paramsList: ReadonlyArray<unknown>) => {
-      if (paramsList.length === 0) return Effect.void
-      // The envelope is the same for every line: serialise it once, not once per event.
-      const head = `{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":`
+    const notifyTurnEvents = (turnId: string, firstSeq: number, events: ReadonlyArray<unknown>) => {
+      if (events.length === 0) return Effect.void
+      const head = `{"jsonrpc":"2.0","method":"provider/event","params":{"turnId":${JSON.stringify(turnId)},"seq":`
       let lines = ""
-      for (const params of paramsList) lines += head + JSON.stringify(params) + "}\n"
+      let seq = firstSeq
+      for (const event of events) lines += `${head}${seq++},"event":${JSON.stringify(event)}}}\n`
       return Queue.offer(outbox, lines)
     }
 
-    // Log text quotes files and codex (paths, keys, stderr, causes), and hosts print host/log on a
-    // terminal: every string is escaped first, for the host and for our own stderr alike.
     const log: PluginTransportShape["log"] = (level: LogLevel, rawMessage, rawFields) => {
       const message = escapeForTerminal(rawMessage)
       const fields = rawFields === undefined ? undefined : (escapeStringsDeep(rawFields) as Record<string, unknown>)
@@ -219,7 +217,7 @@ export const makePluginTransport = (io: StdioStreams) =>
         })
       )
 
-    return { notify, notifyAll, request, log, serve } satisfies PluginTransportShape
+    return { notify, notifyTurnEvents, request, log, serve } satisfies PluginTransportShape
   })
 
 /** Splits `input` into UTF-8 lines without assuming chunk boundaries fall on characters or lines. */

@@ -3,7 +3,7 @@
  * the config in force; turns and mutations go to the services that own them, which were built
  * once for the whole plugin and outlive any number of `initialize` calls.
  */
-import { Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 import { codexVersionVerdict } from "../core/codex/CodexVersionRange.ts"
 import { runProgram } from "../core/doctor/DoctorRun.ts"
 import { method, RpcFailure, type RpcRouter } from "./RpcRouter.ts"
@@ -117,16 +117,16 @@ export const makeProtocolRouter = Effect.gen(function* () {
       let usage: Usage | undefined
       yield* runner.run(params, ctx.id).pipe(
         Stream.runForEachChunk((chunk) => {
-          const batch: Array<unknown> = []
+          const firstSeq = seq
           for (const event of chunk) {
-            batch.push({ turnId: params.turnId, seq: seq++, event })
+            seq++
             if (event.type === "turn.started") threadId = event.threadId
             else if (event.type === "turn.completed") {
               status = "completed"
               usage = event.usage
             } else if (event.type === "turn.failed") status = event.code === "cancelled" ? "cancelled" : "failed"
           }
-          return transport.notifyAll("provider/event", batch)
+          return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(chunk))
         }),
         Effect.mapError(refusal)
       )

@@ -18,8 +18,11 @@ export class HostCallError extends Schema.TaggedError<HostCallError>()("HostCall
 
 export interface PluginTransportShape {
   readonly notify: (method: string, params: unknown) => Effect.Effect<void>
-  /** One notification per params, written in order as one stdout write. */
-  readonly notifyAll: (method: string, paramsList: ReadonlyArray<unknown>) => Effect.Effect<void>
+  /**
+   * `provider/event {turnId, seq, event}` for each event, `seq` counting on from `firstSeq`, written
+   * as one stdout write: the hottest path of the plugin, so the envelope is serialised once.
+   */
+  readonly notifyTurnEvents: (turnId: string, firstSeq: number, events: ReadonlyArray<unknown>) => Effect.Effect<void>
   readonly request: (method: string, params: unknown) => Effect.Effect<unknown, HostCallError>
   /** `host/log` to the host; warnings and errors are mirrored to stderr. */
   readonly log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => Effect.Effect<void>
