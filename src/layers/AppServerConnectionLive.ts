@@ -164,7 +164,8 @@ export const startAppServerConnection = (
         Effect.gen(function* () {
           // stdin EOF is the app-server's own way out (children included); the group end is the backstop.
           s.child.stdin.end()
-          yield* Effect.promise(() => s.exit).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+          // A plain race, not Effect.timeout: a finalizer is uninterruptible, so a timeout could not cut the wait.
+          yield* Effect.promise(() => Promise.race([s.exit, new Promise((r) => setTimeout(r, 2_000).unref())]))
           yield* groups.end(s.child.pid!)
           yield* groups.untrack(s.child.pid!)
           s.child.stdout.destroy()

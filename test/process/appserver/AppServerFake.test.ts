@@ -2,6 +2,7 @@
 // an app-server that ignores `turn/interrupt` has its process group ended.
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Stream } from "effect"
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -83,5 +84,29 @@ describe("app-server engine with a fake app-server", () => {
       expect([...next][0]).toMatchObject({ type: "turn.started" })
       const [after] = processesMatching(new RegExp(marker))
       expect(after?.pid).not.toBe(before?.pid)
+    }))
+})
+
+describe("app-server left by a SIGKILLed plugin", () => {
+  it.scopedLive("is ended by the next start's orphan reaping", () =>
+    Effect.gen(function* () {
+      const marker = `orphan-${randomUUID()}`
+      const world = yield* makeWorld("http://127.0.0.1:9/v1", { binary: fake, extra_args: ["-c", `marker=${marker}`] })
+      const host = fileURLToPath(new URL("../../fixtures/app-server-engine-host.ts", import.meta.url))
+      // node itself with tsx's loader (not the tsx launcher, which would run the host in a child of its own).
+      const child = spawn(process.execPath, ["--import", "tsx", host], {
+        cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+        env: { ...process.env, FAKE_APP_SERVER_MODE: "deaf", APP_SERVER_HOST_WORLD: JSON.stringify(world) },
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      yield* Effect.promise(() => new Promise<void>((ready) => child.stdout.on("data", (d: Buffer) => d.toString().includes("READY") && ready())))
+      child.kill("SIGKILL")
+      yield* Effect.promise(() => new Promise((r) => child.once("exit", r)))
+      // The app-server outlived its plugin (this one even ignores the end of its stdin and SIGTERM).
+      expect(processesMatching(new RegExp(marker))).toHaveLength(1)
+      const groups = makeProcessGroups({ runningDir: join(world.paths.stateDir, "running"), graceMs: 200 })
+      expect(yield* groups.reapOrphans).toHaveLength(1)
+      expect(yield* Effect.promise(() => waitForNoProcesses(new RegExp(marker), 3_000))).toEqual([])
     }))
 })
