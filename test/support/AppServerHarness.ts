@@ -1,5 +1,5 @@
 // Drives the app-server engine Layer directly (no plugin around it): a temp CODEX_HOME and profile,
-// a workspace, the real codex (CODEX_BIN overrides node_modules/.bin/codex, e.g. to run the same
+// a workspace, the real codex (PLEXUM_TEST_CODEX_BIN overrides the pinned one, e.g. to run the same
 // tests against another version by hand) and the scripted model server.
 import { Context, Effect, Layer, Stream } from "effect"
 import { randomUUID } from "node:crypto"
@@ -16,17 +16,10 @@ import { RolloutStore } from "../../src/services/RolloutStore.ts"
 import { AppServerEngine, type TurnEngineShape, type TurnFailure, type TurnHooks, type TurnPlan } from "../../src/services/TurnEngine.ts"
 import { codexBin, codexOfflineArgs } from "./CodexOffline.ts"
 
-export const testCodexBin: string = process.env.CODEX_BIN || codexBin
+/** The codex under test (PLEXUM_TEST_CODEX_BIN, else the pinned one: see CodexOffline.ts). */
+export const testCodexBin: string = codexBin
 
-/**
- * The offline flags; CODEX_OFFLINE_KEEP_FEATURES=1 leaves out the `--disable <feature>` pairs,
- * which codex before 0.151 refuses ("Unknown feature flag") — for checking an old codex by hand.
- */
-const offlineArgs = (baseUrl: string): Array<string> => {
-  const args = [...codexOfflineArgs(baseUrl)]
-  if (process.env.CODEX_OFFLINE_KEEP_FEATURES !== "1") return args
-  return args.filter((a, i) => a !== "--disable" && args[i - 1] !== "--disable")
-}
+const offlineArgs = (baseUrl: string): Array<string> => [...codexOfflineArgs(baseUrl)]
 
 export interface AppServerWorld {
   readonly paths: PluginPathsShape
