@@ -30,7 +30,7 @@ export const run = async (): Promise<BenchSection> => {
       title: "A turn: plugin against bare codex",
       ok: ratio <= 1.05,
       markdown: `
-One scripted turn (the real codex 0.169 against the loopback model server, a fresh thread each time): through the
+One scripted turn (the pinned codex against the loopback model server, a fresh thread each time): through the
 plugin (host request → response, with thread memory, rollout scan and events) against \`codex exec --json\` run
 directly with the same flags and prompt. ${rounds} alternating runs each, after 2 warm-up rounds.
 
