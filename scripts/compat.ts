@@ -195,6 +195,10 @@ Checked with these runs and the recorded rollouts in test/fixtures/rollouts/reco
   name has no working host tools on 0.135.
 - MCP tool output in the rollout: a text-only result is a content-item array from 0.151 on, a
   string holding the content JSON on 0.135; a result with structured content is a string on all.
+- 0.135 and 0.151 race on a fast shell command: now and then \`exec --json\` leaves out its
+  \`item.started\` or \`item.completed\`, or prints an empty \`aggregated_output\` (4 runs in 24 with
+  three at once; 0 in 24 on 0.169 and 0.171). The live \`tool.started\`/\`tool.completed\` events
+  then miss it; the \`tool.block\` read from the rollout is complete.
 - 0.135 does not print the "Model metadata for \`mock-model\` not found" error item before
   \`turn.started\`, and its \`turn.completed\` usage has no \`cache_write_input_tokens\`.
 - Rollouts: 0.151 and later write \`ordinal\` on every line and \`item_completed\` event_msgs

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
 import { processesMatching, waitForNoProcesses } from "../support/Processes.ts"
 import { codexOfflineArgs } from "../support/CodexOffline.ts"
+import { codexAtLeast } from "../support/CodexVersion.ts"
 import { assistantMessage, functionCall, requestText } from "../support/ScriptedModelServer.ts"
 
 let harness: PluginHarness | undefined
@@ -42,10 +43,19 @@ describe("a turn through the plugin and the real codex", () => {
     expect(response.result.status).toBe("completed")
     const started = events.find((e) => e.type === "tool.started")
     const completed = events.find((e) => e.type === "tool.completed")
-    expect(started).toMatchObject({ kind: "command" })
-    expect(JSON.stringify(started.input)).toContain("echo plexum-marker-42")
-    expect(completed).toMatchObject({ kind: "command", status: "completed", exitCode: 0 })
-    expect(String(completed.output)).toContain("plexum-marker-42")
+    // codex 0.135 and 0.151 race on a command this fast: now and then their `exec --json` leaves
+    // out the item.started or the item.completed, or prints an empty aggregated_output (about 1
+    // run in 6 with three at once here; 0 of 24 on 0.169 and 0.171). What the rollout recorded (the tool.block
+    // below) is complete on every version.
+    if (codexAtLeast("0.169.0")) {
+      expect(started).toMatchObject({ kind: "command" })
+      expect(JSON.stringify(started.input)).toContain("echo plexum-marker-42")
+      expect(completed).toMatchObject({ kind: "command", status: "completed", exitCode: 0 })
+      expect(String(completed.output)).toContain("plexum-marker-42")
+    } else {
+      if (started) expect(JSON.stringify(started.input)).toContain("echo plexum-marker-42")
+      if (completed) expect(completed).toMatchObject({ kind: "command", status: "completed", exitCode: 0 })
+    }
     const blocks = events.filter((e) => e.type === "tool.block")
     expect(blocks).toEqual([
       expect.objectContaining({ blockId: "call_shell_1", name: "exec_command", kind: "function" })

@@ -115,8 +115,8 @@ export const codexOfflineArgs = (baseUrl: string): ReadonlyArray<string> => [
 ]
 
 /**
- * `-c` flags that register a stdio MCP server for one run only, with its tools approved (else
- * every call fails, see above) and bounded start-up and call timeouts.
+ * `-c` flags that register a stdio MCP server for one run only, required (codex waits for it),
+ * with its tools approved (else every call fails, see above) and bounded start-up and call timeouts.
  */
 export const mcpServerArgs = (
   name: string,
@@ -130,6 +130,10 @@ export const mcpServerArgs = (
   `mcp_servers.${name}.args=${JSON.stringify(args)}`,
   "-c",
   `mcp_servers.${name}.default_tools_approval_mode="approve"`,
+  // Wait for the server like the plugin does (src/core/ServerName.ts requireServerArgs): an
+  // optional one that is slow to start on a busy machine is left out of the turn.
+  "-c",
+  `mcp_servers.${name}.required=true`,
   "-c",
   `mcp_servers.${name}.startup_timeout_sec=${opts.startupTimeoutSec ?? 20}`,
   "-c",
