@@ -36,7 +36,9 @@ const SCENARIOS: ReadonlyArray<{ name: string; tests: ReadonlyArray<readonly [fi
   { name: "tool.block ids", tests: [["Turn.test.ts", "reports it as a tool.block under codex's call id"]] },
   { name: "consume + resume", tests: [["ConsumeMirror.test.ts", "then shrinks them so a resumed turn sends the marker"]] },
   { name: "cancel", tests: [["Turn.test.ts", "cancels a turn whose model never answers"], ["Turn.test.ts", "cancels through $/cancelRequest"]] },
-  { name: "usage per turn", tests: [["Turn.test.ts", "reports each turn's own usage on a resumed thread"]] }
+  { name: "usage per turn", tests: [["Turn.test.ts", "reports each turn's own usage on a resumed thread"]] },
+  // Turn, host tool, consume + resume, cancel, usage and concurrency through engine: "app-server".
+  { name: "app-server engine", tests: [["Engines.test.ts", "engine app-server"]] }
 ]
 
 /** The registry package of codex's native binary for this machine. */
