@@ -151,6 +151,23 @@ describe("engine app-server only", () => {
     expect(second.response.result.status).toBe("completed")
   })
 
+  it.each(["stdin EOF", "SIGTERM"] as const)("ends the app-server and every child of it when the plugin ends (%s)", async (how) => {
+    harness = await start((req) =>
+      req.index === 0 ? { items: [functionCall("exec_command", { cmd: "sleep 876543" }, { callId: "call_sleep" })] } : { hang: true }
+    )
+    const h = harness
+    const pending = h.host.request("provider/stream", h.streamParams("t1", { messages: [userMessage("wait")] }))
+    await h.host.waitForEvent("t1", (e) => e.type === "tool.started", 30_000)
+    const ours = new RegExp(`app-server.*${escapeRegExp(h.model.baseUrl)}`)
+    expect(processesMatching(ours).length).toBeGreaterThan(0)
+    if (how === "SIGTERM") h.host.kill("SIGTERM")
+    else h.host.closeStdin()
+    await pending.catch(() => undefined)
+    await h.host.exited // SIGTERM too ends the plugin in order (it exits 0 after its finalizers)
+    expect(await waitForNoProcesses(ours, 10_000)).toEqual([])
+    expect(await waitForNoProcesses(/sleep 876543/, 10_000)).toEqual([])
+  })
+
   it("replaces an app-server killed mid-conversation; the next turn resumes the thread", async () => {
     harness = await start((req) => ({ items: [assistantMessage(`reply ${req.index}`)] }))
     const h = harness
