@@ -22,7 +22,6 @@ import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
-import { SessionStore } from "../services/SessionStore.ts"
 import { ToolBridge } from "../services/ToolBridge.ts"
 import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 
@@ -42,7 +41,6 @@ export const ExecEngineLive = Layer.effect(
     const registry = yield* McpRegistry
     const bridge = yield* ToolBridge
     const rollouts = yield* RolloutStore
-    const sessions = yield* SessionStore
 
     /** Writes options.outputSchema to a temp file that lives as long as the turn. */
     const outputSchemaFile = (schema: unknown): Effect.Effect<string, TurnFailure, Scope.Scope> =>
@@ -159,7 +157,6 @@ export const ExecEngineLive = Layer.effect(
               Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
               Effect.orElseSucceed(() => [])
             )
-            if (outcome.usageTotal) yield* sessions.rememberUsageTotal(threadId, outcome.usageTotal)
             const events: Array<TurnEvent> = blocks.map(toToolBlockEvent)
             if (outcome.usage) events.push({ type: "usage", ...outcome.usage })
             return events

@@ -1,7 +1,6 @@
 /**
  * SessionStore as small JSON files under the plugin's state directory:
- * `sessions/<sha256(agentId "\0" workspace)>.json` (a SessionRecord) and
- * `threads/<threadId>.json` (the thread's cumulative usage). Every write goes to a
+ * `sessions/<sha256(agentId "\0" workspace)>.json` (a SessionRecord). Every write goes to a
  * unique temp file renamed over the target, so a crash or a concurrent plugin
  * leaves the old or the new file, never a mix; writes in this process are serialized.
  */
@@ -10,7 +9,6 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../core/AtomicFile.ts"
-import { Usage } from "../schemas/Protocol.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { SessionStore, type SessionStoreShape } from "../services/SessionStore.ts"
@@ -18,19 +16,10 @@ import { SessionStore, type SessionStoreShape } from "../services/SessionStore.t
 /** Oldest threads beyond this many are forgotten so a record stays small. */
 const MAX_THREADS = 200
 
-const ThreadUsage = Schema.Struct({ threadId: Schema.String, usageTotal: Usage, updatedAt: Schema.String })
-
 const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
-const decodeUsage = Schema.decodeUnknown(Schema.parseJson(ThreadUsage))
 
 export const sessionFileName = (agentId: string, workspace: string) =>
   `${Crypto.createHash("sha256").update(`${agentId}\0${workspace}`).digest("hex")}.json`
-
-/** Thread ids are UUIDs; anything else is hashed so it can never escape the directory. */
-const threadFileName = (threadId: string) =>
-  /^[A-Za-z0-9-]{1,100}$/.test(threadId)
-    ? `${threadId}.json`
-    : `${Crypto.createHash("sha256").update(threadId).digest("hex")}.json`
 
 const writeAtomic = (file: string, value: unknown) =>
   Effect.tryPromise(async () => {
@@ -54,7 +43,6 @@ const warn = (what: string) => (e: unknown) =>
 export const makeSessionStore = (stateDir: string) =>
   Effect.gen(function* () {
     const sessionsDir = Path.join(stateDir, "sessions")
-    const threadsDir = Path.join(stateDir, "threads")
     const writes = yield* Effect.makeSemaphore(1)
     const recordFile = (agentId: string, workspace: string) => Path.join(sessionsDir, sessionFileName(agentId, workspace))
 
@@ -96,25 +84,6 @@ export const makeSessionStore = (stateDir: string) =>
       )
     })
 
-    const usageTotal = Effect.fn("SessionStore.usageTotal")(function* (threadId: string) {
-      const text = yield* readText(Path.join(threadsDir, threadFileName(threadId))).pipe(
-        Effect.catchAll((e) => Effect.as(warn(`cannot read the usage of thread ${threadId}`)(e), Option.none()))
-      )
-      if (Option.isNone(text)) return Option.none()
-      return yield* decodeUsage(text.value).pipe(
-        Effect.map((u) => Option.some(u.usageTotal)),
-        Effect.catchAll((e) => Effect.as(warn(`ignoring the unreadable usage of thread ${threadId}`)(e), Option.none()))
-      )
-    })
-
-    const rememberUsageTotal = Effect.fn("SessionStore.rememberUsageTotal")(function* (threadId: string, total: Usage) {
-      yield* writeAtomic(Path.join(threadsDir, threadFileName(threadId)), {
-        threadId,
-        usageTotal: total,
-        updatedAt: new Date().toISOString()
-      }).pipe(writes.withPermits(1), Effect.catchAll(warn(`cannot remember the usage of thread ${threadId}`)))
-    })
-
     const list = Effect.fn("SessionStore.list")(function* () {
       const names = yield* Effect.tryPromise(() => Fs.readdir(sessionsDir)).pipe(
         Effect.catchAll((e) =>
@@ -134,7 +103,7 @@ export const makeSessionStore = (stateDir: string) =>
       return records.flatMap(Option.toArray)
     })
 
-    return { lastThread, remember, usageTotal, rememberUsageTotal, list } satisfies SessionStoreShape
+    return { lastThread, remember, list } satisfies SessionStoreShape
   })
 
 export const SessionStoreLive = Layer.effect(

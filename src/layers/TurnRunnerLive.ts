@@ -101,12 +101,16 @@ export const TurnRunnerLive = Layer.effect(
         return { resume: Option.none(), notices: [notice] } satisfies ThreadChoice
       })
 
-    /** codex's total for the thread before this turn: the rollout's last record, else what this plugin remembered. */
+    /**
+     * codex's total for the thread before this turn, as its rollout last recorded it (every codex
+     * 0.135–0.171 writes `token_count`): right after a failed or cancelled turn and on a thread
+     * this plugin never ran, which a total remembered by the plugin would not be.
+     */
     const previousUsageTotal = (threadId: string, rolloutPath: string) =>
       rollouts.lastUsageTotal(rolloutPath).pipe(
-        Effect.tapError((e) => transport.log("warn", `cannot read the token usage recorded for thread ${threadId}: ${e.message}`)),
-        Effect.orElseSucceed(() => Option.none<Usage>()),
-        Effect.flatMap(Option.match({ onSome: (u) => Effect.succeed(Option.some(u)), onNone: () => sessions.usageTotal(threadId) }))
+        Effect.catchAll((e) =>
+          Effect.as(transport.log("warn", `cannot read the token usage recorded for thread ${threadId}: ${e.message}; this turn's usage is the thread's total`), Option.none<Usage>())
+        )
       )
 
     const plan = (params: StreamParams, config: Config, turn: AdmittedTurn, choice: ThreadChoice) =>

@@ -10,8 +10,6 @@ const tempState = Effect.acquireRelease(
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-const usage = (n: number) => ({ inputTokens: n, cachedInputTokens: 0, outputTokens: n, reasoningOutputTokens: 0 })
-
 describe("SessionStore", () => {
   it.scoped("remembers the last thread per agent and workspace, across store instances (plugin restarts)", () =>
     Effect.gen(function* () {
@@ -69,19 +67,5 @@ describe("SessionStore", () => {
       expect(yield* store.list()).toEqual([])
       yield* store.remember("a", "/ws", "t-9")
       expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-9"))
-    }))
-
-  it.scoped("keeps each thread's cumulative usage for the next turn's difference", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempState
-      const store = yield* makeSessionStore(dir)
-      expect(yield* store.usageTotal("t-1")).toEqual(Option.none())
-      yield* store.rememberUsageTotal("t-1", usage(100))
-      yield* store.rememberUsageTotal("t-1", usage(250))
-      yield* store.rememberUsageTotal("../../escape", usage(1))
-      const restarted = yield* makeSessionStore(dir)
-      expect(yield* restarted.usageTotal("t-1")).toEqual(Option.some(usage(250)))
-      expect(yield* restarted.usageTotal("../../escape")).toEqual(Option.some(usage(1)))
-      expect(Fs.readdirSync(dir).sort()).toEqual(["threads"])
     }))
 })
