@@ -60,6 +60,7 @@ const warnOutsideTestedRange = (binary: string) =>
 
 export const makeProtocolRouter = Effect.gen(function* () {
   const transport = yield* PluginTransport
+  const serverScope = yield* Effect.scope
   const paths = yield* PluginPaths
   const activeConfig = yield* ActiveConfig
   const turns = yield* Turns
@@ -95,7 +96,10 @@ export const makeProtocolRouter = Effect.gen(function* () {
           binary: loaded.config.binary
         })
       }
-      if (loaded.binaryNotFound === undefined) yield* Effect.forkDaemon(Effect.provideService(warnOutsideTestedRange(loaded.config.binary), PluginTransport, transport))
+      // In the server's scope: a `--version` still running when the plugin ends is ended with it.
+      if (loaded.binaryNotFound === undefined) {
+        yield* Effect.forkIn(Effect.provideService(warnOutsideTestedRange(loaded.config.binary), PluginTransport, transport), serverScope)
+      }
       // A value, not a rebuild: running turns, busy agents and held threads live in Turns.
       yield* activeConfig.set(loaded.config)
       yield* transport.log("info", "plexum-openai-provider initialized", {
