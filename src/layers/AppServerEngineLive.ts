@@ -25,8 +25,9 @@ import { AppServerError, type AppServerConnectionShape, type ThreadSignal } from
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { RolloutStore, type RolloutStoreShape } from "../services/RolloutStore.ts"
-import { AppServerEngine, type TurnEngineShape, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { AppServerEngine, type AppServerEngineShape, type EngineSupport, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
+import { verifyAppServer } from "./AppServerSupport.ts"
 
 export interface AppServerEngineOptions {
   /** How long `turn/interrupt`, `thread/backgroundTerminals/clean` and an unload may take before the process group is ended. */
@@ -459,7 +460,16 @@ export const makeAppServerEngine = (deps: {
         )
       }).pipe(Effect.withSpan("AppServerEngine.releaseThread"))
 
-    return { run, releaseThread } satisfies TurnEngineShape
+    /** The engine's own app-server, started and verified; one that cannot serve is ended at once. */
+    const support = (config: Config) =>
+      Effect.gen(function* () {
+        const slot = yield* acquireSlot(config)
+        const verdict = yield* verifyAppServer(slot.conn, controlTimeoutMs)
+        if (!verdict.usable) yield* discardSlot(slot)
+        return verdict
+      }).pipe(Effect.catchAll((e) => Effect.succeed<EngineSupport>({ usable: false, reason: e.message })))
+
+    return { run, releaseThread, support } satisfies AppServerEngineShape
   })
 
 export const AppServerEngineLive = Layer.scoped(

@@ -5,10 +5,7 @@
  * ends everything the turn opened before the last event is sent (PROTOCOL.md §2).
  */
 import { Cause, Chunk, Effect, Either, HashMap, Layer, Option, Schema, Stream, SynchronizedRef } from "effect"
-import { type AppServerSupport, checkAppServerSupport } from "./AppServerSupport.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
-import { PluginPaths } from "../services/PluginPaths.ts"
-import { ProcessGroups } from "../services/ProcessGroups.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
@@ -16,7 +13,7 @@ import { ActiveConfig } from "../services/PluginConfig.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { AppServerEngine, ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { AppServerEngine, type EngineSupport, ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
 import { type AdmittedTurn, Turns } from "../services/Turns.ts"
 import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
@@ -41,16 +38,14 @@ export const TurnRunnerLive = Layer.effect(
     const exec = yield* ExecEngine
     const appServer = yield* AppServerEngine
     const registry = yield* McpRegistry
-    const groups = yield* ProcessGroups
-    const paths = yield* PluginPaths
-    /** Whether `codex app-server` can serve turns, asked once per codex binary and flags. */
-    const supportByCodex = yield* SynchronizedRef.make(HashMap.empty<string, AppServerSupport>())
+    /** Whether the app-server can serve turns, once per codex binary and flags (the engine keeps the one it verified). */
+    const supportByCodex = yield* SynchronizedRef.make(HashMap.empty<string, EngineSupport>())
     const appServerSupport = (config: Config) => {
       const key = JSON.stringify([config.binary, config.extra_args])
       return SynchronizedRef.modifyEffect(supportByCodex, (known) =>
         Option.match(HashMap.get(known, key), {
           onSome: (s) => Effect.succeed([s, known] as const),
-          onNone: () => Effect.map(checkAppServerSupport(config, paths.codexHome, groups), (s) => [s, HashMap.set(known, key, s)] as const)
+          onNone: () => Effect.map(appServer.support(config), (s) => [s, HashMap.set(known, key, s)] as const)
         })
       )
     }

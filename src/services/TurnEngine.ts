@@ -66,8 +66,21 @@ export interface TurnEngineShape {
   readonly releaseThread: (threadId: string) => Effect.Effect<void, TurnFailure>
 }
 
+/** Whether an engine can serve turns with this codex (PROTOCOL.md §8 "Fallback"), and why not. */
+export type EngineSupport =
+  | { readonly usable: true; readonly version: string | undefined }
+  | { readonly usable: false; readonly reason: string }
+
+export interface AppServerEngineShape extends TurnEngineShape {
+  /**
+   * Starts (or reuses) the app-server the config names and verifies it: the runner asks this
+   * before a turn, so the app-server that answers is the one the turn then runs on.
+   */
+  readonly support: (config: Config) => Effect.Effect<EngineSupport>
+}
+
 /** The exec engine (`codex exec` per turn). */
 export class ExecEngine extends Context.Tag("ExecEngine")<ExecEngine, TurnEngineShape>() {}
 
 /** The app-server engine (`codex app-server`), PROTOCOL.md §8. */
-export class AppServerEngine extends Context.Tag("AppServerEngine")<AppServerEngine, TurnEngineShape>() {}
+export class AppServerEngine extends Context.Tag("AppServerEngine")<AppServerEngine, AppServerEngineShape>() {}

@@ -6,11 +6,10 @@
  */
 import { Effect } from "effect"
 import type { Config } from "../../schemas/Config.ts"
+import type { EngineSupport } from "../../services/TurnEngine.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 
-export type EngineSupport =
-  | { readonly usable: true; readonly version: string | undefined }
-  | { readonly usable: false; readonly reason: string }
+export type { EngineSupport } from "../../services/TurnEngine.ts"
 
 export const checkEngine = (
   config: Pick<Config, "engine">,

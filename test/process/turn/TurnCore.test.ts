@@ -15,9 +15,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!()
 })
 
-const startPlugin = async (mode: string, env: Record<string, string> = {}) => {
+const startPlugin = async (mode: string, env: Record<string, string> = {}, config: Record<string, unknown> = {}) => {
   const home = await makeTempCodexHome()
-  const profile = await makeProfile({ binary: FAKE })
+  const profile = await makeProfile({ binary: FAKE, ...config })
   const host = await startReferenceHost({
     env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: home.dir, FAKE_CODEX_MODE: mode, ...env }
   })
@@ -51,6 +51,18 @@ const waitForResponse = async (host: ReferenceHost, id: string): Promise<any> =>
 }
 
 describe("turn core", () => {
+  it("runs a turn with the exec engine, and says why in a warn, when codex cannot serve the app-server engine", async () => {
+    const { host } = await startPlugin("ok", {}, { engine: "app-server" })
+    for (const turnId of ["t1", "t2"]) {
+      const { response, events } = await streamOk(host, turnId, `agent-${turnId}`)
+      expect(response.result.status).toBe("completed")
+      expect(events.at(-1)).toMatchObject({ type: "turn.completed" })
+    }
+    const fallbacks = host.logs.filter((l) => l.level === "warn" && /exec engine/.test(l.message))
+    expect(fallbacks).toHaveLength(2) // one per turn
+    expect(fallbacks[0].message).toContain("app-server")
+  })
+
   it("sends turn.started first even when codex reports a problem before it names the thread", async () => {
     const { host } = await startPlugin("notice-first")
     const { response, events } = await streamOk(host, "t1")
