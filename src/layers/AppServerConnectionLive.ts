@@ -62,8 +62,8 @@ const makeLineSplitter = (maxBytes: number) => {
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
       if (skipping) out.push(null)
       else {
-        parts.push(chunk.subarray(start, nl))
-        const line = Buffer.concat(parts).toString("utf8")
+        // The common case, a whole line in one chunk, is decoded in place without a copy.
+        const line = parts.length === 0 ? chunk.toString("utf8", start, nl) : Buffer.concat([...parts, chunk.subarray(start, nl)]).toString("utf8")
         if (line.trim() !== "") out.push(line)
       }
       parts = []
@@ -105,12 +105,22 @@ const spawnAppServer = (spec: AppServerSpawn) =>
   Effect.async<Spawned, AppServerError>((resume) => {
     const env: Record<string, string> = {}
     for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
-    const child = ChildProcess.spawn(spec.binary, spec.args, {
-      cwd: spec.cwd,
-      env,
-      detached: true, // its own process group: one signal reaches every command it started
-      stdio: ["pipe", "pipe", "pipe"]
-    })
+    let child: ChildProcess.ChildProcessWithoutNullStreams
+    try {
+      child = ChildProcess.spawn(spec.binary, spec.args, {
+        cwd: spec.cwd,
+        env,
+        detached: true, // its own process group: one signal reaches every command it started
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+    } catch (e) {
+      // Node throws synchronously for some failures (E2BIG, EINVAL): a typed error, not a defect.
+      return resume(Effect.fail(new AppServerError({
+        reason: "not_found",
+        message: `could not start codex app-server ("${spec.binary}"): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        cause: e
+      })))
+    }
     const stderr = makeTail()
     child.stderr.on("data", (d: Buffer) => stderr.push(d))
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
@@ -128,6 +138,15 @@ const spawnAppServer = (spec: AppServerSpawn) =>
       child.on("error", () => {}) // later errors (a write after exit) change nothing: the exit decides
       child.stdin.on("error", () => {})
       resume(Effect.succeed({ child, exit, stderr }))
+    })
+    // Interrupted before it was handed over: nobody else will end it.
+    return Effect.sync(() => {
+      if (child.pid === undefined) return
+      try {
+        process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
     })
   })
 

@@ -12,7 +12,7 @@
  */
 import { Effect, ExecutionStrategy, Exit, Fiber, HashMap, Layer, Option, Queue, Ref, Schema, Scope, Stream, SynchronizedRef } from "effect"
 import * as Path from "node:path"
-import { appServerArgv, compareVersions, UNSUBSCRIBE_UNLOADS_FROM } from "../core/codex/AppServerArgs.ts"
+import { appServerArgv, compareVersions, RESUME_EXCLUDES_TURNS_FROM, UNSUBSCRIBE_UNLOADS_FROM } from "../core/codex/AppServerArgs.ts"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
 import { readThreadToolsKey, writeThreadToolsKey } from "../core/codex/AppServerThreadTools.ts"
 import { cliModel } from "../core/codex/CodexArgs.ts"
@@ -121,7 +121,9 @@ export const makeAppServerEngine = (deps: {
           groups
         ).pipe(
           Scope.extend(scope),
-          Effect.tapError(() => Scope.close(scope, Exit.void))
+          // On failure and on interruption (a turn cancelled while the app-server starts): never
+          // leave a started process under the layer's scope until the plugin exits.
+          Effect.onError(() => Scope.close(scope, Exit.void))
         )
         yield* Effect.logInfo(`codex app-server started (pid ${conn.pgid}, codex ${conn.version ?? "version unknown"})`)
         const threads = yield* Ref.make(HashMap.empty<string, LoadedThread>())
@@ -223,7 +225,14 @@ export const makeAppServerEngine = (deps: {
           return { threadId, resumed: false, notices: [], prompt: plan.prompt } satisfies ChosenThread
         }
         const loaded = HashMap.get(yield* Ref.get(slot.threads), wanted)
-        const toolsKey = Option.isSome(loaded) ? loaded.value.toolsKey : (readThreadToolsKey(toolsDir, wanted) ?? NO_TOOLS_KEY)
+        const toolsKey = Option.isSome(loaded)
+          ? loaded.value.toolsKey
+          : yield* Effect.try(() => readThreadToolsKey(toolsDir, wanted) ?? NO_TOOLS_KEY).pipe(
+            // Unreadable: treated as "no tools", which may move the conversation to a new thread; say so.
+            Effect.catchAll((e) =>
+              Effect.as(Effect.logWarning(`cannot read the tool record of thread ${wanted}: ${String(e.error)}; taking it as a thread without tools`), NO_TOOLS_KEY)
+            )
+          )
         if (toolsKey !== tools.key) {
           // codex fixes a thread's dynamic tools (a fork keeps them too): the conversation moves to a
           // new thread that carries it as a transcript, so the model is offered exactly this turn's tools.
@@ -242,7 +251,7 @@ export const makeAppServerEngine = (deps: {
         }
         // Not loaded, or loaded with another system prompt / sandbox / model: (re)load it with these.
         if (Option.isSome(loaded)) yield* unload(slot, wanted)
-        const modern = slot.conn.version !== undefined && compareVersions(slot.conn.version, "0.151.0") >= 0
+        const modern = slot.conn.version !== undefined && compareVersions(slot.conn.version, RESUME_EXCLUDES_TURNS_FROM) >= 0
         const answer = yield* slot.conn.request("thread/resume", {
           threadId: wanted,
           ...settings,
@@ -346,9 +355,15 @@ export const makeAppServerEngine = (deps: {
             .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
             .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
         )
+        // A new thread has no rollout yet (offset 0); a resumed one that cannot be read would make
+        // earlier turns' calls look like this turn's, which the host must hear about.
         const fromOffset = yield* rollouts.find(threadId).pipe(
           Effect.flatMap(rollouts.endOffset),
-          Effect.orElseSucceed(() => 0)
+          Effect.catchAll((e) =>
+            chosen.resumed
+              ? Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
+              : Effect.succeed(0)
+          )
         )
         const request = plan.params.request
         const input = [

@@ -127,29 +127,36 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         onSome: (t) => t.log(level, message, fields)
       })
 
-    /** Removes the legacy tables under the lock; retried while another writer changes the file. */
-    const editOut = async (): Promise<ReadonlyArray<string>> => {
-      const first = await readText(configToml)
-      if (first === undefined || legacyHostServers(first).length === 0) return []
-      const nonce = await acquireFileLock(lockPath)
-      try {
-        for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
-          const before = await Fs.readFile(configToml, "utf8")
-          const names = legacyHostServers(before)
-          const after = withoutServers(before, names)
-          if (after === undefined) return []
-          if (await replaceFileIfUnchanged(configToml, before, after)) return names
-        }
-        throw new Error(`${configToml} kept changing while it was being edited`)
-      } finally {
-        await releaseFileLock(lockPath, nonce).catch(() => undefined)
+    /** Removes the legacy tables; retried while another writer changes the file. Runs under the lock. */
+    const editUnderLock = async (): Promise<ReadonlyArray<string>> => {
+      for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
+        const before = await Fs.readFile(configToml, "utf8")
+        const names = legacyHostServers(before)
+        const after = withoutServers(before, names)
+        if (after === undefined) return []
+        if (await replaceFileIfUnchanged(configToml, before, after)) return names
       }
+      throw new Error(`${configToml} kept changing while it was being edited`)
     }
+
+    const editOut = Effect.gen(function* () {
+      const first = yield* Effect.promise(() => readText(configToml))
+      if (first === undefined || legacyHostServers(first).length === 0) return [] as ReadonlyArray<string>
+      return yield* Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => acquireFileLock(lockPath), catch: (e) => fail(`cannot lock ${lockPath}`, e) }),
+        () => Effect.tryPromise({ try: editUnderLock, catch: (e) => fail(`cannot edit ${configToml}`, e) }),
+        (nonce) =>
+          Effect.tryPromise(() => releaseFileLock(lockPath, nonce)).pipe(
+            // Left in place, other plugins wait for it to go stale before they edit.
+            Effect.catchAll((e) => log("warn", `cannot remove the lock ${lockPath}: ${String(e.error)}; other plugins wait until it is stale`))
+          )
+      )
+    })
 
     const cleanUp = Effect.gen(function* () {
       const stale = yield* Effect.promise(() => removeStaleRunProfiles(paths.codexHome))
       if (stale.length > 0) yield* log("info", `removed ${stale.length} run profile(s) a stopped plugin left in ${paths.codexHome}`, { files: stale })
-      const removed = yield* Effect.tryPromise({ try: editOut, catch: (e) => fail(`cannot edit ${configToml}`, e) })
+      const removed = yield* editOut
       if (removed.length > 0) {
         yield* log("info", `removed ${removed.length} plexum-host MCP registration(s) an earlier version stored in ${configToml}; the plugin now defines its server per run only`, { servers: removed })
       }

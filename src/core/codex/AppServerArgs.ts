@@ -64,3 +64,6 @@ export const compareVersions = (a: string, b: string): number => {
 export const UNSUBSCRIBE_UNLOADS_FROM = "0.169.0"
 /** The oldest codex whose app-server this engine has been checked against (CODEX.md). */
 export const OLDEST_APP_SERVER = "0.135.0"
+
+/** From this version `thread/resume` takes `excludeTurns: true` (the answer leaves the history out). */
+export const RESUME_EXCLUDES_TURNS_FROM = "0.151.0"

@@ -95,8 +95,6 @@ export interface TurnItemMapper {
   readonly push: (n: KnownTurnNotification) => ReadonlyArray<TurnEvent>
   /** Ids of the tool calls seen live: codex's call ids, which the rollout must show after the turn. */
   readonly toolCallIds: () => ReadonlyArray<string>
-  /** The last complete assistant message of the turn. */
-  readonly finalMessage: () => string | undefined
 }
 
 /** Live tool kinds whose item id is codex's `call_id` in the rollout. */
@@ -105,10 +103,8 @@ const CALL_ID_KINDS = new Set<LiveToolKind>(["command", "dynamic", "mcp"])
 export const makeTurnItemMapper = (hostToolName: (exposed: string) => string): TurnItemMapper => {
   const started = new Map<string, LiveTool>()
   const callIds: Array<string> = []
-  let finalMessage: string | undefined
 
-  const start = (item: ThreadItem, out: Array<TurnEvent>) => {
-    const tool = liveTool(item, hostToolName)
+  const start = (item: ThreadItem, out: Array<TurnEvent>, tool = liveTool(item, hostToolName)) => {
     if (tool === undefined || started.has(item.id)) return
     started.set(item.id, tool)
     if (CALL_ID_KINDS.has(tool.kind)) callIds.push(item.id)
@@ -131,7 +127,6 @@ export const makeTurnItemMapper = (hostToolName: (exposed: string) => string): T
         const item = n.params.item
         if (item.type === "agentMessage") {
           const text = str((item as { text?: unknown }).text) ?? ""
-          finalMessage = text
           out.push({ type: "message", itemId: item.id, text })
           break
         }
@@ -140,8 +135,8 @@ export const makeTurnItemMapper = (hostToolName: (exposed: string) => string): T
           if (text !== "") out.push({ type: "reasoning", itemId: item.id, text })
           break
         }
-        start(item, out)
         const fresh = liveTool(item, hostToolName)
+        start(item, out, fresh)
         const tool = started.get(item.id)
         if (tool === undefined || fresh === undefined) break
         out.push({ type: "tool.completed", itemId: item.id, kind: tool.kind, name: tool.name, ...fresh.done() })
@@ -167,5 +162,5 @@ export const makeTurnItemMapper = (hostToolName: (exposed: string) => string): T
     return out
   }
 
-  return { push, toolCallIds: () => callIds, finalMessage: () => finalMessage }
+  return { push, toolCallIds: () => callIds }
 }

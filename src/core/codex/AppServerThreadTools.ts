@@ -12,15 +12,19 @@ import { isValidThreadId } from "../rollout/RolloutLocate.ts"
 
 const recordPath = (dir: string, threadId: string) => Path.join(dir, `${threadId}.json`)
 
-/** The recorded tool-set key, or undefined when the thread has no record. */
+/** The recorded tool-set key, or undefined when the thread has no record; throws when it cannot be read. */
 export const readThreadToolsKey = (dir: string, threadId: string): string | undefined => {
   if (!isValidThreadId(threadId)) return undefined
+  let text: string
   try {
-    const parsed = JSON.parse(Fs.readFileSync(recordPath(dir, threadId), "utf8")) as { toolsKey?: unknown }
-    return typeof parsed.toolsKey === "string" ? parsed.toolsKey : undefined
-  } catch {
-    return undefined
+    text = Fs.readFileSync(recordPath(dir, threadId), "utf8")
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw e
   }
+  const parsed = JSON.parse(text) as { toolsKey?: unknown }
+  if (typeof parsed?.toolsKey !== "string") throw new Error(`${recordPath(dir, threadId)} holds no toolsKey`)
+  return parsed.toolsKey
 }
 
 export const writeThreadToolsKey = (dir: string, threadId: string, toolsKey: string): void => {

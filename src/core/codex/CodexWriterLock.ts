@@ -77,8 +77,16 @@ const flockFd = (fh: FileHandle, waitMs: number, signal?: AbortSignal): Promise<
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    // The listener goes with its timer: a long wait retries every few ms and must not pile them up.
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener("abort", onAbort, { once: true })
   })
 
 /** Runs `f` holding `.coordination.lock` (waiting at most `waitMs`); undefined if it stayed taken. */

@@ -56,7 +56,12 @@ export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<
       catch: (e) =>
         new RunProfileError({ message: `cannot write the run's settings into ${codexHome}: ${(e as Error).message}`, cause: e })
     }),
-    (name) => Effect.promise(() => Fs.rm(runProfilePath(codexHome, name), { force: true }).catch(() => undefined))
+    (name) =>
+      Effect.tryPromise(() => Fs.rm(runProfilePath(codexHome, name), { force: true })).pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the system prompt): ${String(e.error)}`)
+        )
+      )
   )
 
 /** Removes run profiles whose plugin process is gone; the names of the files removed. */

@@ -71,7 +71,6 @@ describe("makeTurnItemMapper", () => {
       { type: "tool.completed", itemId: "call_2", kind: "command", name: "command", status: "completed", output: "a\n", exitCode: 0 }
     ])
     expect(mapper.toolCallIds()).toEqual(["call_1", "call_2"])
-    expect(mapper.finalMessage()).toBe("hello")
   })
 
   it("reports plans, warnings and reasoning; skips the user's own message", () => {
