@@ -21,7 +21,7 @@ import {
   PeerMessage,
   type PluginMessage
 } from "../schemas/BridgeWire.ts"
-import type { ToolResult } from "../schemas/Protocol.ts"
+import type { ToolResult, ToolSpec } from "../schemas/Protocol.ts"
 import { BridgeError, ToolBridge, type ToolBridgeShape, type ServeOptions } from "../services/ToolBridge.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 
@@ -107,7 +107,9 @@ export const makeToolBridge = Effect.gen(function* () {
 
     const exposed = exposeToolNames(options.tools.map((t) => t.name))
     const byExposedName = new Map(exposed.map((e) => [e.exposed, e.original]))
-    const specByName = new Map(options.tools.map((t) => [t.name, t] as const))
+    // A name offered twice is served by its first spec, as the app-server engine's dynamic tools are.
+    const specByName = new Map<string, ToolSpec>()
+    for (const t of options.tools) if (!specByName.has(t.name)) specByName.set(t.name, t)
     const toolList: ReadonlyArray<ExposedToolSpec> = exposed.map(({ exposed: name, original }) => {
       const spec = specByName.get(original)!
       return {
