@@ -19,15 +19,19 @@ export interface StdioStreams {
 
 /** How long running requests get to finish after stdin ended before they are interrupted. */
 const SHUTDOWN_GRACE_MS = 8_000
-/** Pending stdout writes (each a line or a batch of event lines). */
-const OUTBOX_CAPACITY = 64
+/** Pending stdout writes (each a line or a batch of event lines), also the most joined into one write. */
+const OUTBOX_CAPACITY = 16
 /** A line longer than this is refused rather than buffered without bound. */
 const MAX_LINE_BYTES = 256 * 1024 * 1024
 
 const decodeCall = Schema.decodeUnknownOption(IncomingCall)
 const decodeResponse = Schema.decodeUnknownOption(IncomingResponse)
 
-type Outgoing = string | Deferred.Deferred<void>
+/**
+ * Lines wait as bytes: a Buffer's contents live outside V8's heap, so a batch waiting for a slow
+ * host costs the garbage collector nothing and its strings die young.
+ */
+type Outgoing = Buffer | Deferred.Deferred<void>
 
 export const makePluginTransport = (io: StdioStreams) =>
   Effect.gen(function* () {
@@ -39,8 +43,9 @@ export const makePluginTransport = (io: StdioStreams) =>
       stdoutOpen = false
     })
 
+    const joined = (lines: ReadonlyArray<Buffer>) => (lines.length === 1 ? lines[0]! : Buffer.concat(lines))
     // The only code that writes to stdout.
-    const writeChunk = (chunk: string) =>
+    const writeChunk = (chunk: Buffer) =>
       Effect.async<void>((resume) => {
         if (!stdoutOpen) return resume(Effect.void)
         io.output.write(chunk, (err) => {
@@ -51,22 +56,22 @@ export const makePluginTransport = (io: StdioStreams) =>
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.gen(function* () {
-          const batch = yield* Queue.takeBetween(outbox, 1, 4096)
-          let chunk = ""
+          const batch = yield* Queue.takeBetween(outbox, 1, OUTBOX_CAPACITY)
+          let lines: Array<Buffer> = []
           for (const item of batch) {
-            if (typeof item === "string") {
-              chunk += item
+            if (Buffer.isBuffer(item)) {
+              lines.push(item)
               continue
             }
-            if (chunk) yield* writeChunk(chunk)
-            chunk = ""
+            if (lines.length > 0) yield* writeChunk(joined(lines))
+            lines = []
             yield* Deferred.succeed(item, undefined)
           }
-          if (chunk) yield* writeChunk(chunk)
+          if (lines.length > 0) yield* writeChunk(joined(lines))
         })
       )
     )
-    const send = (message: unknown) => Queue.offer(outbox, JSON.stringify(message) + "\n")
+    const send = (message: unknown) => Queue.offer(outbox, Buffer.from(JSON.stringify(message) + "\n"))
     const flush = Effect.gen(function* () {
       const done = yield* Deferred.make<void>()
       yield* Queue.offer(outbox, done)
@@ -84,7 +89,7 @@ export const makePluginTransport = (io: StdioStreams) =>
       let lines = ""
       let seq = firstSeq
       for (const event of events) lines += `${head}${seq++},"event":${JSON.stringify(event)}}}\n`
-      return Queue.offer(outbox, lines)
+      return Queue.offer(outbox, Buffer.from(lines))
     }
 
     const log: PluginTransportShape["log"] = (level: LogLevel, rawMessage, rawFields) => {
