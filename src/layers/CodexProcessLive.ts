@@ -27,8 +27,8 @@ export interface CodexProcessOptions {
   readonly maxLineBytes?: number
   /** How much of stderr is kept for the error message; default 8 KiB. */
   readonly stderrTailBytes?: number
-  /** Decoded stdout chunks buffered ahead of a slow consumer before the pipe is paused; default 16. */
-  readonly bufferChunks?: number
+  /** stdout bytes read ahead of a slow consumer before the pipe is paused; default 1 MiB. */
+  readonly readAheadBytes?: number
 }
 
 /** Cuts stdout bytes into lines and decodes each; keeps only the line in progress. */
@@ -198,46 +198,50 @@ const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
     })
   })
 
-/** stdout as decoded events, with backpressure: the pipe is paused while a chunk waits in the buffer. */
-const readEvents = (
-  run: Running,
-  onEvents: (events: ReadonlyArray<CodexEvent>) => void,
-  maxLineBytes: number,
-  bufferChunks: number
-) =>
-  Stream.async<CodexEvent>((emit) => {
+/**
+ * stdout's bytes, with backpressure: the pipe is paused once `readAheadBytes` wait for the consumer.
+ * Raw bytes wait, not decoded events: a Buffer lives outside V8's young generation, so a chunk
+ * that waits costs the garbage collector nothing, and each line is decoded only when the turn
+ * pulls it, so its objects die young (docs/benchmarks.md, "100,000 codex events").
+ */
+const readBytes = (run: Running, readAheadBytes: number) =>
+  Stream.async<Buffer>((emit) => {
     const out = run.child.stdout
-    const splitter = new CodexLineSplitter(maxLineBytes)
+    // What arrives while the consumer is busy goes out as one chunk: a slow consumer gets bigger
+    // chunks (fewer trips through the stream) instead of a longer queue.
+    let pending: Array<Buffer> = []
+    let pendingBytes = 0
     let finished = false
     let waiting = false // a chunk waits for the consumer; the pipe is paused meanwhile
     let lastData = Date.now()
     let timer: NodeJS.Timeout | undefined
     const finish = () => {
       if (finished) return
+      if (pending.length > 0) void emit.chunk(Chunk.unsafeFromArray(pending))
       finished = true
       if (timer) clearTimeout(timer)
-      const rest: Array<CodexEvent> = []
-      splitter.flush(rest)
-      if (rest.length > 0) {
-        onEvents(rest)
-        void emit.chunk(Chunk.unsafeFromArray(rest))
-      }
       void emit.end()
+    }
+    const send = () => {
+      const chunk = Chunk.unsafeFromArray(pending)
+      pending = []
+      pendingBytes = 0
+      waiting = true
+      void emit.chunk(chunk).then(() => {
+        waiting = false
+        lastData = Date.now()
+        if (finished) return
+        if (pending.length > 0) send()
+        else if (out.isPaused()) out.resume()
+      })
     }
     out.on("data", (buf: Buffer) => {
       if (finished) return
       lastData = Date.now()
-      const events: Array<CodexEvent> = []
-      splitter.push(buf, events)
-      if (events.length === 0) return
-      onEvents(events)
-      out.pause()
-      waiting = true
-      void emit.chunk(Chunk.unsafeFromArray(events)).then(() => {
-        waiting = false
-        lastData = Date.now()
-        if (!finished) out.resume()
-      })
+      pending.push(buf)
+      pendingBytes += buf.length
+      if (!waiting) send()
+      else if (pendingBytes >= readAheadBytes) out.pause()
     })
     out.once("end", finish)
     out.once("error", finish) // a broken pipe ends the output; the exit status reports the cause
@@ -259,7 +263,30 @@ const readEvents = (
       if (timer) clearTimeout(timer)
       out.destroy()
     })
-  }, bufferChunks)
+  }, 1)
+
+/** stdout as decoded events: lines are cut and decoded as the consumer pulls the bytes. */
+const readEvents = (
+  run: Running,
+  onEvents: (events: ReadonlyArray<CodexEvent>) => void,
+  maxLineBytes: number,
+  readAheadBytes: number
+) =>
+  Stream.suspend(() => {
+    const splitter = new CodexLineSplitter(maxLineBytes)
+    const decoded = (take: (out: Array<CodexEvent>) => void) => {
+      const events: Array<CodexEvent> = []
+      take(events)
+      onEvents(events)
+      return Chunk.unsafeFromArray(events)
+    }
+    return Stream.concat(
+      Stream.mapChunks(readBytes(run, readAheadBytes), (bufs) => decoded((out) => {
+        for (const buf of bufs) splitter.push(buf, out)
+      })),
+      Stream.suspend(() => Stream.fromChunk(decoded((out) => splitter.flush(out))))
+    )
+  })
 
 const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
   Effect.flatMap(Effect.promise(() => run.exited), (exit): Effect.Effect<void, CodexRunError> => {
@@ -319,7 +346,7 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
           }
         }
         return Stream.concat(
-          readEvents(running, onEvents, maxLineBytes, options.bufferChunks ?? 16),
+          readEvents(running, onEvents, maxLineBytes, options.readAheadBytes ?? 1024 * 1024),
           Stream.execute(checkExit(running, () => sawThread, () => unparsedLines))
         )
       })

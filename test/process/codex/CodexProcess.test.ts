@@ -151,9 +151,9 @@ describe("CodexProcess", () => {
 
   it.live("a slow consumer still gets every event after codex has exited (the pipe is drained, not cut)", () =>
     Effect.gen(function* () {
-      // One chunk of read-ahead, a consumer slower than the exit grace: codex is long gone
+      // No read-ahead, a consumer slower than the exit grace: codex is long gone
       // while most of its output still waits in the pipe.
-      const slow = makeCodexProcess(makeProcessGroups({ runningDir }), { bufferChunks: 1 })
+      const slow = makeCodexProcess(makeProcessGroups({ runningDir }), { readAheadBytes: 1 })
       let count = 0
       yield* slow.run(spec("many", { env: { FAKE_CODEX_EVENTS: "3000" } })).pipe(
         Stream.runForEachChunk((chunk) =>
