@@ -14,6 +14,7 @@ import { isBridgeStartFailure } from "../core/bridge/HostToolFlags.ts"
 import { runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
+import { mapChunksEffect } from "../core/StreamPull.ts"
 import { scopedTempDir } from "../core/TempDir.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
 import { ENV_TURN_TOKEN } from "../schemas/BridgeEnv.ts"
@@ -110,8 +111,8 @@ export const ExecEngineLive = Layer.effect(
 
           let runError: CodexRunError | undefined
           // Where a codex line becomes events: decoded by CodexProcess, mapped here.
-          const live = codex
-            .run({
+          const live = mapChunksEffect(
+            codex.run({
               binary: config.binary,
               args,
               cwd: agent.workspace,
@@ -120,24 +121,26 @@ export const ExecEngineLive = Layer.effect(
               onSpawn: (pid) => {
                 codexPid = pid
               }
+            }),
+            // No Effect.gen here: a generator per chunk kept each chunk reachable long enough for V8
+            // to promote it (src/core/StreamPull.ts); only the chunk that starts the thread runs an effect.
+            (chunk) => {
+              const out: Array<TurnEvent> = []
+              let started: string | undefined
+              for (const event of chunk) {
+                if (event.type === "thread.started" && mapper.threadId() === undefined) started = event.thread_id
+                for (const e of mapper.onEvent(event)) out.push(e)
+              }
+              const events = Chunk.unsafeFromArray(out)
+              // The thread is the runner's to remember and hold before codex's first event about it goes out.
+              return started === undefined ? Effect.succeed(events) : Effect.as(hooks.threadStarted(started), events)
+            }
+          ).pipe(
+            Stream.catchAll((e) => {
+              runError = e
+              return Stream.empty
             })
-            .pipe(
-              Stream.mapChunksEffect((chunk) =>
-                Effect.gen(function* () {
-                  const out: Array<TurnEvent> = []
-                  for (const event of chunk) {
-                    // The thread is the runner's to remember and hold the moment codex names it.
-                    if (event.type === "thread.started" && mapper.threadId() === undefined) yield* hooks.threadStarted(event.thread_id)
-                    for (const e of mapper.onEvent(event)) out.push(e)
-                  }
-                  return Chunk.unsafeFromArray(out)
-                })
-              ),
-              Stream.catchAll((e) => {
-                runError = e
-                return Stream.empty
-              })
-            )
+          )
 
           // After codex has ended: the outcome, the turn's tool blocks and its usage.
           const close = Effect.gen(function* () {

@@ -155,16 +155,20 @@ export const TurnRunnerLive = Layer.effect(
           }
           const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
+          // Cancel or timeout, whichever comes first; one interruptWhen for both, because each
+          // interruptWhen kept the chunks passing it reachable long enough for V8 to promote them
+          // (src/core/StreamPull.ts says more).
+          const stop = Effect.raceFirst(
+            Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
+            Effect.zipRight(
+              Effect.sleep(timeoutMs),
+              Effect.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
+            )
+          )
           return body(params, config, turn).pipe(
-            // Whichever ends first wins; the engine's stream is interrupted and its scope has ended
-            // every process of the turn before the terminal event goes out.
-            Stream.interruptWhen(Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" })))),
-            Stream.interruptWhen(
-              Effect.zipRight(
-                Effect.sleep(timeoutMs),
-                Effect.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
-              )
-            ),
+            // The engine's stream is interrupted and its scope has ended every process of the turn
+            // before the terminal event goes out.
+            Stream.interruptWhen(stop),
             withTerminalEvent((cause) => transport.log("error", "a turn failed on an internal error", { turnId: params.turnId, cause: Cause.pretty(cause) }))
           )
         })

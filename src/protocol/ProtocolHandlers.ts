@@ -3,8 +3,9 @@
  * the config in force; turns and mutations go to the services that own them, which were built
  * once for the whole plugin and outlive any number of `initialize` calls.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option } from "effect"
 import { codexVersionVerdict } from "../core/codex/CodexVersionRange.ts"
+import { forEachChunk } from "../core/StreamPull.ts"
 import { runProgram } from "../core/doctor/DoctorRun.ts"
 import { method, RpcFailure, type RpcRouter } from "./RpcRouter.ts"
 import { ErrorCode } from "../schemas/JsonRpc.ts"
@@ -119,21 +120,18 @@ export const makeProtocolRouter = Effect.gen(function* () {
       let threadId: string | undefined
       let status: StreamResult["status"] = "failed"
       let usage: Usage | undefined
-      yield* runner.run(params, ctx.id).pipe(
-        Stream.runForEachChunk((chunk) => {
-          const firstSeq = seq
-          for (const event of chunk) {
-            seq++
-            if (event.type === "turn.started") threadId = event.threadId
-            else if (event.type === "turn.completed") {
-              status = "completed"
-              usage = event.usage
-            } else if (event.type === "turn.failed") status = event.code === "cancelled" ? "cancelled" : "failed"
-          }
-          return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(chunk))
-        }),
-        Effect.mapError(refusal)
-      )
+      yield* forEachChunk(runner.run(params, ctx.id), (chunk) => {
+        const firstSeq = seq
+        for (const event of chunk) {
+          seq++
+          if (event.type === "turn.started") threadId = event.threadId
+          else if (event.type === "turn.completed") {
+            status = "completed"
+            usage = event.usage
+          } else if (event.type === "turn.failed") status = event.code === "cancelled" ? "cancelled" : "failed"
+        }
+        return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(chunk))
+      }).pipe(Effect.mapError(refusal))
       return {
         turnId: params.turnId,
         status,
