@@ -12,6 +12,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import * as Crypto from "node:crypto"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -171,6 +172,19 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     )
     const cleanedUp = yield* Effect.cached(cleanUp)
 
+    /**
+     * config.toml as it is now, read on the turn's critical path: synchronously, because the file is
+     * small and local and an async read cost a thread-pool round trip each turn (bench/Turn.bench.ts).
+     */
+    const readConfigTomlNow = Effect.suspend(() => {
+      try {
+        return Effect.succeed(FsSync.readFileSync(configToml, "utf8"))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return Effect.succeed("")
+        return Effect.as(log("warn", `cannot read ${configToml} (${(e as Error).message}); registrations earlier versions stored there are not switched off for this run`), "")
+      }
+    })
+
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
       run: { readonly offersTools: boolean; readonly toolTimeoutSec: number }
@@ -178,7 +192,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
       const { offersTools } = run
       yield* cleanedUp
       const name = serverName(agentId)
-      const leftovers = legacyHostServers((yield* Effect.promise(() => readText(configToml))) ?? "")
+      const leftovers = legacyHostServers(yield* readConfigTomlNow)
       const own = offersTools
         ? hostServerTable({
           name,

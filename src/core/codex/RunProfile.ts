@@ -11,6 +11,7 @@
 import { Effect, Schema } from "effect"
 import type { Scope } from "effect"
 import * as Crypto from "node:crypto"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { tomlString } from "./CodexArgs.ts"
@@ -44,20 +45,24 @@ const FILE = new RegExp(`^${PREFIX}(\\d+)-[0-9a-f]+\\.config\\.toml$`)
 
 export const runProfilePath = (codexHome: string, name: string): string => Path.join(codexHome, `${name}.config.toml`)
 
-/** Writes the file (0600, never over an existing one) for the scope's lifetime; its profile name. */
+/**
+ * Writes the file (0600, never over an existing one) for the scope's lifetime; its profile name.
+ * Synchronously: a few KiB in CODEX_HOME, on every turn's critical path, where the async calls
+ * cost two thread-pool round trips (bench/Turn.bench.ts).
+ */
 export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<string, RunProfileError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
+    Effect.try({
+      try: () => {
         const name = `${PREFIX}${process.pid}-${Crypto.randomBytes(8).toString("hex")}`
-        await Fs.writeFile(runProfilePath(codexHome, name), toml, { flag: "wx", mode: 0o600 })
+        FsSync.writeFileSync(runProfilePath(codexHome, name), toml, { flag: "wx", mode: 0o600 })
         return name
       },
       catch: (e) =>
         new RunProfileError({ message: `cannot write the run's settings into ${codexHome}: ${(e as Error).message}`, cause: e })
     }),
     (name) =>
-      Effect.tryPromise(() => Fs.rm(runProfilePath(codexHome, name), { force: true })).pipe(
+      Effect.try(() => FsSync.rmSync(runProfilePath(codexHome, name), { force: true })).pipe(
         Effect.catchAll((e) =>
           Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the system prompt): ${String(e.error)}`)
         )
