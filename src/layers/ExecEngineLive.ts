@@ -3,7 +3,7 @@
  * prepare (host-tool bridge, flags, temp files) → codex's lines as events → close (the turn's
  * tool blocks from the rollout, its usage). Everything it opens lives in the stream's scope.
  */
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
@@ -22,7 +22,7 @@ import type { TurnEvent } from "../schemas/Protocol.ts"
 import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
-import { RolloutStore } from "../services/RolloutStore.ts"
+import { type RolloutNotFound, type RolloutReadError, RolloutStore } from "../services/RolloutStore.ts"
 import { ToolBridge } from "../services/ToolBridge.ts"
 import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 
@@ -110,6 +110,19 @@ export const ExecEngineLive = Layer.effect(
           })
 
           let runError: CodexRunError | undefined
+          const turnScope = yield* Effect.scope
+          // The thread is the runner's to remember and hold before codex's first event about it goes out.
+          const startThread = (threadId: string | undefined) => (threadId === undefined ? Effect.void : hooks.threadStarted(threadId))
+          // The rollout is looked for once codex has ended the turn (it creates the file only after
+          // naming the thread) and while it shuts down, so the turn's end only reads it.
+          let rolloutSearch: Fiber.RuntimeFiber<string, RolloutNotFound | RolloutReadError> | undefined
+          const searchRolloutEarly = (turnEnded: boolean) => {
+            const threadId = mapper.threadId()
+            if (!turnEnded || threadId === undefined || rolloutSearch !== undefined) return Effect.void
+            return Effect.map(Effect.forkIn(rollouts.find(threadId), turnScope), (fiber) => {
+              rolloutSearch = fiber
+            })
+          }
           // Where a codex line becomes events: decoded by CodexProcess, mapped here.
           const live = mapChunksEffect(
             codex.run({
@@ -127,13 +140,15 @@ export const ExecEngineLive = Layer.effect(
             (chunk) => {
               const out: Array<TurnEvent> = []
               let started: string | undefined
+              let turnEnded = false
               for (const event of chunk) {
                 if (event.type === "thread.started" && mapper.threadId() === undefined) started = event.thread_id
+                else if (event.type === "turn.completed" || event.type === "turn.failed") turnEnded = true
                 for (const e of mapper.onEvent(event)) out.push(e)
               }
               const events = Chunk.unsafeFromArray(out)
-              // The thread is the runner's to remember and hold before codex's first event about it goes out.
-              return started === undefined ? Effect.succeed(events) : Effect.as(hooks.threadStarted(started), events)
+              if (started === undefined && !turnEnded) return Effect.succeed(events)
+              return Effect.as(Effect.zipRight(startThread(started), searchRolloutEarly(turnEnded)), events)
             }
           ).pipe(
             Stream.catchAll((e) => {
@@ -155,7 +170,9 @@ export const ExecEngineLive = Layer.effect(
             if (threadId === undefined) return yield* failure("codex_output", "codex never announced a thread")
             // A thread codex switched to is read from its start; the one asked for from where it ended.
             const from = threadId === resumed ? rolloutBefore : 0
-            const blocks = yield* rollouts.find(threadId).pipe(
+            // A search that ran early and missed is repeated now.
+            const rolloutPath = rolloutSearch === undefined ? rollouts.find(threadId) : Effect.orElse(Fiber.join(rolloutSearch), () => rollouts.find(threadId))
+            const blocks = yield* rolloutPath.pipe(
               Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: from })),
               Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
               Effect.orElseSucceed(() => [])

@@ -5,6 +5,7 @@
  * ends everything the turn opened before the last event is sent (PROTOCOL.md §2).
  */
 import { Cause, Chunk, Effect, Either, HashMap, Layer, Option, Schema, Stream, SynchronizedRef } from "effect"
+import type { Scope } from "effect"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
@@ -124,20 +125,25 @@ export const TurnRunnerLive = Layer.effect(
         } satisfies TurnPlan
       })
 
-    const hooksFor = (params: StreamParams, turn: AdmittedTurn): TurnHooks => ({
+    const hooksFor = (params: StreamParams, turn: AdmittedTurn, turnScope: Scope.Scope): TurnHooks => ({
       threadStarted: (threadId) =>
-        Effect.zipRight(sessions.remember(params.agent.agentId, params.agent.workspace, threadId), turn.holdThread(threadId)),
+        Effect.zipRight(
+          turn.holdThread(threadId),
+          // The agent's thread memory is written while codex works, off the turn's critical path;
+          // uninterruptible in the turn's scope, so the turn's end waits for it instead of cutting it short.
+          Effect.forkIn(Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId)), turnScope)
+        ).pipe(Effect.asVoid),
       callHostTool: callHostTool(params.turnId, params.agent.agentId),
       warn: (message, fields) => transport.log("warn", message, fields)
     })
 
     /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
-    const body = (params: StreamParams, config: Config, turn: AdmittedTurn) =>
+    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, turnScope: Scope.Scope) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const choice = yield* chooseThread(params)
           const turnPlan = yield* plan(params, config, turn, choice)
-          const hooks = hooksFor(params, turn)
+          const hooks = hooksFor(params, turn, turnScope)
           const engine = yield* engineFor(config, hooks)
           return engine.run(turnPlan, hooks).pipe(startedFirst(choice.notices))
         })
@@ -165,7 +171,7 @@ export const TurnRunnerLive = Layer.effect(
               Effect.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
             )
           )
-          return body(params, config, turn).pipe(
+          return body(params, config, turn, yield* Effect.scope).pipe(
             // The engine's stream is interrupted and its scope has ended every process of the turn
             // before the terminal event goes out.
             Stream.interruptWhen(stop),
