@@ -43,15 +43,18 @@ export const makePluginTransport = (io: StdioStreams) =>
       stdoutOpen = false
     })
 
-    const joined = (lines: ReadonlyArray<Buffer>) => (lines.length === 1 ? lines[0]! : Buffer.concat(lines))
-    // The only code that writes to stdout.
-    const writeChunk = (chunk: Buffer) =>
+    // The only code that writes to stdout: one write call per batch, each Buffer as it is (no copy
+    // into one big Buffer); corked, so the stream hands them to the pipe together.
+    const writeLines = (lines: ReadonlyArray<Buffer>) =>
       Effect.async<void>((resume) => {
         if (!stdoutOpen) return resume(Effect.void)
-        io.output.write(chunk, (err) => {
+        io.output.cork()
+        for (let i = 0; i < lines.length - 1; i++) io.output.write(lines[i]!)
+        io.output.write(lines[lines.length - 1]!, (err) => {
           if (err) stdoutOpen = false
           resume(Effect.void)
         })
+        io.output.uncork()
       })
     yield* Effect.forkScoped(
       Effect.forever(
@@ -63,11 +66,11 @@ export const makePluginTransport = (io: StdioStreams) =>
               lines.push(item)
               continue
             }
-            if (lines.length > 0) yield* writeChunk(joined(lines))
+            if (lines.length > 0) yield* writeLines(lines)
             lines = []
             yield* Deferred.succeed(item, undefined)
           }
-          if (lines.length > 0) yield* writeChunk(joined(lines))
+          if (lines.length > 0) yield* writeLines(lines)
         })
       )
     )

@@ -87,6 +87,14 @@ interface LiveTool {
   readonly done: () => Omit<Extract<TurnEvent, { type: "tool.completed" }>, "type" | "itemId" | "kind" | "name">
 }
 
+interface PlanStep {
+  readonly text: string
+  readonly done: boolean
+}
+
+const sameSteps = (a: ReadonlyArray<PlanStep> | undefined, b: ReadonlyArray<PlanStep>): boolean =>
+  a !== undefined && a.length === b.length && a.every((s, i) => s.text === b[i]!.text && s.done === b[i]!.done)
+
 const failed = (code: FailureCode, message: string): TurnOutcome => ({ _tag: "failed", code, message })
 
 /** The last event of a turn with this outcome. */
@@ -108,7 +116,7 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
   let failure: string | undefined
   let unparsedLines = 0
   const started = new Set<string>()
-  const plans = new Map<string, string>()
+  const plans = new Map<string, ReadonlyArray<PlanStep>>()
   const noticed = new Set<string>()
 
   /** The live-tool view of an item, or undefined for items that are not tools. */
@@ -179,9 +187,8 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
 
   const plan = (item: Extract<CodexItem, { type: "todo_list" }>): ReadonlyArray<TurnEvent> => {
     const steps = item.items.map((s) => ({ text: s.text, done: s.completed }))
-    const key = JSON.stringify(steps)
-    if (plans.get(item.id) === key) return [] // started/updated/completed often repeat the same list
-    plans.set(item.id, key)
+    if (sameSteps(plans.get(item.id), steps)) return [] // started/updated/completed often repeat the same list
+    plans.set(item.id, steps)
     return [{ type: "plan", itemId: item.id, steps }]
   }
 
