@@ -114,6 +114,15 @@ the rate is first event to last event at the reader; peak memory is the plugin's
 | fake codex → plugin → host | **${Math.round(perSecond(p)).toLocaleString("en")}** | ${fmtMs(p.streamMs)} | ${fmtMs(p.wallMs)} | ${p.count.toLocaleString("en")} | ${allArrived ? "yes, every run" : "NO"} | ${fmtMB(p.rss ?? NaN)} |
 
 Target: every event at the host, in order, at ≥ 150,000 events/s, with the plugin's peak RSS ≤ 100 MB.
+
+Where the time goes (\`--cpu-prof\` and \`--trace-gc-nvp\` on this machine): \`JSON.parse\` of codex's lines,
+\`JSON.stringify\` of the events, UTF-8 encoding and V8's collector, with three busy processes on two cores.
+Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\` each left every chunk
+reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured in process); the hot path
+avoids them now (\`src/core/StreamPull.ts\`) and about 13 MB are promoted, most of it through \`Stream.interruptWhen\`
+(cancel and timeout): a per-pull race, a Queue and a Deferred hand-over between fibers did no better. An idle
+\`serve\` holds about 77 MB RSS and V8's young generation grows to 32 MB under this load, so ≤ 100 MB would need
+a capped young generation, which cost more throughput than it saved memory when tried.
 `
   }
 }
