@@ -163,6 +163,17 @@ describe("CodexProcess", () => {
       expect(count).toBe(3003)
     }))
 
+  it.live("what arrives while the consumer is busy reaches it as one chunk, not a queue of small ones", () =>
+    Effect.gen(function* () {
+      // ~500 KB of output against a consumer that takes 200 ms a chunk: most of it waits as one batch.
+      const chunks: Array<number> = []
+      yield* makeCodexProcess(makeProcessGroups({ runningDir })).run(spec("many", { env: { FAKE_CODEX_EVENTS: "3000" } })).pipe(
+        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sleep(Duration.millis(200)), Effect.sync(() => chunks.push(chunk.length))))
+      )
+      expect(chunks.reduce((a, b) => a + b, 0)).toBe(3003)
+      expect(chunks.length).toBeLessThanOrEqual(6)
+    }))
+
   it.live("the stream ends when codex exits even if a tool process still holds its stdout open", () =>
     Effect.gen(function* () {
       const events = yield* collect(spec("grandchild-holds-stdout"))

@@ -98,6 +98,15 @@ describe("turn core", () => {
     })
   })
 
+  it("reads the turn's tool calls from a rollout codex writes only after reporting the turn's end", async () => {
+    // The rollout is first looked for when codex reports the end; a search that misses is repeated after codex exits.
+    const { host } = await startPlugin("late-rollout")
+    const { response, events } = await streamOk(host, "t1", "agent-1", {})
+    expect(response.result).toMatchObject({ status: "completed" })
+    expect(events.filter((e) => e.type === "tool.block").map((e) => e.blockId)).toEqual(["call_late"])
+    expect(host.logs.filter((l: any) => l.level === "warn")).toEqual([])
+  })
+
   it("starts a new thread carrying the transcript when session.threadId has no rollout, and says so", async () => {
     const { host } = await startPlugin("ok")
     const { response, events } = await streamOk(host, "t1", "agent-1", {
