@@ -161,14 +161,13 @@ export const TurnRunnerLive = Layer.effect(
           }
           const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
-          // Cancel or timeout, whichever comes first; one interruptWhen for both, because each
-          // interruptWhen kept the chunks passing it reachable long enough for V8 to promote them
-          // (src/core/StreamPull.ts says more).
+          // Cancel or timeout, whichever comes first, through one interruptWhen: each one keeps the
+          // chunks passing it alive long enough for V8 to promote them (docs/benchmarks.md, 100,000 events).
           const stop = Effect.raceFirst(
-            Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
+            Effect.zipRight(turn.cancelled, Effect.failSync(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
             Effect.zipRight(
               Effect.sleep(timeoutMs),
-              Effect.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
+              Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
             )
           )
           return body(params, config, turn, yield* Effect.scope).pipe(
