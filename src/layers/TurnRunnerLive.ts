@@ -130,7 +130,7 @@ export const TurnRunnerLive = Layer.effect(
         Effect.zipRight(
           turn.holdThread(threadId),
           // The agent's thread memory is written while codex works, off the turn's critical path;
-          // uninterruptible in the turn's scope, so the turn's end waits for it instead of cutting it short.
+          // uninterruptible in the turn's scope, so the turn's release and its answer wait for it.
           Effect.forkIn(Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId)), turnScope)
         ).pipe(Effect.asVoid),
       callHostTool: callHostTool(params.turnId, params.agent.agentId),
