@@ -19,6 +19,7 @@ export interface ProcessGroupsOptions {
 /** The fields of /proc/<pid>/stat this module needs, or undefined when the process is gone. */
 interface ProcStat {
   readonly state: string
+  readonly ppid: number
   readonly pgrp: number
   /** Clock ticks after boot: with the pid, identifies one process for good. */
   readonly startTime: string
@@ -33,7 +34,7 @@ const readStat = (pid: number): ProcStat | undefined => {
   }
   // The command name (field 2) is in parentheses and may itself contain ") ": split after the last one.
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-  return { state: fields[0]!, pgrp: Number(fields[2]), startTime: fields[19]! }
+  return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime: fields[19]! }
 }
 
 export const processStartTime = (pid: number): string | undefined => readStat(pid)?.startTime
@@ -60,6 +61,36 @@ export const groupMembers = (pgid: number): ReadonlyArray<number> => {
   return out
 }
 
+/**
+ * The other process groups that descendants of `pgid`'s members are in. A sandboxed command runs in
+ * a session of its own (codex-linux-sandbox), so ending `pgid` alone would leave it behind; and once
+ * its parent is gone it is re-parented, so these are found before any signal is sent.
+ */
+export const descendantGroups = (pgid: number): ReadonlyArray<number> => {
+  if (process.platform !== "linux") return []
+  const live: Array<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> = []
+  for (const name of Fs.readdirSync("/proc")) {
+    const c = name.charCodeAt(0)
+    if (c < 48 || c > 57) continue
+    const stat = readStat(Number(name))
+    if (isLive(stat)) live.push({ pid: Number(name), ppid: stat!.ppid, pgrp: stat!.pgrp })
+  }
+  const tree = new Set(live.filter((p) => p.pgrp === pgid).map((p) => p.pid))
+  for (let grew = true; grew;) {
+    grew = false
+    for (const p of live) {
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid)
+        grew = true
+      }
+    }
+  }
+  const own = readStat(process.pid)?.pgrp
+  const groups = new Set<number>()
+  for (const p of live) if (tree.has(p.pid) && p.pgrp !== pgid && p.pgrp !== own && p.pgrp > 1) groups.add(p.pgrp)
+  return [...groups]
+}
+
 const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
   try {
     process.kill(-pgid, signal)
@@ -70,11 +101,11 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
 
 const POLL = Duration.millis(25)
 
-/** Polls until the group is empty or `ms` have passed; true when it is empty. */
-const awaitEmpty = (pgid: number, ms: number) =>
+/** Polls until every group is empty or `ms` have passed; true when they are. */
+const awaitAllEmpty = (pgids: ReadonlyArray<number>, ms: number) =>
   Effect.gen(function* () {
     const deadline = Date.now() + ms
-    while (groupMembers(pgid).length > 0) {
+    while (pgids.some((pgid) => groupMembers(pgid).length > 0)) {
       if (Date.now() >= deadline) return false
       yield* Effect.sleep(POLL)
     }
@@ -117,11 +148,12 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   const end = (pgid: number) =>
     Effect.gen(function* () {
       if (groupMembers(pgid).length === 0) return
-      signalGroup(pgid, "SIGTERM")
-      if (yield* awaitEmpty(pgid, graceMs)) return
-      signalGroup(pgid, "SIGKILL")
+      const groups = [pgid, ...descendantGroups(pgid)]
+      for (const g of groups) signalGroup(g, "SIGTERM")
+      if (yield* awaitAllEmpty(groups, graceMs)) return
+      for (const g of groups) signalGroup(g, "SIGKILL")
       // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
-      yield* awaitEmpty(pgid, 1000)
+      yield* awaitAllEmpty(groups, 1000)
     }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
 
   const track = Effect.fn("ProcessGroups.track")(function* (pgid: number) {

@@ -126,4 +126,39 @@ describe("ProcessGroups.end", () => {
       yield* groups.end(pgid)
       expect(yield* groups.alive(pgid)).toBe(false)
     }))
+
+  it.scopedLive("also ends a command one of its members started in a session of its own (as codex's sandbox does)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const [pgid, escaped] = yield* Effect.acquireRelease(
+        Effect.async<readonly [number, number]>((resume) => {
+          const c = ChildProcess.spawn("sh", ["-c", "setsid sleep 300 & echo $!; wait"], { detached: true, stdio: ["ignore", "pipe", "ignore"] })
+          c.stdout.once("data", (d: Buffer) => {
+            c.stdout.destroy()
+            c.unref()
+            resume(Effect.succeed([c.pid!, Number(d.toString().trim())] as const))
+          })
+        }),
+        ([pgid, escaped]) =>
+          Effect.sync(() => {
+            for (const g of [pgid, escaped]) {
+              try {
+                process.kill(-g, "SIGKILL")
+              } catch {
+                // ended
+              }
+            }
+          })
+      )
+      // setsid runs once the shell has forked: wait until the command leads its own group.
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && !Fs.readFileSync(`/proc/${escaped}/stat`, "latin1").includes(` ${escaped} ${escaped} `); i++) {
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      })
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      yield* groups.end(pgid)
+      expect(yield* groups.alive(pgid)).toBe(false)
+      expect(running(escaped)).toBe(false)
+    }))
 })
