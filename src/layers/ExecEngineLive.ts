@@ -111,18 +111,13 @@ export const ExecEngineLive = Layer.effect(
 
           let runError: CodexRunError | undefined
           const turnScope = yield* Effect.scope
-          // The thread is the runner's to remember and hold before codex's first event about it goes out.
-          const startThread = (threadId: string | undefined) => (threadId === undefined ? Effect.void : hooks.threadStarted(threadId))
           // The rollout is looked for once codex has ended the turn (it creates the file only after
           // naming the thread) and while it shuts down, so the turn's end only reads it.
           let rolloutSearch: Fiber.RuntimeFiber<string, RolloutNotFound | RolloutReadError> | undefined
-          const searchRolloutEarly = (turnEnded: boolean) => {
-            const threadId = mapper.threadId()
-            if (!turnEnded || threadId === undefined || rolloutSearch !== undefined) return Effect.void
-            return Effect.map(Effect.forkIn(rollouts.find(threadId), turnScope), (fiber) => {
+          const searchRollout = (threadId: string) =>
+            Effect.map(Effect.forkIn(rollouts.find(threadId), turnScope), (fiber) => {
               rolloutSearch = fiber
             })
-          }
           // Where a codex line becomes events: decoded by CodexProcess, mapped here.
           const live = mapChunksEffect(
             codex.run({
@@ -138,17 +133,19 @@ export const ExecEngineLive = Layer.effect(
             // No Effect.gen here: a generator per chunk kept each chunk reachable long enough for V8
             // to promote it (src/core/StreamPull.ts); only the chunk that starts the thread runs an effect.
             (chunk) => {
+              const threadBefore = mapper.threadId()
               const out: Array<TurnEvent> = []
-              let started: string | undefined
-              let turnEnded = false
-              for (const event of chunk) {
-                if (event.type === "thread.started" && mapper.threadId() === undefined) started = event.thread_id
-                else if (event.type === "turn.completed" || event.type === "turn.failed") turnEnded = true
-                for (const e of mapper.onEvent(event)) out.push(e)
-              }
+              for (const event of chunk) for (const e of mapper.onEvent(event)) out.push(e)
               const events = Chunk.unsafeFromArray(out)
-              if (started === undefined && !turnEnded) return Effect.succeed(events)
-              return Effect.as(Effect.zipRight(startThread(started), searchRolloutEarly(turnEnded)), events)
+              const threadId = mapper.threadId()
+              // The thread is the runner's to remember and hold before codex's first event about it goes out.
+              const started = threadBefore === undefined && threadId !== undefined
+              const search = threadId !== undefined && mapper.turnEnded() && rolloutSearch === undefined
+              if (!started && !search) return Effect.succeed(events)
+              return Effect.as(
+                Effect.zipRight(started ? hooks.threadStarted(threadId!) : Effect.void, search ? searchRollout(threadId!) : Effect.void),
+                events
+              )
             }
           ).pipe(
             Stream.catchAll((e) => {

@@ -43,6 +43,8 @@ export interface CodexEventMapper {
   readonly threadId: () => string | undefined
   /** codex's cumulative usage from `turn.completed`: remember it for the thread's next turn. */
   readonly usageTotal: () => Usage | undefined
+  /** Whether codex has reported the turn's end (`turn.completed` or `turn.failed`). */
+  readonly turnEnded: () => boolean
 }
 
 /** How many unreadable stdout lines are shown before the rest are only counted. */
@@ -286,5 +288,5 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
     return { _tag: "completed", finalMessage: lastMessage, usage: turnUsage, usageTotal: total }
   }
 
-  return { onEvent, outcome, threadId: () => threadId, usageTotal: () => total }
+  return { onEvent, outcome, threadId: () => threadId, usageTotal: () => total, turnEnded: () => completed || failure !== undefined }
 }
