@@ -50,13 +50,18 @@ export const groupMembers = (pgid: number): ReadonlyArray<number> => {
     if ((e as NodeJS.ErrnoException).code === "ESRCH") return []
   }
   if (process.platform !== "linux") return [pgid]
-  const out: Array<number> = []
+  return liveProcesses().filter((p) => p.pgrp === pgid).map((p) => p.pid)
+}
+
+/** Every live (non-zombie) process in /proc. */
+const liveProcesses = (): ReadonlyArray<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> => {
+  const out: Array<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> = []
   for (const name of Fs.readdirSync("/proc")) {
     const c = name.charCodeAt(0)
     if (c < 48 || c > 57) continue
     const pid = Number(name)
     const stat = readStat(pid)
-    if (isLive(stat) && stat!.pgrp === pgid) out.push(pid)
+    if (isLive(stat)) out.push({ pid, ppid: stat!.ppid, pgrp: stat!.pgrp })
   }
   return out
 }
@@ -68,13 +73,7 @@ export const groupMembers = (pgid: number): ReadonlyArray<number> => {
  */
 export const descendantGroups = (pgid: number): ReadonlyArray<number> => {
   if (process.platform !== "linux") return []
-  const live: Array<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> = []
-  for (const name of Fs.readdirSync("/proc")) {
-    const c = name.charCodeAt(0)
-    if (c < 48 || c > 57) continue
-    const stat = readStat(Number(name))
-    if (isLive(stat)) live.push({ pid: Number(name), ppid: stat!.ppid, pgrp: stat!.pgrp })
-  }
+  const live = liveProcesses()
   const tree = new Set(live.filter((p) => p.pgrp === pgid).map((p) => p.pid))
   for (let grew = true; grew;) {
     grew = false
