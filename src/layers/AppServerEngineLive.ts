@@ -309,6 +309,9 @@ export const makeAppServerEngine = (deps: {
             (e) => Effect.logWarning(`codex app-server refused thread/backgroundTerminals/clean: ${e.message}`)
           )
         )
+        // A command whose spawn was under way as the turn was interrupted is one codex no longer knows of.
+        const left = yield* groups.endThreadCommands(threadId, slot.conn.pgid)
+        if (left > 0) yield* Effect.logWarning(`ended ${left} process(es) of thread ${threadId} that codex left running after turn/interrupt`)
       }).pipe(
         Effect.catchAll((e) =>
           Effect.zipRight(

@@ -321,10 +321,15 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
   const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
   const tailBytes = options.stderrTailBytes ?? 8 * 1024
 
-  const release = (run: Running) =>
+  const release = (run: Running, threadId: string | undefined) =>
     Effect.gen(function* () {
       // Also after a normal exit: a tool process left in the group ends with the turn.
       yield* groups.end(run.pgid)
+      // And a command codex lost track of, which no group reaches any more (ProcessGroups).
+      if (threadId !== undefined) {
+        const left = yield* groups.endThreadCommands(threadId, run.pgid)
+        if (left > 0) yield* Effect.logWarning(`ended ${left} process(es) of thread ${threadId} that codex left running after its exit`)
+      }
       yield* groups.untrack(run.pgid)
       run.child.stdout.destroy()
       run.child.stderr.destroy()
@@ -333,16 +338,19 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
   const run = (spec: CodexRunSpec) =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
+        let threadId: string | undefined
         const running = yield* Effect.acquireRelease(
           Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid)),
-          release
+          (r) => release(r, threadId)
         )
         let sawThread = false
         let unparsedLines = 0
         const onEvents = (events: ReadonlyArray<CodexEvent>) => {
           for (const e of events) {
-            if (e.type === "thread.started") sawThread = true
-            else if (e.type === "<unparsed>") unparsedLines++
+            if (e.type === "thread.started") {
+              sawThread = true
+              threadId ??= e.thread_id
+            } else if (e.type === "<unparsed>") unparsedLines++
           }
         }
         return Stream.concat(

@@ -2,7 +2,7 @@
  * ProcessGroups on Linux: group membership and identity come from /proc, signals
  * go to the negative pgid. Records are small JSON files written atomically.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, HashMap, Layer, Option, Ref } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { writeFileAtomicSync } from "../core/AtomicFile.ts"
@@ -53,17 +53,40 @@ export const groupMembers = (pgid: number): ReadonlyArray<number> => {
   return liveProcesses().filter((p) => p.pgrp === pgid).map((p) => p.pid)
 }
 
+interface LiveProcess {
+  readonly pid: number
+  readonly ppid: number
+  readonly pgrp: number
+  /** Clock ticks after boot. */
+  readonly started: number
+}
+
 /** Every live (non-zombie) process in /proc. */
-const liveProcesses = (): ReadonlyArray<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> => {
-  const out: Array<{ readonly pid: number; readonly ppid: number; readonly pgrp: number }> = []
+const liveProcesses = (): ReadonlyArray<LiveProcess> => {
+  const out: Array<LiveProcess> = []
   for (const name of Fs.readdirSync("/proc")) {
     const c = name.charCodeAt(0)
     if (c < 48 || c > 57) continue
     const pid = Number(name)
     const stat = readStat(pid)
-    if (isLive(stat)) out.push({ pid, ppid: stat!.ppid, pgrp: stat!.pgrp })
+    if (isLive(stat)) out.push({ pid, ppid: stat!.ppid, pgrp: stat!.pgrp, started: Number(stat!.startTime) })
   }
   return out
+}
+
+/** Whether the environment of `pid` holds `entry` ("NAME=value") as a whole variable; false when unreadable (gone, or not ours). */
+const environHas = (pid: number, entry: Buffer): boolean => {
+  let env: Buffer
+  try {
+    env = Fs.readFileSync(`/proc/${pid}/environ`)
+  } catch {
+    return false
+  }
+  for (let at = env.indexOf(entry); at !== -1; at = env.indexOf(entry, at + 1)) {
+    const end = at + entry.length
+    if ((at === 0 || env[at - 1] === 0) && (end === env.length || env[end] === 0)) return true
+  }
+  return false
 }
 
 /**
@@ -98,18 +121,46 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
   }
 }
 
+const signalPid = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // ESRCH: already gone.
+  }
+}
+
 const POLL = Duration.millis(25)
 
-/** Polls until every group is empty or `ms` have passed; true when they are. */
-const awaitAllEmpty = (pgids: ReadonlyArray<number>, ms: number) =>
+/** What one ending signals: whole groups, and single processes whose group must live on. */
+interface Targets {
+  readonly groups: ReadonlyArray<number>
+  readonly pids: ReadonlyArray<number>
+}
+
+const anyLeft = (t: Targets) => t.pids.some((pid) => isLive(readStat(pid))) || t.groups.some((pgid) => groupMembers(pgid).length > 0)
+
+/** Polls until nothing of `t` is alive or `ms` have passed; true when nothing is. */
+const awaitAllEnded = (t: Targets, ms: number) =>
   Effect.gen(function* () {
     const deadline = Date.now() + ms
-    while (pgids.some((pgid) => groupMembers(pgid).length > 0)) {
+    while (anyLeft(t)) {
       if (Date.now() >= deadline) return false
       yield* Effect.sleep(POLL)
     }
     return true
   })
+
+/** SIGTERM, then SIGKILL after `graceMs` to whatever is left; bounded, and never cut short. */
+const endTargets = (t: Targets, graceMs: number) =>
+  Effect.gen(function* () {
+    for (const g of t.groups) signalGroup(g, "SIGTERM")
+    for (const p of t.pids) signalPid(p, "SIGTERM")
+    if (yield* awaitAllEnded(t, graceMs)) return
+    for (const g of t.groups) signalGroup(g, "SIGKILL")
+    for (const p of t.pids) signalPid(p, "SIGKILL")
+    // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
+    yield* awaitAllEnded(t, 1000)
+  }).pipe(Effect.uninterruptible)
 
 interface RunningRecord {
   readonly pgid: number
@@ -144,21 +195,37 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   const recordPath = (pgid: number) => Path.join(options.runningDir, `${pgid}.json`)
   const selfStart = processStartTime(process.pid) ?? null
 
+  // When each tracked group's leader started: what endThreadCommands looks after, even once the leader is gone.
+  const leaderStarts = Ref.unsafeMake(HashMap.empty<number, number>())
+
   const end = (pgid: number) =>
     Effect.gen(function* () {
       if (groupMembers(pgid).length === 0) return
-      const groups = [pgid, ...descendantGroups(pgid)]
-      for (const g of groups) signalGroup(g, "SIGTERM")
-      if (yield* awaitAllEmpty(groups, graceMs)) return
-      for (const g of groups) signalGroup(g, "SIGKILL")
-      // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
-      yield* awaitAllEmpty(groups, 1000)
-    }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
+      yield* endTargets({ groups: [pgid, ...descendantGroups(pgid)], pids: [] }, graceMs)
+    }).pipe(Effect.withSpan("ProcessGroups.end"))
+
+  const endThreadCommands = (threadId: string, ownerPgid: number) =>
+    Effect.gen(function* () {
+      if (process.platform !== "linux") return 0
+      const tracked = Option.getOrUndefined(HashMap.get(yield* Ref.get(leaderStarts), ownerPgid))
+      const since = tracked ?? Number(processStartTime(ownerPgid) ?? 0)
+      const entry = Buffer.from(`CODEX_THREAD_ID=${threadId}`)
+      // Only what started after the owner can be its command: the environments of older processes are never read.
+      const found = liveProcesses().filter((p) => p.started >= since && p.pid !== process.pid && environHas(p.pid, entry))
+      if (found.length === 0) return 0
+      const spared = new Set([ownerPgid, readStat(process.pid)?.pgrp ?? 0, 0, 1])
+      const groups = [...new Set(found.map((p) => p.pgrp).filter((g) => !spared.has(g)))]
+      const pids = found.filter((p) => spared.has(p.pgrp)).map((p) => p.pid)
+      yield* endTargets({ groups, pids }, graceMs)
+      return found.length
+    }).pipe(Effect.withSpan("ProcessGroups.endThreadCommands"))
 
   const track = Effect.fn("ProcessGroups.track")(function* (pgid: number) {
+    const leaderStartTime = processStartTime(pgid)
+    if (leaderStartTime !== undefined) yield* Ref.update(leaderStarts, HashMap.set(pgid, Number(leaderStartTime)))
     const record: RunningRecord = {
       pgid,
-      leaderStartTime: processStartTime(pgid) ?? null,
+      leaderStartTime: leaderStartTime ?? null,
       pluginPid: process.pid,
       pluginStartTime: selfStart,
       startedAt: new Date().toISOString()
@@ -173,6 +240,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   })
 
   const untrack = Effect.fn("ProcessGroups.untrack")(function* (pgid: number) {
+    yield* Ref.update(leaderStarts, HashMap.remove(pgid))
     yield* Effect.try(() => Fs.rmSync(recordPath(pgid), { force: true })).pipe(
       Effect.catchAll((e) => Effect.logWarning(`could not remove record of codex group ${pgid}: ${String(e.error)}`))
     )
@@ -225,6 +293,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
     untrack,
     alive: (pgid) => Effect.sync(() => groupMembers(pgid).length > 0),
     end,
+    endThreadCommands,
     reapOrphans
   }
 }

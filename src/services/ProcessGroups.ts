@@ -20,6 +20,15 @@ export interface ProcessGroupsShape {
    */
   readonly end: (pgid: number) => Effect.Effect<void>
   /**
+   * Ends every command codex started for `threadId` that still runs, wherever it is now: codex puts
+   * CODEX_THREAD_ID in a command's environment. A command whose spawn was under way as its turn was
+   * interrupted is one codex loses track of: `turn/interrupt` does not end it, and once its parent
+   * is gone neither does ending codex's group (CODEX.md). Looks only at processes started after
+   * the leader of `ownerPgid` (a tracked group), and never signals that group as a whole: a command
+   * inside it is ended on its own. Returns how many processes it found.
+   */
+  readonly endThreadCommands: (threadId: string, ownerPgid: number) => Effect.Effect<number>
+  /**
    * Ends every recorded group whose recording plugin is no longer running (its pid is
    * gone or now belongs to another process), and drops those records. Returns the pgids ended.
    */

@@ -162,3 +162,80 @@ describe("ProcessGroups.end", () => {
       expect(running(escaped)).toBe(false)
     }))
 })
+
+/**
+ * A tracked owner group (as codex) whose shell started `commands` (sh lines run in the background,
+ * each printing nothing) and printed their pids; it exits when its stdin closes.
+ */
+const ownerWithCommands = (commands: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly pgid: number; readonly pids: ReadonlyArray<number>; readonly exit: () => void }>((resume) => {
+      const script = `${commands.map((c) => `${c} & echo $!`).join("\n")}\necho done\nread _`
+      const c = ChildProcess.spawn("sh", ["-c", script], { detached: true, stdio: ["pipe", "pipe", "ignore"] })
+      let out = ""
+      c.stdout.on("data", (d: Buffer) => {
+        out += d.toString()
+        if (!out.includes("done")) return
+        c.stdout.destroy()
+        c.unref()
+        const pids = out.trim().split("\n").slice(0, -1).map(Number)
+        resume(Effect.succeed({ pgid: c.pid!, pids, exit: () => c.stdin.end() }))
+      })
+    }),
+    ({ pgid, pids }) =>
+      Effect.sync(() => {
+        for (const target of [-pgid, ...pids.map((p) => -p), ...pids]) {
+          try {
+            process.kill(target, "SIGKILL")
+          } catch {
+            // ended
+          }
+        }
+      })
+  )
+
+/** Waits (bounded) until `pid` leads a session of its own, as `setsid` makes it once forked. */
+const awaitOwnSession = (pid: number) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < 100 && !Fs.readFileSync(`/proc/${pid}/stat`, "latin1").includes(` ${pid} ${pid} `); i++) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  })
+
+describe("ProcessGroups.endThreadCommands", () => {
+  it.scopedLive("ends a thread's command that outlived its codex in a session of its own; another thread's command runs on", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      const owner = yield* ownerWithCommands(["CODEX_THREAD_ID=thread-a setsid sleep 300", "CODEX_THREAD_ID=thread-b setsid sleep 300"])
+      const [mine, other] = owner.pids as [number, number]
+      yield* groups.track(owner.pgid)
+      yield* awaitOwnSession(mine)
+      yield* awaitOwnSession(other)
+      // codex gone: its group is empty, and the commands are re-parented, out of reach of end().
+      owner.exit()
+      yield* Effect.promise(async () => {
+        for (let i = 0; i < 100 && running(owner.pgid); i++) await new Promise((r) => setTimeout(r, 20))
+      })
+      yield* groups.end(owner.pgid)
+      expect(running(mine)).toBe(true)
+      expect(yield* groups.endThreadCommands("thread-a", owner.pgid)).toBe(1)
+      expect(running(mine)).toBe(false)
+      expect(running(other)).toBe(true)
+      yield* groups.untrack(owner.pgid)
+    }))
+
+  it.scopedLive("ends a thread's command inside the owner's own group, not the owner (an app-server) nor another thread's", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      // The second command's thread id only starts with the first's: it is not the same thread.
+      const owner = yield* ownerWithCommands(["CODEX_THREAD_ID=thread-a sleep 300", "CODEX_THREAD_ID=thread-ab sleep 300"])
+      yield* groups.track(owner.pgid)
+      expect(yield* groups.endThreadCommands("thread-a", owner.pgid)).toBe(1)
+      expect(running(owner.pids[0]!)).toBe(false)
+      expect(running(owner.pids[1]!)).toBe(true)
+      expect(running(owner.pgid)).toBe(true)
+      yield* groups.untrack(owner.pgid)
+    }))
+})
