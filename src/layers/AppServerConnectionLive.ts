@@ -361,6 +361,6 @@ export const startAppServerConnection = (
       subscribe,
       serveTools,
       alive: Effect.map(Deferred.isDone(exited), (d) => !d),
-      kill: groups.end(pgid)
+      kill: Effect.asVoid(groups.end(pgid))
     } satisfies AppServerConnectionShape
   })

@@ -324,9 +324,11 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
   const release = (run: Running, threadId: string | undefined) =>
     Effect.gen(function* () {
       // Also after a normal exit: a tool process left in the group ends with the turn.
-      yield* groups.end(run.pgid)
-      // And a command codex lost track of, which no group reaches any more (ProcessGroups).
-      if (threadId !== undefined) {
+      const signalled = yield* groups.end(run.pgid)
+      // And, when codex was stopped rather than done, a command whose spawn it was in the middle
+      // of: no group reaches it any more (ProcessGroups). A codex that exited on its own has
+      // ended its commands itself, and the search reads all of /proc (milliseconds a turn).
+      if (signalled && threadId !== undefined) {
         const left = yield* groups.endThreadCommands(threadId, run.pgid)
         if (left > 0) yield* Effect.logWarning(`ended ${left} process(es) of thread ${threadId} that codex left running after its exit`)
       }

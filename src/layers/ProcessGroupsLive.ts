@@ -200,8 +200,9 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
 
   const end = (pgid: number) =>
     Effect.gen(function* () {
-      if (groupMembers(pgid).length === 0) return
+      if (groupMembers(pgid).length === 0) return false
       yield* endTargets({ groups: [pgid, ...descendantGroups(pgid)], pids: [] }, graceMs)
+      return true
     }).pipe(Effect.withSpan("ProcessGroups.end"))
 
   const endThreadCommands = (threadId: string, ownerPgid: number) =>

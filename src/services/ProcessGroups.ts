@@ -16,9 +16,10 @@ export interface ProcessGroupsShape {
   readonly alive: (pgid: number) => Effect.Effect<boolean>
   /**
    * SIGTERM to the group, then SIGKILL after the grace period (2 s) if anything in it
-   * is still alive. Bounded: returns at the latest shortly after the SIGKILL.
+   * is still alive. Bounded: returns at the latest shortly after the SIGKILL. True when anything
+   * was still running (nothing is signalled for a group that already ended on its own).
    */
-  readonly end: (pgid: number) => Effect.Effect<void>
+  readonly end: (pgid: number) => Effect.Effect<boolean>
   /**
    * Ends every command codex started for `threadId` that still runs, wherever it is now: codex puts
    * CODEX_THREAD_ID in a command's environment. A command whose spawn was under way as its turn was
