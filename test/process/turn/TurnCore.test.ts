@@ -63,6 +63,16 @@ describe("turn core", () => {
     expect(fallbacks[0].message).toContain("app-server")
   })
 
+  it("sends text in any script intact: one-, two-, three- and four-byte UTF-8 in the same batch", async () => {
+    const { host } = await startPlugin("ok")
+    const text = "plain ascii, naïve café, em — dash, 日本語, emoji 🙂, end"
+    const { response, events } = await streamOk(host, "t1", "agent-1", { messages: [{ role: "user", content: text }] })
+    expect(response.result.status).toBe("completed")
+    // The fake codex answers with the prompt it got: the message carries the text exactly.
+    expect(events.find((e) => e.type === "message").text).toContain(text)
+    expect(events.map((e) => e.type)).toEqual(["turn.started", "message", "usage", "turn.completed"])
+  })
+
   it("sends turn.started first even when codex reports a problem before it names the thread", async () => {
     const { host } = await startPlugin("notice-first")
     const { response, events } = await streamOk(host, "t1")
