@@ -158,9 +158,11 @@ export const planMutations = async (
 
 // Temp files are `.<name>.plexum-mutate.<pid>.<random>.tmp` beside the rollout: hidden from
 // codex's `rollout-*.jsonl` lookup, and the pid tells whether their writer can still be alive.
+// One of this process's own is never in flight here: a process never rewrites one rollout twice at
+// once (the plugin holds the thread, Turns.withThread, and codex's writer lock; the CLI runs one
+// rewrite), and a rewrite that ended removed its temp file.
 const TEMP_TAG = ".plexum-mutate."
 const tempPrefix = (path: string) => `.${Path.basename(path)}${TEMP_TAG}`
-const activeTemps = new Set<string>()
 
 /** Removes temp files left beside `path` by mutations that died; returns how many. */
 export const cleanStaleTemps = async (path: string): Promise<number> => {
@@ -171,7 +173,7 @@ export const cleanStaleTemps = async (path: string): Promise<number> => {
     if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue
     const pid = Number(name.slice(prefix.length).split(".")[0])
     const full = Path.join(dir, name)
-    if (activeTemps.has(full) || (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid))) continue
+    if (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)) continue
     await Fs.rm(full, { force: true })
     removed++
   }
@@ -207,7 +209,6 @@ export type ReplaceProbe = (step: "temp-written" | "renamed") => void | Promise<
 export const applyEdits = async (path: string, edits: ReadonlyArray<Edit>, probe?: ReplaceProbe): Promise<void> => {
   const dir = Path.dirname(path)
   const temp = Path.join(dir, `${tempPrefix(path)}${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`)
-  activeTemps.add(temp)
   try {
     const src = await Fs.open(path, "r")
     try {
@@ -243,8 +244,6 @@ export const applyEdits = async (path: string, edits: ReadonlyArray<Edit>, probe
   } catch (e) {
     await Fs.rm(temp, { force: true }).catch(() => undefined)
     throw e
-  } finally {
-    activeTemps.delete(temp)
   }
 }
 
