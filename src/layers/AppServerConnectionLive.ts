@@ -6,7 +6,6 @@
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
 import { Deferred, Effect, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -16,6 +15,7 @@ import {
   notificationThreadId
 } from "../schemas/AppServerWire.ts"
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
+import { spawnDetached } from "../core/DetachedChild.ts"
 import {
   AppServerError,
   type AppServerConnectionShape,
@@ -37,19 +37,6 @@ export interface AppServerSpawn {
 
 const STDERR_TAIL = 8 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
-
-/** Keeps the last bytes of stderr for error messages. */
-const makeTail = () => {
-  let buf = Buffer.alloc(0)
-  return {
-    push: (chunk: Buffer) => {
-      const joined = Buffer.concat([buf, chunk])
-      buf = joined.length > STDERR_TAIL ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL)) : joined
-    },
-    // ANSI colours from codex's tracing are noise in a one-line message.
-    text: () => buf.toString("utf8").replace(/^\uFFFD+/, "").replace(/\u001b\[[0-9;]*m/g, "").trim()
-  }
-}
 
 /** stdout bytes → complete lines; a line over the bound is skipped (reported as one `null`). */
 const makeLineSplitter = (maxBytes: number) => {
@@ -95,59 +82,11 @@ export const stderrSummary = (text: string): string => {
   return (errors.length > 0 ? errors.slice(-1) : lines.slice(-2)).join(" | ")
 }
 
-interface Spawned {
-  readonly child: ChildProcess.ChildProcessWithoutNullStreams
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  readonly stderr: ReturnType<typeof makeTail>
-}
-
 const spawnAppServer = (spec: AppServerSpawn) =>
-  Effect.async<Spawned, AppServerError>((resume) => {
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
-    let child: ChildProcess.ChildProcessWithoutNullStreams
-    try {
-      child = ChildProcess.spawn(spec.binary, spec.args, {
-        cwd: spec.cwd,
-        env,
-        detached: true, // its own process group: one signal reaches every command it started
-        stdio: ["pipe", "pipe", "pipe"]
-      })
-    } catch (e) {
-      // Node throws synchronously for some failures (E2BIG, EINVAL): a typed error, not a defect.
-      return resume(Effect.fail(new AppServerError({
-        reason: "not_found",
-        message: `could not start codex app-server ("${spec.binary}"): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        cause: e
-      })))
-    }
-    const stderr = makeTail()
-    child.stderr.on("data", (d: Buffer) => stderr.push(d))
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-      child.once("exit", (code, signal) => done({ code, signal }))
-    )
-    child.once("error", (err: NodeJS.ErrnoException) => {
-      if (child.pid !== undefined) return
-      resume(Effect.fail(new AppServerError({
-        reason: "not_found",
-        message: `could not start codex app-server ("${spec.binary}"): ${err.code ?? err.message}`,
-        cause: err
-      })))
-    })
-    child.once("spawn", () => {
-      child.on("error", () => {}) // later errors (a write after exit) change nothing: the exit decides
-      child.stdin.on("error", () => {})
-      resume(Effect.succeed({ child, exit, stderr }))
-    })
-    // Interrupted before it was handed over: nobody else will end it.
-    return Effect.sync(() => {
-      if (child.pid === undefined) return
-      try {
-        process.kill(-child.pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    })
+  spawnDetached(spec, {
+    stderrTailBytes: STDERR_TAIL,
+    failure: (e) =>
+      new AppServerError({ reason: "not_found", message: `could not start codex app-server ("${spec.binary}"): ${e.code ?? e.message}`, cause: e })
   })
 
 /** The answers to server→client requests other than `item/tool/call` (CODEX.md: answer every one). */

@@ -7,9 +7,9 @@
  * by the largest line, not the turn).
  */
 import { Chunk, Effect, Layer, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
 import { decodeCodexLine, unparsed, type CodexEvent } from "../schemas/CodexEvent.ts"
 import {
   CodexExit,
@@ -90,30 +90,8 @@ export class CodexLineSplitter {
   }
 }
 
-/** Keeps the last `limit` bytes written to it. */
-class Tail {
-  private buf: Buffer = Buffer.alloc(0)
-  constructor(private readonly limit: number) {}
-  push(chunk: Buffer) {
-    const joined = chunk.length >= this.limit ? chunk : Buffer.concat([this.buf, chunk])
-    this.buf = joined.length > this.limit ? Buffer.from(joined.subarray(joined.length - this.limit)) : joined
-  }
-  text() {
-    // A cut may land inside a UTF-8 sequence: drop the replacement character that produces.
-    return this.buf.toString("utf8").replace(/^\uFFFD+/, "").trim()
-  }
-}
-
-interface Exit {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
-
-interface Running {
-  readonly child: ChildProcess.ChildProcessWithoutNullStreams
+interface Running extends DetachedChild {
   readonly pgid: number
-  readonly exited: Promise<Exit>
-  readonly stderr: Tail
 }
 
 const cwdMissing = (cwd: string) => {
@@ -133,68 +111,34 @@ const spawnFailure = (err: NodeJS.ErrnoException) =>
     message: `could not start codex: ${err.code === "E2BIG" ? "its arguments and environment exceed the system limit (E2BIG)" : (err.message ?? String(err)).split("\n")[0]}`
   })
 
-const spawnChild = (spec: CodexRunSpec, tailBytes: number) =>
-  Effect.async<Running, CodexNotFound | CodexExit>((resume) => {
+/** Why codex did not start, in the host's terms: a missing or unrunnable binary is not a codex failure. */
+const startFailure = (spec: CodexRunSpec) => (err: NodeJS.ErrnoException): CodexNotFound | CodexExit => {
+  if ((err.code === "ENOENT" || err.code === "EACCES") && !cwdMissing(spec.cwd)) {
+    return new CodexNotFound({
+      binary: spec.binary,
+      message: `codex executable "${spec.binary}" ${err.code === "EACCES" ? "is not executable" : "was not found"} (${err.code})`
+    })
+  }
+  return err.code === "ENOENT"
+    ? new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: working directory ${spec.cwd} does not exist` })
+    : spawnFailure(err)
+}
+
+const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<Running, CodexNotFound | CodexExit> =>
+  Effect.suspend(() => {
     // `binary` was made absolute at initialize (src/core/codex/CodexBinary.ts); a name that was not
     // found then is never looked up now, when PATH search would run relative to the workspace.
     if (!Path.isAbsolute(spec.binary)) {
-      resume(Effect.fail(new CodexNotFound({
+      return Effect.fail(new CodexNotFound({
         binary: spec.binary,
         message: `codex executable "${spec.binary}" was not found on PATH when the plugin was initialized`
-      })))
-      return
+      }))
     }
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
-    let child: ChildProcess.ChildProcessWithoutNullStreams
-    try {
-      child = ChildProcess.spawn(spec.binary, spec.args, {
-        cwd: spec.cwd,
-        env,
-        // Its own process group: the pgid is the child's pid, and one signal reaches its tools too.
-        detached: true,
-        stdio: ["pipe", "pipe", "pipe"]
-      })
-    } catch (e) {
-      // Node throws (rather than emits) for errors such as E2BIG or EINVAL.
-      resume(Effect.fail(spawnFailure(e as NodeJS.ErrnoException)))
-      return
-    }
-    const stderr = new Tail(tailBytes)
-    child.stderr.on("data", (d: Buffer) => stderr.push(d))
-    const exited = new Promise<Exit>((done) => child.once("exit", (code, signal) => done({ code, signal })))
-    child.once("error", (err: NodeJS.ErrnoException) => {
-      if (child.pid !== undefined) return // a late error (e.g. a failed kill) after a good start
-      if ((err.code === "ENOENT" || err.code === "EACCES") && !cwdMissing(spec.cwd)) {
-        resume(Effect.fail(new CodexNotFound({
-          binary: spec.binary,
-          message: `codex executable "${spec.binary}" ${err.code === "EACCES" ? "is not executable" : "was not found"} (${err.code})`
-        })))
-      } else {
-        resume(Effect.fail(
-          err.code === "ENOENT"
-            ? new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: working directory ${spec.cwd} does not exist` })
-            : spawnFailure(err)
-        ))
-      }
-    })
-    child.once("spawn", () => {
-      child.on("error", () => {}) // later errors (kill races) change nothing: the exit status decides
-      // codex reads the prompt until EOF. If it exits without reading, the write fails with
-      // EPIPE; its exit status and stderr then say what went wrong, so the write error is not kept.
-      child.stdin.on("error", () => {})
-      child.stdin.end(spec.stdin)
-      spec.onSpawn?.(child.pid!)
-      resume(Effect.succeed({ child, pgid: child.pid!, exited, stderr }))
-    })
-    return Effect.sync(() => {
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL")
-        } catch {
-          // already gone
-        }
-      }
+    return Effect.map(spawnDetached(spec, { stderrTailBytes, failure: startFailure(spec) }), (started) => {
+      // codex reads the prompt until EOF.
+      started.child.stdin.end(spec.stdin)
+      spec.onSpawn?.(started.child.pid!)
+      return { ...started, pgid: started.child.pid! }
     })
   })
 
@@ -255,7 +199,7 @@ const readBytes = (run: Running, readAheadBytes: number) =>
       if (!waiting && idle >= IDLE_MS) finish()
       else timer = setTimeout(whenIdle, waiting ? IDLE_MS : IDLE_MS - idle)
     }
-    void run.exited.then(() => {
+    void run.exit.then(() => {
       if (!finished) timer = setTimeout(whenIdle, IDLE_MS)
     })
     return Effect.sync(() => {
@@ -289,7 +233,7 @@ const readEvents = (
   })
 
 const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
-  Effect.flatMap(Effect.promise(() => run.exited), (exit): Effect.Effect<void, CodexRunError> => {
+  Effect.flatMap(Effect.promise(() => run.exit), (exit): Effect.Effect<void, CodexRunError> => {
     const stderrTail = run.stderr.text()
     if (exit.code !== 0) {
       const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
