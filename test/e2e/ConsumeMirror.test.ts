@@ -2,7 +2,7 @@
 // session/mutate a resumed turn sends the model the marker instead of the old outputs.
 import { readFile } from "node:fs/promises"
 import { afterEach, describe, expect, it } from "vitest"
-import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
+import { holdThreadWithRunningTurn, type PluginHarness, startPluginHarness, threadInUseScript, userMessage } from "../support/PluginHarness.ts"
 import { assistantMessage, functionCall, type ModelRequest, requestText } from "../support/ScriptedModelServer.ts"
 import { execFileSync } from "node:child_process"
 
@@ -97,19 +97,9 @@ describe("consume mirror", () => {
   })
 
   it("a mutation waits while a turn of that thread runs, then applies", async () => {
-    harness = await startPluginHarness((req) =>
-      req.index === 0
-        ? { items: [functionCall("exec_command", { cmd: "echo waited" }, { callId: "call_wait" })] }
-        : req.index === 1
-          ? { items: [assistantMessage("done")] }
-          : { hang: true }
-    )
+    harness = await startPluginHarness(threadInUseScript("call_wait"))
     const h = harness
-    const agent = { agentId: "agent-1", workspace: h.workspace }
-    const first = await h.turn("t1", { messages: [userMessage("run")] })
-    const threadId = first.response.result.threadId
-    const second = h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("more")] }))
-    await h.host.waitForEvent("t2", (e) => e.type === "turn.started", 30_000)
+    const { agent, threadId, running: second } = await holdThreadWithRunningTurn(h)
     let answered = false
     const mutation = h.host
       .request("session/mutate", { agent, threadId, mutations: [{ blockId: "call_wait", op: "light" }] })

@@ -3,8 +3,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterEach, expect, it } from "vitest"
-import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
-import { assistantMessage, functionCall } from "../support/ScriptedModelServer.ts"
+import { holdThreadWithRunningTurn, type PluginHarness, startPluginHarness, threadInUseScript, userMessage } from "../support/PluginHarness.ts"
 
 let harness: PluginHarness | undefined
 afterEach(async () => {
@@ -13,19 +12,9 @@ afterEach(async () => {
 })
 
 it("re-initialize with a changed config mid-turn: the agent stays busy, the turn stays cancellable, a mutate of its thread waits", async () => {
-  harness = await startPluginHarness((req) =>
-    req.index === 0
-      ? { items: [functionCall("exec_command", { cmd: "echo first" }, { callId: "call_first" })] }
-      : req.index === 1
-        ? { items: [assistantMessage("done")] }
-        : { hang: true }
-  )
+  harness = await startPluginHarness(threadInUseScript("call_first"))
   const h = harness
-  const agent = { agentId: "agent-1", workspace: h.workspace }
-  const first = await h.turn("t1", { messages: [userMessage("run")] })
-  const threadId = first.response.result.threadId
-  const running = h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("more")] }))
-  await h.host.waitForEvent("t2", (e) => e.type === "turn.started", 30_000)
+  const { agent, threadId, running } = await holdThreadWithRunningTurn(h)
 
   // The host edits config.json and initializes again while t2 runs.
   const configPath = join(h.profileRoot, "plugins/plexum-openai-provider/config.json")

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { codexBin, codexOfflineArgs, makeTempCodexHome } from "./CodexOffline.ts"
 import { makeProfile, type ReferenceHost, startReferenceHost } from "./ReferenceHost.ts"
-import { type ModelRequest, type ScriptedResponse, startScriptedModelServer, type ScriptedModelServer } from "./ScriptedModelServer.ts"
+import { assistantMessage, functionCall, type ModelRequest, type ScriptedResponse, startScriptedModelServer, type ScriptedModelServer } from "./ScriptedModelServer.ts"
 
 export interface PluginHarness {
   readonly host: ReferenceHost
@@ -68,3 +68,26 @@ export const startPluginHarness = async (
 }
 
 export const userMessage = (text: string) => ({ role: "user", content: text })
+
+/**
+ * The model's script for a thread in use: the first turn runs one shell call (`callId`) and
+ * answers; every later model request hangs, so the next turn stays running on that thread.
+ */
+export const threadInUseScript = (callId: string) => (req: ModelRequest): ScriptedResponse =>
+  req.index === 0
+    ? { items: [functionCall("exec_command", { cmd: `echo ${callId}` }, { callId })] }
+    : req.index === 1
+      ? { items: [assistantMessage("done")] }
+      : { hang: true }
+
+/**
+ * With `threadInUseScript`: runs turn t1 to its end, then starts t2 on the same thread and waits
+ * until it runs. `running` is t2's pending response.
+ */
+export const holdThreadWithRunningTurn = async (h: PluginHarness) => {
+  const first = await h.turn("t1", { messages: [userMessage("run")] })
+  const threadId: string = first.response.result.threadId
+  const running = h.host.request("provider/stream", h.streamParams("t2", { messages: [userMessage("more")] }))
+  await h.host.waitForEvent("t2", (e) => e.type === "turn.started", 30_000)
+  return { agent: { agentId: "agent-1", workspace: h.workspace }, threadId, running }
+}

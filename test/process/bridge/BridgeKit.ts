@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { socketDirFor } from "../../../src/core/bridge/SocketPath.ts"
 import { ToolBridgeLive } from "../../../src/layers/ToolBridgeLive.ts"
 import { PluginPaths, resolvePluginPaths } from "../../../src/services/PluginPaths.ts"
+import type { ToolResult } from "../../../src/schemas/Protocol.ts"
 import { ToolBridge, type ServeOptions } from "../../../src/services/ToolBridge.ts"
 
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url))
@@ -66,3 +67,14 @@ export const textOf = (result: unknown): string =>
   ((result as { content?: Array<{ type: string; text?: string }> }).content ?? [])
     .map((c) => c.text ?? "")
     .join("")
+
+const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
+
+/** A turn of `agentId` serving one tool, `echo`, which answers with its arguments as JSON. */
+export const echoTurn = (agentId: string) => ({
+  agentId,
+  turnId: "t",
+  tools: [{ name: "echo", inputSchema: { type: "object" } }],
+  callTool: (_: string, args: Record<string, unknown>) => Effect.succeed(ok(JSON.stringify(args)))
+})
+

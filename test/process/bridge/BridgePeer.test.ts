@@ -11,16 +11,8 @@ import * as Path from "node:path"
 import { descendantsOf, peerAncestry, peerInodeFromSs } from "../../../src/core/bridge/PeerProcess.ts"
 import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import { tokenMatches } from "../../../src/core/bridge/TurnToken.ts"
-import type { ToolResult } from "../../../src/schemas/Protocol.ts"
-import { connectMcpHost, serveTurn, tempProfile } from "./BridgeKit.ts"
+import { connectMcpHost, echoTurn, serveTurn, tempProfile } from "./BridgeKit.ts"
 
-const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
-const echoTurn = (agentId: string) => ({
-  agentId,
-  turnId: "t",
-  tools: [{ name: "echo", inputSchema: { type: "object" } }],
-  callTool: (_: string, args: Record<string, unknown>) => Effect.succeed(ok(JSON.stringify(args)))
-})
 
 /** A process that is not an ancestor of anything the test starts. */
 const bystander = Effect.acquireRelease(

@@ -7,16 +7,8 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
-import type { ToolResult } from "../../../src/schemas/Protocol.ts"
-import { connectMcpHost, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
+import { connectMcpHost, echoTurn, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
 
-const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
-const echoTurn = (agentId: string) => ({
-  agentId,
-  turnId: "t",
-  tools: [{ name: "echo", inputSchema: { type: "object" } }],
-  callTool: (_: string, args: Record<string, unknown>) => Effect.succeed(ok(JSON.stringify(args)))
-})
 
 /** Sends raw lines over the socket and collects the answers until the plugin hangs up or `count` arrive. */
 const exchange = (path: string, lines: ReadonlyArray<unknown>, count: number) =>
