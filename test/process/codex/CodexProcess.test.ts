@@ -201,6 +201,13 @@ describe("CodexProcess", () => {
       expect(pids.filter(running)).toEqual([])
     }))
 
+  it.live("a command codex lost track of (re-parented, a session of its own) is ended by its thread id", () =>
+    Effect.gen(function* () {
+      const pids = yield* startThenStop("lost-command")
+      expect(pids).toHaveLength(2)
+      expect(pids.filter(running)).toEqual([])
+    }))
+
   it.live("a tool process left behind by a codex that finished normally is ended with the turn", () =>
     Effect.gen(function* () {
       const events = yield* collect(spec("grandchild-exit"))
