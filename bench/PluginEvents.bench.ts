@@ -115,14 +115,24 @@ the rate is first event to last event at the reader; peak memory is the plugin's
 
 Target: every event at the host, in order, at ≥ 150,000 events/s, with the plugin's peak RSS ≤ 100 MB.
 
-Where the time goes (\`--cpu-prof\` and \`--trace-gc-nvp\` on this machine): \`JSON.parse\` of codex's lines,
-\`JSON.stringify\` of the events, UTF-8 encoding and V8's collector, with three busy processes on two cores.
-Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\` each left every chunk
-reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured in process); the hot path
-avoids them now (\`src/core/StreamPull.ts\`) and about 13 MB are promoted, most of it through \`Stream.interruptWhen\`
-(cancel and timeout): a per-pull race, a Queue and a Deferred hand-over between fibers did no better. An idle
-\`serve\` holds about 77 MB RSS and V8's young generation grows to 32 MB under this load, so ≤ 100 MB would need
-a capped young generation, which cost more throughput than it saved memory when tried.
+Where the time goes (\`--cpu-prof\` and \`--trace-gc-nvp\` on this machine): the plugin's main thread spends
+about 10–12 µs per event, against about 3 µs for the same split → decode → map → serialise → encode run
+in a plain warm loop (\`JSON.parse\` of codex's line about 1.2 µs, the mapping 0.5 µs, \`JSON.stringify\` and
+UTF-8 encoding 1.3 µs). The rest is V8's collector (about 17 scavenges and 13 MB promoted per 100,000
+events, plus its helper threads), Effect's stream machinery around each chunk (about 230 chunks of 400
+events), pipe I/O and JIT warm-up, with three busy processes on two cores; the host's own reading costs
+about 0.5 s of CPU. Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\`
+each left every chunk reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured
+in process); the hot path avoids them (\`src/core/StreamPull.ts\`); most of what is still promoted goes
+through \`Stream.interruptWhen\` (cancel and timeout): a per-pull race, a Queue and a Deferred hand-over
+between fibers did no better. Each batch is encoded line by line into one Buffer: joining the lines first
+made a rope to flatten, two-byte as a whole once any event held a character above U+00FF.
+
+Memory: an idle \`serve\` holds 75–100 MB RSS (about 40 MB of it node itself; V8's young generation has
+already grown to 16 MB by then). With the young generation capped (\`node --max-semi-space-size=4\`) the
+peak fell from about 150 MB to 127–136 MB at the same rate (4 alternating runs each); still over 100 MB,
+and a V8 flag only reaches the executable through its \`#!\` line (\`env -S\`, which BusyBox's env lacks), so
+it is not applied. Setting the flag from inside the process has no effect.
 `
   }
 }
