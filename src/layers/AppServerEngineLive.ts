@@ -310,8 +310,8 @@ export const makeAppServerEngine = (deps: {
           )
         )
         // A command whose spawn was under way as the turn was interrupted is one codex no longer knows of.
-        const left = yield* groups.endThreadCommands(threadId, slot.conn.pgid)
-        if (left > 0) yield* Effect.logWarning(`ended ${left} process(es) of thread ${threadId} that codex left running after turn/interrupt`)
+        const found = yield* groups.endThreadCommands(threadId, slot.conn.pgid)
+        if (found > 0) yield* Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running after turn/interrupt`)
       }).pipe(
         Effect.catchAll((e) =>
           Effect.zipRight(

@@ -103,7 +103,7 @@ const cwdMissing = (cwd: string) => {
 }
 
 /** A spawn failure as one line for the host: the errno and what it means, never a stack. */
-const spawnFailure = (err: NodeJS.ErrnoException) =>
+const couldNotStart = (err: NodeJS.ErrnoException) =>
   new CodexExit({
     status: null,
     signal: null,
@@ -112,7 +112,7 @@ const spawnFailure = (err: NodeJS.ErrnoException) =>
   })
 
 /** Why codex did not start, in the host's terms: a missing or unrunnable binary is not a codex failure. */
-const startFailure = (spec: CodexRunSpec) => (err: NodeJS.ErrnoException): CodexNotFound | CodexExit => {
+const toStartError = (spec: CodexRunSpec) => (err: NodeJS.ErrnoException): CodexNotFound | CodexExit => {
   if ((err.code === "ENOENT" || err.code === "EACCES") && !cwdMissing(spec.cwd)) {
     return new CodexNotFound({
       binary: spec.binary,
@@ -121,7 +121,7 @@ const startFailure = (spec: CodexRunSpec) => (err: NodeJS.ErrnoException): Codex
   }
   return err.code === "ENOENT"
     ? new CodexExit({ status: null, signal: null, stderrTail: "", message: `could not start codex: working directory ${spec.cwd} does not exist` })
-    : spawnFailure(err)
+    : couldNotStart(err)
 }
 
 const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<Running, CodexNotFound | CodexExit> =>
@@ -134,7 +134,7 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
         message: `codex executable "${spec.binary}" was not found on PATH when the plugin was initialized`
       }))
     }
-    return Effect.map(spawnDetached(spec, { stderrTailBytes, failure: startFailure(spec) }), (started) => {
+    return Effect.map(spawnDetached(spec, { stderrTailBytes, failure: toStartError(spec) }), (started) => {
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
       spec.onSpawn?.(started.child.pid!)
@@ -269,12 +269,13 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
     Effect.gen(function* () {
       // Also after a normal exit: a tool process left in the group ends with the turn.
       const signalled = yield* groups.end(run.pgid)
-      // And, when codex was stopped rather than done, a command whose spawn it was in the middle
-      // of: no group reaches it any more (ProcessGroups). A codex that exited on its own has
-      // ended its commands itself, and the search reads all of /proc (milliseconds a turn).
-      if (signalled && threadId !== undefined) {
-        const left = yield* groups.endThreadCommands(threadId, run.pgid)
-        if (left > 0) yield* Effect.logWarning(`ended ${left} process(es) of thread ${threadId} that codex left running after its exit`)
+      // A command whose spawn codex was in the middle of when it was stopped (or when it crashed)
+      // is out of every group's reach (ProcessGroups). A codex that exited 0 ended its commands
+      // itself, and the search reads all of /proc (milliseconds a turn), so it is skipped then.
+      const clean = run.child.exitCode === 0
+      if ((signalled || !clean) && threadId !== undefined) {
+        const found = yield* groups.endThreadCommands(threadId, run.pgid)
+        if (found > 0) yield* Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running`)
       }
       yield* groups.untrack(run.pgid)
       run.child.stdout.destroy()

@@ -113,19 +113,12 @@ export const descendantGroups = (pgid: number): ReadonlyArray<number> => {
   return [...groups]
 }
 
-const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
+/** `target` as process.kill takes it: a pid, or a negative pgid for the whole group. */
+const signal = (target: number, sig: NodeJS.Signals) => {
   try {
-    process.kill(-pgid, signal)
+    process.kill(target, sig)
   } catch {
     // ESRCH: already gone, which is what we want.
-  }
-}
-
-const signalPid = (pid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(pid, signal)
-  } catch {
-    // ESRCH: already gone.
   }
 }
 
@@ -153,11 +146,11 @@ const awaitAllEnded = (t: Targets, ms: number) =>
 /** SIGTERM, then SIGKILL after `graceMs` to whatever is left; bounded, and never cut short. */
 const endTargets = (t: Targets, graceMs: number) =>
   Effect.gen(function* () {
-    for (const g of t.groups) signalGroup(g, "SIGTERM")
-    for (const p of t.pids) signalPid(p, "SIGTERM")
+    for (const g of t.groups) signal(-g, "SIGTERM")
+    for (const p of t.pids) signal(p, "SIGTERM")
     if (yield* awaitAllEnded(t, graceMs)) return
-    for (const g of t.groups) signalGroup(g, "SIGKILL")
-    for (const p of t.pids) signalPid(p, "SIGKILL")
+    for (const g of t.groups) signal(-g, "SIGKILL")
+    for (const p of t.pids) signal(p, "SIGKILL")
     // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
     yield* awaitAllEnded(t, 1000)
   }).pipe(Effect.uninterruptible)
@@ -203,23 +196,34 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       if (groupMembers(pgid).length === 0) return false
       yield* endTargets({ groups: [pgid, ...descendantGroups(pgid)], pids: [] }, graceMs)
       return true
-    }).pipe(Effect.withSpan("ProcessGroups.end"))
+    }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
 
   const endThreadCommands = (threadId: string, ownerPgid: number) =>
     Effect.gen(function* () {
       if (process.platform !== "linux") return 0
       const tracked = Option.getOrUndefined(HashMap.get(yield* Ref.get(leaderStarts), ownerPgid))
-      const since = tracked ?? Number(processStartTime(ownerPgid) ?? 0)
+      const alive = processStartTime(ownerPgid)
+      const since = tracked ?? (alive === undefined ? undefined : Number(alive))
+      if (since === undefined) {
+        // Without the owner's start every process on the machine would be a candidate.
+        yield* Effect.logWarning(`cannot look for the commands of thread ${threadId}: codex group ${ownerPgid} is neither tracked nor running`)
+        return 0
+      }
       const entry = Buffer.from(`CODEX_THREAD_ID=${threadId}`)
       // Only what started after the owner can be its command: the environments of older processes are never read.
       const found = liveProcesses().filter((p) => p.started >= since && p.pid !== process.pid && environHas(p.pid, entry))
       if (found.length === 0) return 0
-      const spared = new Set([ownerPgid, readStat(process.pid)?.pgrp ?? 0, 0, 1])
-      const groups = [...new Set(found.map((p) => p.pgrp).filter((g) => !spared.has(g)))]
-      const pids = found.filter((p) => spared.has(p.pgrp)).map((p) => p.pid)
+      // A group is ended whole only when its leader is one of the thread's commands (a sandboxed
+      // command leads its own session); anything else is ended process by process, so a group the
+      // command merely sits in (the app-server's, or a user's own codex) lives on.
+      const commands = new Set(found.map((p) => p.pid))
+      const own = readStat(process.pid)?.pgrp
+      const groups = [...new Set(found.map((p) => p.pgrp).filter((g) => commands.has(g) && g !== ownerPgid && g !== own && g > 1))]
+      const inGroups = new Set(groups)
+      const pids = found.filter((p) => !inGroups.has(p.pgrp)).map((p) => p.pid)
       yield* endTargets({ groups, pids }, graceMs)
       return found.length
-    }).pipe(Effect.withSpan("ProcessGroups.endThreadCommands"))
+    }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.endThreadCommands"))
 
   const track = Effect.fn("ProcessGroups.track")(function* (pgid: number) {
     const leaderStartTime = processStartTime(pgid)

@@ -25,8 +25,11 @@ export interface ProcessGroupsShape {
    * CODEX_THREAD_ID in a command's environment. A command whose spawn was under way as its turn was
    * interrupted is one codex loses track of: `turn/interrupt` does not end it, and once its parent
    * is gone neither does ending codex's group (CODEX.md). Looks only at processes started after
-   * the leader of `ownerPgid` (a tracked group), and never signals that group as a whole: a command
-   * inside it is ended on its own. Returns how many processes it found.
+   * the leader of `ownerPgid` (a tracked group; an untracked one that is gone is a warn, nothing
+   * else). A group is ended whole only when its leader is one of the thread's commands; any other
+   * command is ended on its own, so the owner's group and a group a command merely sits in live
+   * on. Not seen: a process between fork and exec (its environment is still its parent's).
+   * Returns how many processes it found and ended.
    */
   readonly endThreadCommands: (threadId: string, ownerPgid: number) => Effect.Effect<number>
   /**

@@ -158,9 +158,9 @@ export const planMutations = async (
 
 // Temp files are `.<name>.plexum-mutate.<pid>.<random>.tmp` beside the rollout: hidden from
 // codex's `rollout-*.jsonl` lookup, and the pid tells whether their writer can still be alive.
-// One of this process's own is never in flight here: a process never rewrites one rollout twice at
-// once (the plugin holds the thread, Turns.withThread, and codex's writer lock; the CLI runs one
-// rewrite), and a rewrite that ended removed its temp file.
+// cleanStaleTemps may remove this process's own temp files too: it never runs while this process
+// has a temp file of the same rollout in flight, because rewrites of one rollout are serialised
+// by the caller (see rewriteRollout), and a rewrite that ended removed its temp file.
 const TEMP_TAG = ".plexum-mutate."
 const tempPrefix = (path: string) => `.${Path.basename(path)}${TEMP_TAG}`
 
@@ -255,7 +255,12 @@ export interface RewriteResult {
   readonly badLines: ReadonlyArray<number>
 }
 
-/** Plans and, when something changes, atomically applies `mutations` to the rollout at `path`. */
+/**
+ * Plans and, when something changes, atomically applies `mutations` to the rollout at `path`.
+ * Callers serialise rewrites of one path within a process (the plugin holds the thread,
+ * Turns.withThread, and codex's writer lock; the CLI runs one rewrite): two at once would each
+ * remove the other's temp file.
+ */
 export const rewriteRollout = async (
   path: string,
   mutations: ReadonlyArray<RolloutMutation>,

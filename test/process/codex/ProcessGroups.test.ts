@@ -225,6 +225,25 @@ describe("ProcessGroups.endThreadCommands", () => {
       yield* groups.untrack(owner.pgid)
     }))
 
+  it.scopedLive("leaves a command of the thread older than its owner, and the group a command merely sits in", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      // Started before the owner (clock ticks are 10 ms): not a command of this owner's runs.
+      const older = yield* ownerWithCommands(["CODEX_THREAD_ID=thread-a sleep 300"])
+      yield* Effect.sleep("50 millis")
+      const owner = yield* ownerWithCommands([])
+      yield* groups.track(owner.pgid)
+      yield* Effect.sleep("50 millis")
+      // A group led by something else (a user's own shell or codex) with one of the thread's commands in it.
+      const bystander = yield* ownerWithCommands(["CODEX_THREAD_ID=thread-a sleep 300"])
+      expect(yield* groups.endThreadCommands("thread-a", owner.pgid)).toBe(1)
+      expect(running(bystander.pids[0]!)).toBe(false)
+      expect(running(bystander.pgid)).toBe(true)
+      expect(running(older.pids[0]!)).toBe(true)
+      yield* groups.untrack(owner.pgid)
+    }))
+
   it.scopedLive("ends a thread's command inside the owner's own group, not the owner (an app-server) nor another thread's", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
