@@ -5,6 +5,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { fileURLToPath } from "node:url"
 import { codexOfflineArgs, makeTempCodexHome, mcpServerArgs, runCodexExec } from "../support/CodexOffline.ts"
+import { codexAtLeast } from "../support/CodexVersion.ts"
 import {
   assistantMessage,
   functionCall,
@@ -80,9 +81,18 @@ describe("codex offline against the scripted model server", () => {
 
     expect(result.code).toBe(0)
     const commands = completedItems(result.events, "command_execution")
-    expect(commands).toHaveLength(1)
-    expect(commands[0]).toMatchObject({ status: "completed", exit_code: 0 })
-    expect(commands[0].aggregated_output).toContain("tool-output-42")
+    // codex 0.135 and 0.151 race on a command this fast (as test/e2e/Turn.test.ts says): now and then
+    // `exec --json` leaves out the item.completed or prints an empty aggregated_output (seen in CI
+    // on 0.135). What the model gets, checked below, is complete on every version.
+    if (codexAtLeast("0.169.0")) {
+      expect(commands).toHaveLength(1)
+      expect(commands[0]).toMatchObject({ status: "completed", exit_code: 0 })
+      expect(commands[0].aggregated_output).toContain("tool-output-42")
+    } else {
+      expect(commands.length).toBeLessThanOrEqual(1)
+      if (commands[0]) expect(commands[0]).toMatchObject({ status: "completed", exit_code: 0 })
+      if (commands[0] && commands[0].aggregated_output !== "") expect(commands[0].aggregated_output).toContain("tool-output-42")
+    }
     expect(completedItems(result.events, "agent_message").map((i) => i.text)).toEqual(["ran it"])
 
     expect(server.requests).toHaveLength(2)
