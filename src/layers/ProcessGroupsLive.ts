@@ -41,14 +41,19 @@ export const processStartTime = (pid: number): string | undefined => readStat(pi
 
 const isLive = (stat: ProcStat | undefined) => stat !== undefined && stat.state !== "Z" && stat.state !== "X"
 
+/** Whether `target` (a pid, or a negative pgid) may still exist: only ESRCH proves it gone (EPERM: exists, not ours). */
+const mayExist = (target: number): boolean => {
+  try {
+    process.kill(target, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ESRCH"
+  }
+}
+
 /** Live (non-zombie) pids whose process group is `pgid`. */
 export const groupMembers = (pgid: number): ReadonlyArray<number> => {
-  try {
-    process.kill(-pgid, 0)
-  } catch (e) {
-    // EPERM means it exists but is not ours; only ESRCH proves the group is empty.
-    if ((e as NodeJS.ErrnoException).code === "ESRCH") return []
-  }
+  if (!mayExist(-pgid)) return []
   if (process.platform !== "linux") return [pgid]
   return liveProcesses().filter((p) => p.pgrp === pgid).map((p) => p.pid)
 }
@@ -94,9 +99,7 @@ const environHas = (pid: number, entry: Buffer): boolean => {
  * a session of its own (codex-linux-sandbox), so ending `pgid` alone would leave it behind; and once
  * its parent is gone it is re-parented, so these are found before any signal is sent.
  */
-export const descendantGroups = (pgid: number): ReadonlyArray<number> => {
-  if (process.platform !== "linux") return []
-  const live = liveProcesses()
+const descendantGroups = (pgid: number, live: ReadonlyArray<LiveProcess>): ReadonlyArray<number> => {
   const tree = new Set(live.filter((p) => p.pgrp === pgid).map((p) => p.pid))
   for (let grew = true; grew;) {
     grew = false
@@ -130,7 +133,14 @@ interface Targets {
   readonly pids: ReadonlyArray<number>
 }
 
-const anyLeft = (t: Targets) => t.pids.some((pid) => isLive(readStat(pid))) || t.groups.some((pgid) => groupMembers(pgid).length > 0)
+/** Whether anything of `t` is still alive: one /proc scan for all of it (a scan costs milliseconds). */
+const anyLeft = (t: Targets): boolean => {
+  const groups = new Set(t.groups.filter((g) => mayExist(-g)))
+  const pids = new Set(t.pids.filter(mayExist))
+  if (groups.size === 0 && pids.size === 0) return false
+  if (process.platform !== "linux") return true
+  return liveProcesses().some((p) => groups.has(p.pgrp) || pids.has(p.pid))
+}
 
 /** Polls until nothing of `t` is alive or `ms` have passed; true when nothing is. */
 const awaitAllEnded = (t: Targets, ms: number) =>
@@ -193,8 +203,15 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
 
   const end = (pgid: number) =>
     Effect.gen(function* () {
-      if (groupMembers(pgid).length === 0) return false
-      yield* endTargets({ groups: [pgid, ...descendantGroups(pgid)], pids: [] }, graceMs)
+      if (!mayExist(-pgid)) return false
+      if (process.platform !== "linux") {
+        yield* endTargets({ groups: [pgid], pids: [] }, graceMs)
+        return true
+      }
+      // One scan for both: whether the group still has a live member, and the groups its descendants started.
+      const live = liveProcesses()
+      if (!live.some((p) => p.pgrp === pgid)) return false
+      yield* endTargets({ groups: [pgid, ...descendantGroups(pgid, live)], pids: [] }, graceMs)
       return true
     }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
 
