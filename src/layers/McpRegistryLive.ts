@@ -140,9 +140,21 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
       throw new Error(`${configToml} kept changing while it was being edited`)
     }
 
+    /**
+     * config.toml as it is now, read on the turn's critical path: synchronously, because the file is
+     * small and local and an async read cost a thread-pool round trip each turn (bench/Turn.bench.ts).
+     */
+    const readConfigTomlNow = Effect.suspend(() => {
+      try {
+        return Effect.succeed(FsSync.readFileSync(configToml, "utf8"))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return Effect.succeed("")
+        return Effect.as(log("warn", `cannot read ${configToml} (${(e as Error).message}); registrations earlier versions stored there are neither removed nor switched off in this run`), "")
+      }
+    })
+
     const editOut = Effect.gen(function* () {
-      const first = yield* Effect.promise(() => readText(configToml))
-      if (first === undefined || legacyHostServers(first).length === 0) return [] as ReadonlyArray<string>
+      if (legacyHostServers(yield* readConfigTomlNow).length === 0) return [] as ReadonlyArray<string>
       return yield* Effect.acquireUseRelease(
         Effect.tryPromise({ try: () => acquireFileLock(lockPath), catch: (e) => fail(`cannot lock ${lockPath}`, e) }),
         () => Effect.tryPromise({ try: editUnderLock, catch: (e) => fail(`cannot edit ${configToml}`, e) }),
@@ -171,19 +183,6 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
       )
     )
     const cleanedUp = yield* Effect.cached(cleanUp)
-
-    /**
-     * config.toml as it is now, read on the turn's critical path: synchronously, because the file is
-     * small and local and an async read cost a thread-pool round trip each turn (bench/Turn.bench.ts).
-     */
-    const readConfigTomlNow = Effect.suspend(() => {
-      try {
-        return Effect.succeed(FsSync.readFileSync(configToml, "utf8"))
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return Effect.succeed("")
-        return Effect.as(log("warn", `cannot read ${configToml} (${(e as Error).message}); registrations earlier versions stored there are not switched off for this run`), "")
-      }
-    })
 
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
