@@ -103,68 +103,8 @@ describe("ProcessGroups.reapOrphans", () => {
     }))
 })
 
-describe("ProcessGroups.end", () => {
-  it.scopedLive("ends a group whose members ignore SIGTERM, within the grace period plus a little", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir
-      const pgid = yield* Effect.acquireRelease(
-        Effect.async<number>((resume) => {
-          const c = ChildProcess.spawn("sh", ["-c", "trap '' TERM; sleep 300 & sleep 300 & echo ready; wait"], {
-            detached: true,
-            stdio: ["ignore", "pipe", "ignore"]
-          })
-          c.stdout.once("data", () => {
-            c.stdout.destroy()
-            c.unref()
-            resume(Effect.succeed(c.pid!))
-          })
-        }),
-        (pgid) => Effect.sync(() => { try { process.kill(-pgid, "SIGKILL") } catch { /* ended */ } })
-      )
-      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
-      expect(yield* groups.alive(pgid)).toBe(true)
-      yield* groups.end(pgid)
-      expect(yield* groups.alive(pgid)).toBe(false)
-    }))
-
-  it.scopedLive("also ends a command one of its members started in a session of its own (as codex's sandbox does)", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir
-      const [pgid, escaped] = yield* Effect.acquireRelease(
-        Effect.async<readonly [number, number]>((resume) => {
-          const c = ChildProcess.spawn("sh", ["-c", "setsid sleep 300 & echo $!; wait"], { detached: true, stdio: ["ignore", "pipe", "ignore"] })
-          c.stdout.once("data", (d: Buffer) => {
-            c.stdout.destroy()
-            c.unref()
-            resume(Effect.succeed([c.pid!, Number(d.toString().trim())] as const))
-          })
-        }),
-        ([pgid, escaped]) =>
-          Effect.sync(() => {
-            for (const g of [pgid, escaped]) {
-              try {
-                process.kill(-g, "SIGKILL")
-              } catch {
-                // ended
-              }
-            }
-          })
-      )
-      // setsid runs once the shell has forked: wait until the command leads its own group.
-      yield* Effect.promise(async () => {
-        for (let i = 0; i < 100 && !Fs.readFileSync(`/proc/${escaped}/stat`, "latin1").includes(` ${escaped} ${escaped} `); i++) {
-          await new Promise((r) => setTimeout(r, 20))
-        }
-      })
-      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
-      yield* groups.end(pgid)
-      expect(yield* groups.alive(pgid)).toBe(false)
-      expect(running(escaped)).toBe(false)
-    }))
-})
-
 /**
- * A tracked owner group (as codex) whose shell started `commands` (sh lines run in the background,
+ * A process group of its own (as codex) whose shell started `commands` (sh lines run in the background,
  * each printing nothing) and printed their pids; it exits when its stdin closes.
  */
 const ownerWithCommands = (commands: ReadonlyArray<string>) =>
@@ -201,6 +141,43 @@ const awaitOwnSession = (pid: number) =>
       await new Promise((r) => setTimeout(r, 20))
     }
   })
+
+describe("ProcessGroups.end", () => {
+  it.scopedLive("ends a group whose members ignore SIGTERM, within the grace period plus a little", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const pgid = yield* Effect.acquireRelease(
+        Effect.async<number>((resume) => {
+          const c = ChildProcess.spawn("sh", ["-c", "trap '' TERM; sleep 300 & sleep 300 & echo ready; wait"], {
+            detached: true,
+            stdio: ["ignore", "pipe", "ignore"]
+          })
+          c.stdout.once("data", () => {
+            c.stdout.destroy()
+            c.unref()
+            resume(Effect.succeed(c.pid!))
+          })
+        }),
+        (pgid) => Effect.sync(() => { try { process.kill(-pgid, "SIGKILL") } catch { /* ended */ } })
+      )
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      expect(yield* groups.alive(pgid)).toBe(true)
+      yield* groups.end(pgid)
+      expect(yield* groups.alive(pgid)).toBe(false)
+    }))
+
+  it.scopedLive("also ends a command one of its members started in a session of its own (as codex's sandbox does)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const owner = yield* ownerWithCommands(["setsid sleep 300"])
+      const escaped = owner.pids[0]!
+      yield* awaitOwnSession(escaped)
+      const groups = makeProcessGroups({ runningDir: dir, graceMs: 300 })
+      yield* groups.end(owner.pgid)
+      expect(yield* groups.alive(owner.pgid)).toBe(false)
+      expect(running(escaped)).toBe(false)
+    }))
+})
 
 describe("ProcessGroups.endThreadCommands", () => {
   it.scopedLive("ends a thread's command that outlived its codex in a session of its own; another thread's command runs on", () =>
