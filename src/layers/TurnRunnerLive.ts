@@ -6,6 +6,7 @@
  */
 import { Cause, Chunk, Effect, Either, HashMap, Layer, Option, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
+import { interruptWhenStopped } from "../core/StreamPull.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
@@ -161,8 +162,7 @@ export const TurnRunnerLive = Layer.effect(
           }
           const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
-          // Cancel or timeout, whichever comes first, through one interruptWhen: each one keeps the
-          // chunks passing it alive long enough for V8 to promote them (docs/benchmarks.md, 100,000 events).
+          // Cancel or timeout, whichever comes first, stops the turn at one place (src/core/StreamPull.ts).
           const stop = Effect.raceFirst(
             Effect.zipRight(turn.cancelled, Effect.failSync(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
             Effect.zipRight(
@@ -173,7 +173,7 @@ export const TurnRunnerLive = Layer.effect(
           return body(params, config, turn, yield* Effect.scope).pipe(
             // The engine's stream is interrupted and its scope has ended every process of the turn
             // before the terminal event goes out.
-            Stream.interruptWhen(stop),
+            (events) => interruptWhenStopped(events, stop),
             withTerminalEvent((cause) => transport.log("error", "a turn failed on an internal error", { turnId: params.turnId, cause: Cause.pretty(cause) }))
           )
         })
