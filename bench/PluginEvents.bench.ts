@@ -123,10 +123,14 @@ events, plus its helper threads), Effect's stream machinery around each chunk (a
 events), pipe I/O and JIT warm-up, with three busy processes on two cores; the host's own reading costs
 about 0.5 s of CPU. Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\`
 each left every chunk reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured
-in process); the hot path avoids them (\`src/core/StreamPull.ts\`); most of what is still promoted goes
-through \`Stream.interruptWhen\` (cancel and timeout): a per-pull race, a Queue and a Deferred hand-over
-between fibers did no better. Each batch is encoded line by line into one Buffer: joining the lines first
-made a rope to flatten, two-byte as a whole once any event held a character above U+00FF.
+in process); the hot path avoids them (\`src/core/StreamPull.ts\`). Cancel and timeout need the turn's
+stream to run in a fiber that can be interrupted: \`Stream.interruptWhen\` forked one for every chunk,
+and handing chunks over from one fiber through a queue instead (\`interruptWhenStopped\`) raised the
+rate by about 7% and cut 150 ms of plugin CPU (10 alternating runs each). Most of what is still
+promoted crosses that hand-over: measured in process, about 13 MB per 100,000 events with it and
+4 MB with none, which only a stop wired into each engine's own waits would avoid. Each batch is
+encoded line by line into one Buffer: joining the lines first made a rope to flatten, two-byte as a
+whole once any event held a character above U+00FF.
 
 Memory: an idle \`serve\` holds 75–100 MB RSS (about 40 MB of it node itself; V8's young generation has
 already grown to 16 MB by then). With the young generation capped (\`node --max-semi-space-size=4\`) the
