@@ -115,28 +115,28 @@ the rate is first event to last event at the reader; peak memory is the plugin's
 
 Target: every event at the host, in order, at ≥ 150,000 events/s, with the plugin's peak RSS ≤ 100 MB.
 
-Where the time goes (\`--cpu-prof\`, \`--trace-gc-nvp\` and per-thread CPU from \`/proc\` on this machine): the
-plugin's main thread spends about 6.5 µs per event, against about 3 µs for the same split → decode → map →
-serialise → encode run in a plain warm loop (\`JSON.parse\` of codex's line about 1.2 µs, the mapping 0.5 µs,
-\`JSON.stringify\` and UTF-8 encoding 1.3 µs); the rest is Effect's stream machinery around each chunk (about
-250 chunks of 400 events), pipe I/O and V8's collector (with \`serve\`'s flags below, about 265 scavenges of
-a 1 MB young generation, 0.3 s in all, and 7–9 full collections). V8's helper threads add about 0.4 s of
-CPU, the host's reading about 0.3 s, the fake codex its own: four busy parties on two cores, and the main
-thread waits for one of them about a third of the time. For scale, with none of the plugin's machinery (one
-node script: split, \`JSON.parse\`, map, \`JSON.stringify\`, write; the same fake codex and host) 164,000–185,000
-events/s arrive here, and 157,000–169,000 with this plugin's own splitter, decoder and mapper in that loop,
-so the per-line code is not what is missing; the turn's Stream with no way to stop it (no cancel, not
-shippable) reached 108,000–118,000.
+Where the time goes (\`--cpu-prof\`, \`--trace-gc-nvp\` and per-thread CPU from \`/proc\` on this machine):
+the plugin's main thread spends about 6.5 µs per event, against about 3 µs for the same split → decode → map
+→ serialise → encode run in a plain warm loop (\`JSON.parse\` of codex's line about 1.2 µs, the mapping 0.5
+µs, \`JSON.stringify\` and UTF-8 encoding 1.3 µs); the rest is Effect's stream machinery around each chunk
+(about 250 chunks of 400 events), pipe I/O and V8's collector (with \`serve\`'s flags below, about 265
+scavenges of a 1 MB young generation, 0.3 s in all, and 7–9 full collections). V8's helper threads add about
+0.4 s of CPU, the host's reading about 0.3 s, the fake codex its own: four busy parties on two cores, and
+the main thread waits for one of them about a third of the time. For scale, with none of the plugin's
+machinery (one node script: split, \`JSON.parse\`, map, \`JSON.stringify\`, write; the same fake codex and
+host) 164,000–185,000 events/s arrive here, and 157,000–169,000 with this plugin's own splitter, decoder and
+mapper in that loop, so the per-line code is not what is missing; the turn's Stream with no way to stop it
+(no cancel, not shippable) reached 108,000–118,000.
 
-Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\` each left every
-chunk reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured in process); the hot path avoids them (\`src/core/StreamPull.ts\`). Cancel and timeout need the turn's
-stream to run in a fiber that can be interrupted: \`Stream.interruptWhen\` forked one for every chunk,
-and handing chunks over from one fiber through a queue instead (\`interruptWhenStopped\`) raised the
-rate by about 7% and cut 150 ms of plugin CPU (10 alternating runs each). Most of what is still
-promoted crosses that hand-over: measured in process, about 13 MB per 100,000 events with it and
-4 MB with none, which only a stop wired into each engine's own waits would avoid. Each batch is
-encoded line by line into one Buffer: joining the lines first made a rope to flatten, two-byte as a
-whole once any event held a character above U+00FF.
+Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\` each left
+every chunk reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured in
+process); the hot path avoids them (\`src/core/StreamPull.ts\`). Cancel and timeout need the turn's stream
+to run in a fiber that can be interrupted: \`Stream.interruptWhen\` forked one for every chunk, and handing
+chunks over from one fiber through a queue instead (\`interruptWhenStopped\`) raised the rate by about 7%
+and cut 150 ms of plugin CPU (10 alternating runs each). Most of what is still promoted crosses that
+hand-over: measured in process, about 13 MB per 100,000 events with it and 4 MB with none, which only a stop
+wired into each engine's own waits would avoid. Each batch is encoded line by line into one Buffer: joining
+the lines first made a rope to flatten, two-byte as a whole once any event held a character above U+00FF.
 
 Memory: an idle \`serve\` holds about 72 MB RSS (about 42 MB of it node itself). With V8's defaults the
 burst took it to about 150 MB: the young generation doubled to 16 MB a half as chunks survived its
