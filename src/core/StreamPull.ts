@@ -45,10 +45,10 @@ export const mapChunksEffect = <A, E, R, B, E2, R2>(
 
 
 /**
- * Like `Stream.interruptWhen`: when `stop` fails, the stream is interrupted, its scope has closed
- * (ending whatever it opened), and then it fails with `stop`'s error. Here the stream runs in one
+ * Like `Stream.interruptWhen`: when `stop` fails (or dies), the stream is interrupted, its scope has
+ * closed (ending whatever it opened), and then it fails with `stop`'s cause. Here the stream runs in one
  * fiber of its own that hands each chunk over through a queue of one; `Stream.interruptWhen` forks
- * a fiber for every chunk, which cost a turn about a tenth of its throughput (docs/benchmarks.md,
+ * a fiber for every chunk, which cost a turn some 7–10% of its throughput (docs/benchmarks.md,
  * "100,000 codex events").
  */
 export const interruptWhenStopped = <A, E, R, E2, R2>(
@@ -67,12 +67,15 @@ export const interruptWhenStopped = <A, E, R, E2, R2>(
         ),
         Effect.forkScoped
       )
+      // A `stop` that dies stops the stream too, with its defect; its interruption (the scope closing) does not.
       yield* stop.pipe(
-        Effect.catchAll((e) =>
-          Effect.suspend(() => {
-            stopped = true
-            return Effect.zipRight(Fiber.interrupt(producer), failed(Cause.fail(e)))
-          })
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.suspend(() => {
+              stopped = true
+              return Effect.zipRight(Fiber.interrupt(producer), failed(cause))
+            })
         ),
         Effect.forkScoped
       )

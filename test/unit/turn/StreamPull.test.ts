@@ -35,12 +35,28 @@ describe("interruptWhenStopped", () => {
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       const stop = yield* Deferred.make<never, Stopped>()
-      const running = yield* Effect.fork(consume(interruptWhenStopped(source([[1]], log, true), Deferred.await(stop)), log))
+      // The failure is noted where it arrives, inside the consumer's own stream, not after it has ended.
+      const stopped = interruptWhenStopped(source([[1]], log, true), Deferred.await(stop)).pipe(
+        Stream.tapErrorCause(() => Ref.update(log, (l) => [...l, "failure arrived"]))
+      )
+      const running = yield* Effect.fork(consume(stopped, log))
       // The stream waits forever after its chunk; only stop ends it.
       yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 1 })
       yield* Deferred.fail(stop, new Stopped())
       const exit = yield* Fiber.join(running)
       expect(exit).toEqual(Exit.fail(new Stopped()))
+      expect(yield* Ref.get(log)).toEqual(["chunk 1", "closed", "failure arrived", "failed"])
+    }))
+
+  it.effect("a stop that dies stops the stream with its defect, after closing it", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const stop = yield* Deferred.make<never>()
+      const running = yield* Effect.fork(consume(interruptWhenStopped(source([[1]], log, true), Deferred.await(stop)), log))
+      yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 1 })
+      yield* Deferred.die(stop, new Error("stop broke"))
+      const exit = yield* Fiber.join(running)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Die").toBe(true)
       expect(yield* Ref.get(log)).toEqual(["chunk 1", "closed", "failed"])
     }))
 
