@@ -141,16 +141,19 @@ describe("app-server engine: tools", () => {
       ]
       const { events, failure } = yield* runTurn(engine, makePlan(world, { text: "read ticket 7", tools }), hooks)
       expect(failure?.message).toBeUndefined()
+      // codex runs the two calls side by side: they may be called and complete in either order.
       expect(exposed).toMatch(/^lookup_ticket_[0-9a-f]+$/)
       expect(toolNames(server.requests[0]!)).toContain("failing_tool")
-      expect(log.toolCalls).toEqual([{ name: "lookup.ticket", args: { id: 7 } }, { name: "failing_tool", args: {} }])
+      expect(log.toolCalls).toEqual(expect.arrayContaining([{ name: "lookup.ticket", args: { id: 7 } }, { name: "failing_tool", args: {} }]))
+      expect(log.toolCalls).toHaveLength(2)
       expect(JSON.stringify(outputFor(server.requests[1]!, "call_host_1"))).toContain("ticket 7: printer on fire")
       expect(JSON.stringify(outputFor(server.requests[1]!, "call_host_2"))).toContain("host says no")
       expect(events.filter((e) => e.type === "tool.completed").map((e) => e.type === "tool.completed" && [e.name, e.kind, e.status]))
-        .toEqual([["lookup.ticket", "dynamic", "completed"], ["failing_tool", "dynamic", "failed"]])
+        .toEqual(expect.arrayContaining([["lookup.ticket", "dynamic", "completed"], ["failing_tool", "dynamic", "failed"]]))
+      expect(events.filter((e) => e.type === "tool.completed")).toHaveLength(2)
       expect(events.filter((e) => e.type === "tool.block").map((e) => e.type === "tool.block" && e.blockId)).toEqual(["call_host_1", "call_host_2"])
       // One id from the live events through the rollout to the consume mirror's handle.
-      expect(events.filter((e) => e.type === "tool.started").map((e) => e.type === "tool.started" && e.itemId)).toEqual(["call_host_1", "call_host_2"])
+      expect(events.filter((e) => e.type === "tool.started").map((e) => e.type === "tool.started" && e.itemId).sort()).toEqual(["call_host_1", "call_host_2"])
     }))
 
   it.scopedLive("a later turn with other tools offers exactly the new tools and carries the conversation", () =>
