@@ -290,19 +290,16 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
           Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid)),
           (r) => release(r, threadId)
         )
-        let sawThread = false
         let unparsedLines = 0
         const onEvents = (events: ReadonlyArray<CodexEvent>) => {
           for (const e of events) {
-            if (e.type === "thread.started") {
-              sawThread = true
-              threadId ??= e.thread_id
-            } else if (e.type === "<unparsed>") unparsedLines++
+            if (e.type === "thread.started") threadId ??= e.thread_id
+            else if (e.type === "<unparsed>") unparsedLines++
           }
         }
         return Stream.concat(
           readEvents(running, onEvents, maxLineBytes, options.readAheadBytes ?? 1024 * 1024),
-          Stream.execute(checkExit(running, () => sawThread, () => unparsedLines))
+          Stream.execute(checkExit(running, () => threadId !== undefined, () => unparsedLines))
         )
       })
     ).pipe(Stream.withSpan("CodexProcess.run"))
