@@ -145,8 +145,8 @@ by a full collection) before one came. \`serve\` now keeps the young generation 
 (\`--semi-space-growth-factor=1\`) and collects the old one each time it has grown by half
 (\`--heap-growing-percent=50\`), set by the executable after it has compiled from its code cache
 (\`bin/plexum-openai-provider-plugin\`): 150 → 90 MB at the same rate (8 alternating runs each). Either
-flag alone left it at 112–125 MB; 20% and 100% gave 86 and 95 MB. Other commands keep V8's defaults: with
-them \`rollout inspect\` of a 200 MB rollout takes 2.9 s, with the young generation kept small 3.6 s.
+flag alone left it at 112–125 MB; 100% gave 95 MB, 20% 86 MB (with a 128 KiB read-ahead). Other commands
+keep V8's defaults: with them \`rollout inspect\` of a 200 MB rollout takes 2.9 s, with the young generation kept small 3.6 s.
 `
   }
 }
