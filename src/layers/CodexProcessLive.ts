@@ -6,11 +6,12 @@
  * cut before decoding and only a line in progress is kept: memory is bounded
  * by the largest line, not the turn).
  */
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Layer, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
-import { decodeCodexLine, unparsed, type CodexEvent } from "../schemas/CodexEvent.ts"
+import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
+import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
   CodexExit,
   CodexNotFound,
@@ -92,6 +93,8 @@ export class CodexLineSplitter {
 
 interface Running extends DetachedChild {
   readonly pgid: number
+  /** The run's mark (src/core/RunMark.ts), in codex's environment and so in what it starts. */
+  readonly mark: string
 }
 
 const cwdMissing = (cwd: string) => {
@@ -134,19 +137,26 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
         message: `codex executable "${spec.binary}" was not found on PATH when the plugin was initialized`
       }))
     }
-    return Effect.map(spawnDetached(spec, { stderrTailBytes, failure: toStartError(spec) }), (started) => {
+    const mark = newRunMark()
+    const env = { ...spec.env, [ENV_RUN_MARK]: mark }
+    return Effect.map(spawnDetached({ ...spec, env }, { stderrTailBytes, failure: toStartError(spec) }), (started) => {
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
       spec.onSpawn?.(started.child.pid!)
-      return { ...started, pgid: started.child.pid! }
+      return { ...started, pgid: started.child.pid!, mark }
     })
   })
 
 /**
- * stdout's bytes, with backpressure: the pipe is paused once `readAheadBytes` wait for the consumer.
- * Raw bytes wait, not decoded events: a Buffer lives outside V8's young generation, so a chunk
- * that waits costs the garbage collector nothing, and each line is decoded only when the turn
- * pulls it, so its objects die young (docs/benchmarks.md, "100,000 codex events").
+ * stdout's bytes until end of file, with backpressure: the pipe is paused once `readAheadBytes`
+ * wait for the consumer. Raw bytes wait, not decoded events: a Buffer lives outside V8's young
+ * generation, so a chunk that waits costs the garbage collector nothing, and each line is decoded
+ * only when the turn pulls it, so its objects die young (docs/benchmarks.md, "100,000 codex events").
+ *
+ * Only end of file ends it, never a timer or codex's exit: on a busy machine codex's exit can be
+ * handled before the pipe's last lines are read (CODEX.md). A process that inherited codex's stdout
+ * could hold the pipe open past codex's exit; `endLeftovers` (in `run`) ends those, and the end of
+ * file follows.
  */
 const readBytes = (run: Running, readAheadBytes: number) =>
   Stream.async<Buffer>((emit) => {
@@ -157,13 +167,10 @@ const readBytes = (run: Running, readAheadBytes: number) =>
     let pendingBytes = 0
     let finished = false
     let waiting = false // a chunk waits for the consumer; the pipe is paused meanwhile
-    let lastData = Date.now()
-    let timer: NodeJS.Timeout | undefined
     const finish = () => {
       if (finished) return
       if (pending.length > 0) void emit.chunk(Chunk.unsafeFromArray(pending))
       finished = true
-      if (timer) clearTimeout(timer)
       void emit.end()
     }
     const send = () => {
@@ -173,7 +180,6 @@ const readBytes = (run: Running, readAheadBytes: number) =>
       waiting = true
       void emit.chunk(chunk).then(() => {
         waiting = false
-        lastData = Date.now()
         if (finished) return
         if (pending.length > 0) send()
         else if (out.isPaused()) out.resume()
@@ -181,7 +187,6 @@ const readBytes = (run: Running, readAheadBytes: number) =>
     }
     out.on("data", (buf: Buffer) => {
       if (finished) return
-      lastData = Date.now()
       pending.push(buf)
       pendingBytes += buf.length
       if (!waiting) send()
@@ -189,22 +194,8 @@ const readBytes = (run: Running, readAheadBytes: number) =>
     })
     out.once("end", finish)
     out.once("error", finish) // a broken pipe ends the output; the exit status reports the cause
-    // A tool process that inherited stdout can keep the pipe open after codex itself exited.
-    // Once codex has exited and the pipe has been idle (not merely paused for a slow
-    // consumer) for a moment, stop reading; the group is ended on release.
-    const IDLE_MS = 500
-    const whenIdle = () => {
-      if (finished) return
-      const idle = Date.now() - lastData
-      if (!waiting && idle >= IDLE_MS) finish()
-      else timer = setTimeout(whenIdle, waiting ? IDLE_MS : IDLE_MS - idle)
-    }
-    void run.exit.then(() => {
-      if (!finished) timer = setTimeout(whenIdle, IDLE_MS)
-    })
     return Effect.sync(() => {
       finished = true
-      if (timer) clearTimeout(timer)
       out.destroy()
     })
   }, 1)
@@ -232,8 +223,9 @@ const readEvents = (
     )
   })
 
+/** How codex ended: a failure for anything but a zero exit after a thread; else the `<exited>` event. */
 const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
-  Effect.flatMap(Effect.promise(() => run.exit), (exit): Effect.Effect<void, CodexRunError> => {
+  Effect.flatMap(Effect.promise(() => run.exit), (exit): Effect.Effect<CodexExited, CodexRunError> => {
     const stderrTail = run.stderr.text()
     if (exit.code !== 0) {
       const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
@@ -250,7 +242,7 @@ const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => 
         message: `codex exited without starting a thread${seen}${stderrTail ? `: ${stderrTail}` : ""}`
       }))
     }
-    return Effect.void
+    return Effect.succeed({ type: "<exited>", status: exit.code, signal: exit.signal, stderrTail })
   })
 
 /**
@@ -265,30 +257,48 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
   const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
   const tailBytes = options.stderrTailBytes ?? 8 * 1024
 
-  const release = (run: Running, threadId: string | undefined) =>
+  /**
+   * Ends what codex left behind: its group, the groups its commands started, and whatever carries
+   * the run's mark (the shell snapshot codex starts in a session of its own, CODEX.md). Run once
+   * codex has exited, so a leftover that inherited codex's stdout cannot hold the pipe open, and
+   * again on release only if codex's exit never came (cancel, timeout, shutdown).
+   */
+  const endLeftovers = (run: Running, threadId: string | undefined) =>
     Effect.gen(function* () {
-      // Also after a normal exit: a tool process left in the group ends with the turn.
-      const signalled = yield* groups.end(run.pgid)
+      // Also after a normal exit: a tool process left behind ends with the turn.
+      const signalled = yield* groups.end(run.pgid, run.mark)
       // A command whose spawn codex was in the middle of when it was stopped (or when it crashed)
-      // is out of every group's reach (ProcessGroups). A codex that exited 0 ended its commands
-      // itself, and the search reads all of /proc (milliseconds a turn), so it is skipped then.
+      // is out of every group's reach and may have lost the mark with codex's environment policy
+      // (ProcessGroups). A codex that exited 0 ended its commands itself, and the search reads all
+      // of /proc, so it is skipped then.
       const clean = run.child.exitCode === 0
       if ((signalled || !clean) && threadId !== undefined) {
         const found = yield* groups.endThreadCommands(threadId, run.pgid)
         if (found > 0) yield* Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running`)
       }
-      yield* groups.untrack(run.pgid)
-      run.child.stdout.destroy()
-      run.child.stderr.destroy()
     })
 
   const run = (spec: CodexRunSpec) =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         let threadId: string | undefined
+        const ended = yield* Deferred.make<void>()
         const running = yield* Effect.acquireRelease(
-          Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid)),
-          (r) => release(r, threadId)
+          Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid, r.mark)),
+          (r) =>
+            Effect.gen(function* () {
+              // Ended at codex's exit already (below), unless the turn stopped before that.
+              if (!(yield* Deferred.isDone(ended))) yield* endLeftovers(r, threadId)
+              yield* groups.untrack(r.pgid)
+              r.child.stdout.destroy()
+              r.child.stderr.destroy()
+            })
+        )
+        // At codex's exit, not at the end of its stdout: whatever still holds the pipe is ended here.
+        yield* Effect.promise(() => running.exit).pipe(
+          Effect.zipRight(Effect.suspend(() => endLeftovers(running, threadId))),
+          Effect.zipRight(Deferred.succeed(ended, undefined)),
+          Effect.forkScoped
         )
         let unparsedLines = 0
         const onEvents = (events: ReadonlyArray<CodexEvent>) => {
@@ -299,7 +309,7 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
         }
         return Stream.concat(
           readEvents(running, onEvents, maxLineBytes, options.readAheadBytes ?? 1024 * 1024),
-          Stream.execute(checkExit(running, () => threadId !== undefined, () => unparsedLines))
+          Stream.fromEffect(checkExit(running, () => threadId !== undefined, () => unparsedLines))
         )
       })
     ).pipe(Stream.withSpan("CodexProcess.run"))

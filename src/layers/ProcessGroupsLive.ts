@@ -6,6 +6,7 @@ import { Duration, Effect, HashMap, Layer, Option, Ref } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { writeFileAtomicSync } from "../core/AtomicFile.ts"
+import { ENV_RUN_MARK } from "../core/RunMark.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 
@@ -95,6 +96,20 @@ const environHas = (pid: number, entry: Buffer): boolean => {
 }
 
 /**
+ * The live processes other than this one whose environment holds `entry` ("NAME=value"). Only what
+ * started at or after `since` (clock ticks after boot) can have inherited it from the process that
+ * started then: the environments of older processes are never read.
+ */
+const processesWithEnv = (live: ReadonlyArray<LiveProcess>, entry: string, since: number): ReadonlyArray<LiveProcess> => {
+  const bytes = Buffer.from(entry)
+  return live.filter((p) => p.started >= since && p.pid !== process.pid && environHas(p.pid, bytes))
+}
+
+/** The live processes carrying a run's mark (src/core/RunMark.ts). */
+const markedProcesses = (live: ReadonlyArray<LiveProcess>, mark: string, since: number) =>
+  processesWithEnv(live, `${ENV_RUN_MARK}=${mark}`, since)
+
+/**
  * The other process groups that descendants of `pgid`'s members are in. A sandboxed command runs in
  * a session of its own (codex-linux-sandbox), so ending `pgid` alone would leave it behind; and once
  * its parent is gone it is re-parented, so these are found before any signal is sent.
@@ -167,6 +182,8 @@ const endTargets = (t: Targets, graceMs: number) =>
 
 interface RunningRecord {
   readonly pgid: number
+  /** The run's mark, when it has one: what codex started outside the group carries it. */
+  readonly mark?: string
   readonly leaderStartTime: string | null
   readonly pluginPid: number
   readonly pluginStartTime: string | null
@@ -201,34 +218,53 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   // When each tracked group's leader started: what endThreadCommands looks after, even once the leader is gone.
   const leaderStarts = Ref.unsafeMake(HashMap.empty<number, number>())
 
-  const end = (pgid: number) =>
+  /** When the leader of a tracked group started, or now if it still runs; undefined when neither is known. */
+  const leaderStart = (pgid: number) =>
+    Effect.map(Ref.get(leaderStarts), (starts) => {
+      const tracked = Option.getOrUndefined(HashMap.get(starts, pgid))
+      if (tracked !== undefined) return tracked
+      const alive = processStartTime(pgid)
+      return alive === undefined ? undefined : Number(alive)
+    })
+
+  /** Ends `pgid` (when given) and every process carrying `mark` (when given); true when anything ran. */
+  const endRun = (pgid: number | undefined, mark?: string, since?: number) =>
     Effect.gen(function* () {
-      if (!mayExist(-pgid)) return false
       if (process.platform !== "linux") {
+        if (pgid === undefined || !mayExist(-pgid)) return false
         yield* endTargets({ groups: [pgid], pids: [] }, graceMs)
         return true
       }
-      // One scan for both: whether the group still has a live member, and the groups its descendants started.
+      // Without a mark, a group with no member left needs no scan at all (the common end of a turn).
+      if (mark === undefined && (pgid === undefined || !mayExist(-pgid))) return false
+      // One scan for all of it: the group's members, the groups its descendants started, and
+      // whatever carries the run's mark wherever it is now.
       const live = liveProcesses()
-      if (!live.some((p) => p.pgrp === pgid)) return false
-      yield* endTargets({ groups: [pgid, ...descendantGroups(pgid, live)], pids: [] }, graceMs)
+      const members = pgid !== undefined && live.some((p) => p.pgrp === pgid)
+      const from = since ?? (pgid === undefined ? undefined : yield* leaderStart(pgid))
+      const marked = mark === undefined || from === undefined ? [] : markedProcesses(live, mark, from)
+      if (!members && marked.length === 0) return false
+      const own = readStat(process.pid)?.pgrp
+      const groups = new Set(members ? [pgid!, ...descendantGroups(pgid!, live)] : [])
+      // A marked process that leads its group (codex's shell snapshot leads a session of its own) is
+      // ended with its group; any other marked process on its own, so a group it merely sits in lives on.
+      const markedPids = new Set(marked.map((p) => p.pid))
+      for (const p of marked) if (markedPids.has(p.pgrp) && p.pgrp !== own && p.pgrp > 1) groups.add(p.pgrp)
+      const pids = marked.filter((p) => !groups.has(p.pgrp)).map((p) => p.pid)
+      yield* endTargets({ groups: [...groups], pids }, graceMs)
       return true
     }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
 
   const endThreadCommands = (threadId: string, ownerPgid: number) =>
     Effect.gen(function* () {
       if (process.platform !== "linux") return 0
-      const tracked = Option.getOrUndefined(HashMap.get(yield* Ref.get(leaderStarts), ownerPgid))
-      const alive = processStartTime(ownerPgid)
-      const since = tracked ?? (alive === undefined ? undefined : Number(alive))
+      const since = yield* leaderStart(ownerPgid)
       if (since === undefined) {
         // Without the owner's start every process on the machine would be a candidate.
         yield* Effect.logWarning(`cannot look for the commands of thread ${threadId}: codex group ${ownerPgid} is neither tracked nor running`)
         return 0
       }
-      const entry = Buffer.from(`CODEX_THREAD_ID=${threadId}`)
-      // Only what started after the owner can be its command: the environments of older processes are never read.
-      const found = liveProcesses().filter((p) => p.started >= since && p.pid !== process.pid && environHas(p.pid, entry))
+      const found = processesWithEnv(liveProcesses(), `CODEX_THREAD_ID=${threadId}`, since)
       if (found.length === 0) return 0
       // A group is ended whole only when its leader is one of the thread's commands (a sandboxed
       // command leads its own session); anything else is ended process by process, so a group the
@@ -242,11 +278,12 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       return found.length
     }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.endThreadCommands"))
 
-  const track = Effect.fn("ProcessGroups.track")(function* (pgid: number) {
+  const track = Effect.fn("ProcessGroups.track")(function* (pgid: number, mark?: string) {
     const leaderStartTime = processStartTime(pgid)
     if (leaderStartTime !== undefined) yield* Ref.update(leaderStarts, HashMap.set(pgid, Number(leaderStartTime)))
     const record: RunningRecord = {
       pgid,
+      ...(mark === undefined ? {} : { mark }),
       leaderStartTime: leaderStartTime ?? null,
       pluginPid: process.pid,
       pluginStartTime: selfStart,
@@ -290,13 +327,14 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       // pid reused (Linux never reuses a pid while a group of that id still has members).
       const leaderStart = processStartTime(record.pgid)
       const reused = leaderStart !== undefined && record.leaderStartTime !== null && leaderStart !== record.leaderStartTime
-      let ended: number | undefined
-      if (!reused && groupMembers(record.pgid).length > 0) {
-        yield* end(record.pgid)
-        ended = record.pgid
-      }
+      const mark = typeof record.mark === "string" ? record.mark : undefined
+      const since = record.leaderStartTime === null ? undefined : Number(record.leaderStartTime)
+      // A reused leader pid leaves the group alone; what carries the run's mark is the run's all the same.
+      const ended = reused
+        ? (mark !== undefined && since !== undefined ? yield* endRun(undefined, mark, since) : false)
+        : yield* endRun(record.pgid, mark, since)
       Fs.rmSync(path, { force: true })
-      return ended
+      return ended ? record.pgid : undefined
     })
 
   const reapOrphans = Effect.gen(function* () {
@@ -314,7 +352,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
     track,
     untrack,
     alive: (pgid) => Effect.sync(() => groupMembers(pgid).length > 0),
-    end,
+    end: (pgid, mark) => endRun(pgid, mark),
     endThreadCommands,
     reapOrphans
   }

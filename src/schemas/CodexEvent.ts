@@ -139,7 +139,21 @@ export const CodexEvent = Schema.Union(
   UnparsedLine,
   UnknownEvent
 )
-export type CodexEvent = typeof CodexEvent.Type
+
+/**
+ * Not printed by codex, and never decoded from a line: how codex exited, the last event of a run
+ * whose codex exited with status 0 (any other exit is a CodexExit failure). A turn codex left
+ * unfinished says with it what became of codex.
+ */
+export interface CodexExited {
+  readonly type: "<exited>"
+  readonly status: number | null
+  readonly signal: string | null
+  /** The last few KB of codex's stderr, as one line. */
+  readonly stderrTail: string
+}
+
+export type CodexEvent = typeof CodexEvent.Type | CodexExited
 
 // Compiled once: the union dispatches on the literal `type`, so a known event costs one member's check.
 const decodeEvent = Schema.decodeUnknownEither(CodexEvent)

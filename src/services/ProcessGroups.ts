@@ -8,18 +8,23 @@ import { Context } from "effect"
 import type { Effect } from "effect"
 
 export interface ProcessGroupsShape {
-  /** Records a running group whose leader is `leaderPid` (== pgid for a detached child). */
-  readonly track: (pgid: number) => Effect.Effect<void>
+  /**
+   * Records a running group whose leader is `pgid` (a detached child), with the run's mark
+   * (src/core/RunMark.ts) when it has one, so the next start can end both after a crash.
+   */
+  readonly track: (pgid: number, mark?: string) => Effect.Effect<void>
   /** Forgets the record of a group (after it has ended). */
   readonly untrack: (pgid: number) => Effect.Effect<void>
   /** Whether any live (non-zombie) process is still in the group. */
   readonly alive: (pgid: number) => Effect.Effect<boolean>
   /**
-   * SIGTERM to the group, then SIGKILL after the grace period (2 s) if anything in it
-   * is still alive. Bounded: returns at the latest shortly after the SIGKILL. True when anything
+   * SIGTERM to the group (and the groups its members' descendants started), then SIGKILL after
+   * the grace period (2 s) if anything is still alive. With `mark`, also every process started
+   * since the group's leader that carries the run's mark, wherever it is now (a group it leads is
+   * ended whole). Bounded: returns at the latest shortly after the SIGKILL. True when anything
    * was still running (nothing is signalled for a group that already ended on its own).
    */
-  readonly end: (pgid: number) => Effect.Effect<boolean>
+  readonly end: (pgid: number, mark?: string) => Effect.Effect<boolean>
   /**
    * Ends every command codex started for `threadId` that still runs, wherever it is now: codex puts
    * CODEX_THREAD_ID in a command's environment. A command whose spawn was under way as its turn was
@@ -34,7 +39,8 @@ export interface ProcessGroupsShape {
   readonly endThreadCommands: (threadId: string, ownerPgid: number) => Effect.Effect<number>
   /**
    * Ends every recorded group whose recording plugin is no longer running (its pid is
-   * gone or now belongs to another process), and drops those records. Returns the pgids ended.
+   * gone or now belongs to another process), and what carries its recorded mark, and drops
+   * those records. Returns the pgids of the runs where anything was ended.
    */
   readonly reapOrphans: Effect.Effect<ReadonlyArray<number>>
 }

@@ -50,3 +50,13 @@ export const waitForNoProcesses = async (pattern: RegExp, timeoutMs: number): Pr
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/** Polls `check` until it holds or `timeoutMs` passes; resolves with whether it held. */
+export const waitFor = async (check: () => boolean, timeoutMs: number): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (check()) return true
+    if (Date.now() >= deadline) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

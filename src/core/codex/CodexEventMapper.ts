@@ -3,7 +3,7 @@
  * The TurnRunner numbers the events, then appends the `tool.block`s, the `usage`
  * event and the final event from `outcome()`.
  */
-import type { CodexEvent, CodexItem, CodexUsage } from "../../schemas/CodexEvent.ts"
+import type { CodexEvent, CodexExited, CodexItem, CodexUsage } from "../../schemas/CodexEvent.ts"
 import type { FailureCode, LiveToolKind, TurnEvent, Usage } from "../../schemas/Protocol.ts"
 import type { CodexRunError } from "../../services/CodexProcess.ts"
 
@@ -45,6 +45,13 @@ export interface CodexEventMapper {
   readonly usageTotal: () => Usage | undefined
   /** Whether codex has reported the turn's end (`turn.completed` or `turn.failed`). */
   readonly turnEnded: () => boolean
+}
+
+/** A turn codex never finished, with what is known of how codex ended (PROTOCOL §4: the cause, for the host). */
+const unfinished = (exited: CodexExited | undefined): string => {
+  if (exited === undefined) return "codex ended without finishing the turn"
+  const how = exited.status === null ? `was killed by ${exited.signal}` : `exited with status ${exited.status}`
+  return `codex ${how} without finishing the turn: ${exited.stderrTail === "" ? "nothing on stderr" : `stderr: ${exited.stderrTail}`}`
 }
 
 /** How many unreadable stdout lines are shown before the rest are only counted. */
@@ -117,6 +124,7 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
   let completed = false
   let failure: string | undefined
   let unparsedLines = 0
+  let exited: CodexExited | undefined
   const started = new Set<string>()
   const plans = new Map<string, ReadonlyArray<PlanStep>>()
   const noticed = new Set<string>()
@@ -265,6 +273,9 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
         const more = unparsedLines === UNPARSED_SHOWN ? " (further unreadable lines are not shown)" : ""
         return [{ type: "notice", level: "warn", message: `codex printed an unreadable line: ${event.line}${more}` }]
       }
+      case "<exited>":
+        exited = event
+        return []
       case "turn.started":
       case "<unknown>":
         return []
@@ -284,7 +295,7 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
           return failed("codex_output", error.message)
       }
     }
-    if (!completed) return failed("codex_output", "codex ended without finishing the turn")
+    if (!completed) return failed("codex_output", unfinished(exited))
     return { _tag: "completed", finalMessage: lastMessage, usage: turnUsage, usageTotal: total }
   }
 

@@ -22,9 +22,19 @@ const spec = (mode: string, extra: Partial<{ binary: string; stdin: string; env:
   stdin: extra.stdin ?? "the prompt"
 })
 
-const collect = (s: ReturnType<typeof spec>) => codex.run(s).pipe(Stream.runCollect, Effect.map(Chunk.toArray))
+/** codex's own events; a run that ends cleanly ends with `<exited>`, checked here and left out. */
+const collect = (s: ReturnType<typeof spec>) =>
+  codex.run(s).pipe(
+    Stream.runCollect,
+    Effect.map(Chunk.toArray),
+    Effect.tap((events) => expect(events.at(-1)).toMatchObject({ type: "<exited>", status: 0, signal: null })),
+    Effect.map((events) => events.slice(0, -1))
+  )
 
 const running = isRunning
+
+/** How many of a chunk's events codex printed (the closing `<exited>` is the plugin's). */
+const codexEvents = (chunk: Chunk.Chunk<CodexEvent>) => Chunk.toArray(chunk).filter((e) => e.type !== "<exited>").length
 
 const pidsOf = (events: ReadonlyArray<CodexEvent>): Array<number> => {
   const e = events.find((e) => e.type === "<unknown>" && e.eventType === "fake.pids")
@@ -146,7 +156,7 @@ describe("CodexProcess", () => {
         Stream.runCollect,
         Effect.map(Chunk.toArray)
       )
-      expect(events.map((e) => e.type)).toEqual(["thread.started", "<unparsed>", "turn.completed"])
+      expect(events.map((e) => e.type)).toEqual(["thread.started", "<unparsed>", "turn.completed", "<exited>"])
     }))
 
   it.live("a slow consumer still gets every event after codex has exited (the pipe is drained, not cut)", () =>
@@ -157,7 +167,7 @@ describe("CodexProcess", () => {
       let count = 0
       yield* slow.run(spec("many", { env: { FAKE_CODEX_EVENTS: "3000" } })).pipe(
         Stream.runForEachChunk((chunk) =>
-          Effect.zipRight(Effect.sleep(Duration.millis(700)), Effect.sync(() => (count += chunk.length)))
+          Effect.zipRight(Effect.sleep(Duration.millis(700)), Effect.sync(() => (count += codexEvents(chunk))))
         )
       )
       expect(count).toBe(3003)
@@ -168,7 +178,7 @@ describe("CodexProcess", () => {
       // ~500 KB of output against a consumer that takes 200 ms a chunk: most of it waits as one batch.
       const chunks: Array<number> = []
       yield* makeCodexProcess(makeProcessGroups({ runningDir })).run(spec("many", { env: { FAKE_CODEX_EVENTS: "3000" } })).pipe(
-        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sleep(Duration.millis(200)), Effect.sync(() => chunks.push(chunk.length))))
+        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sleep(Duration.millis(200)), Effect.sync(() => chunks.push(codexEvents(chunk)))))
       )
       expect(chunks.reduce((a, b) => a + b, 0)).toBe(3003)
       expect(chunks.length).toBeLessThanOrEqual(6)
