@@ -16,6 +16,7 @@ import {
 } from "../schemas/AppServerWire.ts"
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
+import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import {
   AppServerError,
   type AppServerConnectionShape,
@@ -82,8 +83,8 @@ export const stderrSummary = (text: string): string => {
   return (errors.length > 0 ? errors.slice(-1) : lines.slice(-2)).join(" | ")
 }
 
-const spawnAppServer = (spec: AppServerSpawn) =>
-  spawnDetached(spec, {
+const spawnAppServer = (spec: AppServerSpawn, mark: string) =>
+  spawnDetached({ ...spec, env: { ...spec.env, [ENV_RUN_MARK]: mark } }, {
     stderrTailBytes: STDERR_TAIL,
     failure: (e) =>
       new AppServerError({ reason: "not_found", message: `could not start codex app-server ("${spec.binary}"): ${e.code ?? e.message}`, cause: e })
@@ -116,15 +117,17 @@ export const startAppServerConnection = (
   groups: ProcessGroupsShape
 ): Effect.Effect<AppServerConnectionShape, AppServerError, Scope.Scope> =>
   Effect.gen(function* () {
+    // What the app-server starts outside its group (codex's shell snapshot) carries this mark.
+    const mark = newRunMark()
     const spawned = yield* Effect.acquireRelease(
-      Effect.tap(spawnAppServer(spec), (s) => groups.track(s.child.pid!)),
+      Effect.tap(spawnAppServer(spec, mark), (s) => groups.track(s.child.pid!, mark)),
       (s) =>
         Effect.gen(function* () {
           // stdin EOF is the app-server's own way out (children included); the group end is the backstop.
           s.child.stdin.end()
           // A plain race, not Effect.timeout: a finalizer is uninterruptible, so a timeout could not cut the wait.
           yield* Effect.promise(() => Promise.race([s.exit, new Promise((r) => setTimeout(r, 2_000).unref())]))
-          yield* groups.end(s.child.pid!)
+          yield* groups.end(s.child.pid!, mark)
           yield* groups.untrack(s.child.pid!)
           s.child.stdout.destroy()
           s.child.stderr.destroy()
@@ -152,9 +155,10 @@ export const startAppServerConnection = (
       return new AppServerError({ reason: "exit", message: `codex app-server ${how}${tail ? `: ${tail}` : ""}` })
     }
 
-    // The process ended: every waiting request and every subscribed turn learns it now. Not to be
-    // cut short: the first turn to hear of it closes this connection's scope, and the others must hear too.
-    yield* Effect.promise(() => spawned.exit).pipe(
+    // The process ended: every waiting request and every subscribed turn learns it, once every line
+    // it wrote before has been dispatched (below). Not to be cut short: the first turn to hear of it
+    // closes this connection's scope, and the others must hear too.
+    const announceExit = Effect.promise(() => spawned.exit).pipe(
       Effect.flatMap((exit) =>
         Effect.uninterruptible(Effect.gen(function* () {
           const error = exitError(exit)
@@ -164,9 +168,11 @@ export const startAppServerConnection = (
           const subs = yield* Ref.get(subscribers)
           yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
         }))
-      ),
-      Effect.forkScoped
+      )
     )
+    // At its exit (or death) what it left is ended, so nothing it started can hold its stdout open
+    // and the reader below reaches end of file.
+    yield* Effect.promise(() => spawned.exit).pipe(Effect.zipRight(groups.end(pgid, mark)), Effect.forkScoped)
 
     const answerToolCall = (id: AppRpcId, params: unknown) =>
       Effect.gen(function* () {
@@ -239,7 +245,12 @@ export const startAppServerConnection = (
       })
       child.stdout.once("end", () => void emit.end())
       child.stdout.once("error", () => void emit.end())
-    }).pipe(Stream.runForEach(dispatch), Effect.forkScoped)
+    }).pipe(
+      // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
+      Stream.runForEach(dispatch),
+      Effect.zipRight(announceExit),
+      Effect.forkScoped
+    )
 
     const request = (method: string, params: unknown, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) =>
       Effect.gen(function* () {
@@ -300,6 +311,6 @@ export const startAppServerConnection = (
       subscribe,
       serveTools,
       alive: Effect.map(Deferred.isDone(exited), (d) => !d),
-      kill: Effect.asVoid(groups.end(pgid))
+      kill: Effect.asVoid(groups.end(pgid, mark))
     } satisfies AppServerConnectionShape
   })

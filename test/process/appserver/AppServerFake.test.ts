@@ -1,7 +1,7 @@
 // The app-server engine against a fake app-server: every server→client request is answered, and
 // an app-server that ignores `turn/interrupt` has its process group ended.
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
@@ -84,6 +84,30 @@ describe("app-server engine with a fake app-server", () => {
       expect([...next][0]).toMatchObject({ type: "turn.started" })
       const [after] = processesMatching(new RegExp(marker))
       expect(after?.pid).not.toBe(before?.pid)
+    }))
+})
+
+describe("what the app-server starts outside its group (its shell snapshot)", () => {
+  const holderOf = (marker: string) => new RegExp(`60_000\\) ${marker}-holder`)
+
+  it.scopedLive("ends when the plugin closes the engine, and when the app-server dies", () =>
+    Effect.gen(function* () {
+      for (const how of ["engine closed", "app-server killed"] as const) {
+        const marker = `holder-${randomUUID()}`
+        const world = yield* makeWorld("http://127.0.0.1:9/v1", { binary: fake, extra_args: ["-c", `marker=${marker}`] })
+        yield* withEnv({ FAKE_APP_SERVER_MODE: "normal", FAKE_APP_SERVER_HOLDER: `${marker}-holder` })
+        const scope = yield* Scope.make()
+        const engine = yield* fakeEngine(world).pipe(Scope.extend(scope))
+        const { hooks } = makeHooks()
+        yield* runTurn(engine, makePlan(world, { text: "go" }), hooks)
+        expect(processesMatching(holderOf(marker))).toHaveLength(1)
+        if (how === "app-server killed") {
+          const [appServer] = processesMatching(new RegExp(`fake-app-server.mjs.*${marker}`))
+          process.kill(appServer!.pid, "SIGKILL")
+        } else yield* Scope.close(scope, Exit.void)
+        expect(yield* Effect.promise(() => waitForNoProcesses(holderOf(marker), 5_000))).toEqual([])
+        yield* Scope.close(scope, Exit.void)
+      }
     }))
 })
 
