@@ -7,6 +7,7 @@ import { completeEnd, LineTooLong, withReadHandle } from "../core/rollout/Rollou
 import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
 import { buildReport, type ReportOptions } from "../core/rollout/RolloutReport.ts"
 import { rewriteRollout } from "../core/rollout/RolloutRewrite.ts"
+import { rolloutWriters } from "../core/rollout/RolloutWriters.ts"
 import { lastUsageTotal } from "../core/rollout/RolloutUsage.ts"
 import { scanToolCalls } from "../core/rollout/RolloutToolCalls.ts"
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
@@ -29,6 +30,9 @@ const readError = (path: string) => (e: unknown) => new RolloutReadError({ path,
  * to exit, short enough that a host never waits on a codex that is still working.
  */
 export const WRITER_LOCK_WAIT_MS = 5_000
+
+/** How often a rewrite looks again for a writer that holds the rollout open. */
+const WRITER_POLL = "50 millis"
 
 /** codex's history index (CODEX.md "Writer locks and the history index"). */
 export const HISTORY_INDEX = "thread_history_1.sqlite"
@@ -119,6 +123,26 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
               )
           )
 
+    /**
+     * Waits (within the writer-lock budget) until no other process holds `path` open for writing:
+     * a resuming codex opens the rollout before it takes its writer lock (src/core/rollout/RolloutWriters.ts).
+     */
+    const noOtherWriter = (path: string, threadId: string | undefined) =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + waitMs
+        for (;;) {
+          const writers = rolloutWriters(path)
+          if (writers.length === 0) return
+          if (Date.now() >= deadline) {
+            return yield* new ThreadInUse({
+              threadId: threadId ?? path,
+              message: `rollout ${path} is open for writing by process ${writers.join(", ")} (kept for ${waitMs} ms)`
+            })
+          }
+          yield* Effect.sleep(WRITER_POLL)
+        }
+      })
+
     const mutate = Effect.fn("RolloutStore.mutate")(function* (
       path: string,
       mutations: ReadonlyArray<{ readonly blockId: string; readonly op: "light" | "heavy" }>,
@@ -134,8 +158,12 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
         }
       }).pipe(Effect.uninterruptible)
       // codex's own lock for the whole rewrite, so no other codex process appends to the file being
-      // replaced. (This plugin's own turns are kept away by Turns.withThread, held by the caller.)
-      const result = yield* Effect.scoped(Effect.zipRight(holdCodexWriterLock(path, threadIdOfRolloutPath(path)), rewrite))
+      // replaced, and no process holding the file open for writing without that lock (yet).
+      // (This plugin's own turns are kept away by Turns.withThread, held by the caller.)
+      const threadId = threadIdOfRolloutPath(path)
+      const result = yield* Effect.scoped(
+        holdCodexWriterLock(path, threadId).pipe(Effect.zipRight(noOtherWriter(path, threadId)), Effect.zipRight(rewrite))
+      )
       if (result.badLines.length > 0) {
         yield* Effect.logWarning("rollout lines naming a mutated call are not valid JSON; left as they are").pipe(
           Effect.annotateLogs({ path, lines: result.badLines.join(",") })

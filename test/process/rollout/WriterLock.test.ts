@@ -44,6 +44,43 @@ const mutateOnce = (codexHome: string, path: string, waitMs: number) =>
     })
   )
 
+/** A process holding `file` open for append (as a resuming codex does before it takes its lock), until ended. */
+const holdOpenForAppend = async (file: string) => {
+  const p = spawn(process.execPath, ["-e", `require("fs").openSync(${JSON.stringify(file)}, "a"); process.stdout.write("open"); setInterval(() => {}, 1 << 30)`], {
+    stdio: ["ignore", "pipe", "ignore"]
+  })
+  await new Promise((r) => p.stdout!.once("data", r))
+  return { end: () => new Promise<void>((resolve) => (p.on("exit", () => resolve()), p.kill("SIGKILL"))) }
+}
+
+describe("a writer without the lock", () => {
+  it("a process holding the rollout open for writing (no writer lock yet) gets the rewrite refused, then it applies", async () => {
+    const { codexHome, path } = await home()
+    await Fs.mkdir(Path.join(codexHome, "thread-writer-locks"), { recursive: true })
+    const writer = await holdOpenForAppend(path)
+    const before = await Fs.readFile(path)
+    const refused = await mutateOnce(codexHome, path, 300)
+    expect(refused._tag === "Left" && refused.left).toMatchObject({ _tag: "ThreadInUse" })
+    expect(refused._tag === "Left" && refused.left.message).toContain("open for writing")
+    expect((await Fs.readFile(path)).equals(before)).toBe(true)
+    await writer.end()
+    expect(await mutateOnce(codexHome, path, 300)).toMatchObject({ _tag: "Right", right: { touched: 1, missing: [] } })
+  })
+
+  it("a reader does not count as a writer", async () => {
+    const { codexHome, path } = await home()
+    const reader = spawn(process.execPath, ["-e", `require("fs").openSync(${JSON.stringify(path)}, "r"); process.stdout.write("open"); setInterval(() => {}, 1 << 30)`], {
+      stdio: ["ignore", "pipe", "ignore"]
+    })
+    await new Promise((r) => reader.stdout!.once("data", r))
+    try {
+      expect(await mutateOnce(codexHome, path, 300)).toMatchObject({ _tag: "Right", right: { touched: 1 } })
+    } finally {
+      reader.kill("SIGKILL")
+    }
+  })
+})
+
 describe("codex's writer lock", () => {
   it("a mutation waits for another holder, then fails ThreadInUse changing nothing; after the holder ends it applies", async () => {
     const { codexHome, path } = await home()

@@ -1,0 +1,88 @@
+/**
+ * Who else writes a thread, read from /proc (Linux). codex's writer lock is not the whole story: a
+ * resuming codex opens the rollout for append before it holds the lock (some 80 ms on 0.171, longer
+ * on a busy machine; CODEX.md "Writer locks"), and a rewrite's rename under such a writer loses
+ * every line it appends afterwards. So a rewrite also asks which processes hold the file open for
+ * writing, and which hold the thread's lock file locked. Elsewhere than Linux both answer nothing.
+ */
+import * as Fs from "node:fs"
+
+const O_ACCMODE = 0o3
+const O_RDONLY = 0
+
+const numericEntries = (dir: string): Array<string> => {
+  try {
+    return Fs.readdirSync(dir).filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57)
+  } catch {
+    return [] // gone, or not ours to read
+  }
+}
+
+/** Whether descriptor `fd` of `pid` is open for writing (its fdinfo `flags`, octal). */
+const openForWriting = (pid: string, fd: string): boolean => {
+  try {
+    const m = /^flags:\s+([0-7]+)/m.exec(Fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1"))
+    return m !== null && (Number.parseInt(m[1]!, 8) & O_ACCMODE) !== O_RDONLY
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The processes other than this one that hold `path` open for writing, among `pids` (default:
+ * every process whose descriptors this user may read).
+ */
+export const rolloutWriters = (path: string, pids?: ReadonlyArray<number>): ReadonlyArray<number> => {
+  if (process.platform !== "linux") return []
+  let target: string
+  try {
+    target = Fs.realpathSync(path)
+  } catch {
+    return []
+  }
+  const self = String(process.pid)
+  const candidates = pids === undefined ? numericEntries("/proc") : pids.map(String)
+  const found: Array<number> = []
+  for (const pid of candidates) {
+    if (pid === self) continue
+    for (const fd of numericEntries(`/proc/${pid}/fd`)) {
+      let link: string
+      try {
+        link = Fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
+      } catch {
+        continue
+      }
+      if (link === target && openForWriting(pid, fd)) {
+        found.push(Number(pid))
+        break
+      }
+    }
+  }
+  return found
+}
+
+/** The pids holding a `flock` on `lockFile` (from /proc/locks); none when the file is gone. */
+export const flockHolders = (lockFile: string): ReadonlyArray<number> => {
+  if (process.platform !== "linux") return []
+  let ino: number
+  try {
+    ino = Fs.statSync(lockFile).ino
+  } catch {
+    return []
+  }
+  let locks: string
+  try {
+    locks = Fs.readFileSync("/proc/locks", "latin1")
+  } catch {
+    return []
+  }
+  // "1: FLOCK  ADVISORY  WRITE 12345 08:01:6291458 0 EOF": the pid, then major:minor:inode.
+  const holders: Array<number> = []
+  for (const line of locks.split("\n")) {
+    const f = line.trim().split(/\s+/)
+    if (f[1] !== "FLOCK" || f[2] === "->") continue
+    const inode = f[5]?.split(":")[2]
+    if (inode !== undefined && Number(inode) === ino) holders.push(Number(f[4]))
+  }
+  return holders
+}
