@@ -1,5 +1,5 @@
 /**
- * `npm run load -- --agents 64 --engine exec|app-server [--idle-ms N] [--no-doc]`: a host with many
+ * `npm run load -- --agents 64 --engine exec|app-server [--idle-sec N] [--no-doc]`: a host with many
  * agents at once, against the real codex and a scripted model on loopback (CODEX.md), through the
  * real plugin executable. Each agent runs a host-tool turn whose tool answers with a bulky output,
  * then `session/mutate`s that call, then a resumed turn. It passes when every turn completes, every
@@ -22,7 +22,8 @@ const arg = (name: string, fallback: string) => {
 }
 const agents = Number(arg("agents", "64"))
 const engine = arg("engine", "exec")
-const idleMs = Number(arg("idle-ms", "3000"))
+const idleSec = Number(arg("idle-sec", "2"))
+const idleMs = idleSec * 1000
 const writeDoc = !process.argv.includes("--no-doc")
 if (!Number.isInteger(agents) || agents < 1) throw new Error(`--agents takes a positive whole number, not ${arg("agents", "")}`)
 if (engine !== "exec" && engine !== "app-server") throw new Error(`--engine takes exec or app-server, not ${engine}`)
@@ -80,7 +81,7 @@ const profile = await makeProfile({
   binary: codexBin,
   extra_args: codexOfflineArgs(model.baseUrl),
   engine,
-  ...(engine === "app-server" ? { thread_idle_unload_ms: idleMs } : {})
+  ...(engine === "app-server" ? { thread_idle_unload_sec: idleSec } : {})
 })
 const host = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir } })
 const problems: Array<string> = []

@@ -18,6 +18,8 @@ import { readThreadToolsKey, writeThreadToolsKey } from "../core/codex/AppServer
 import { cliModel } from "../core/codex/CodexArgs.ts"
 import { dynamicToolSet, NO_TOOLS_KEY, toDynamicToolResponse, type DynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
+import { writerLockPath } from "../core/codex/CodexWriterLock.ts"
+import { flockHolders, rolloutWriters } from "../core/rollout/RolloutWriters.ts"
 import { ThreadResult, TurnStartResult } from "../schemas/AppServerWire.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
@@ -25,6 +27,7 @@ import { AppServerError, type AppServerConnectionShape, type ThreadSignal } from
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { RolloutStore, type RolloutStoreShape } from "../services/RolloutStore.ts"
+import { Turns, type TurnsShape } from "../services/Turns.ts"
 import { AppServerEngine, type AppServerEngineShape, type EngineSupport, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 import { verifyAppServer } from "./AppServerSupport.ts"
@@ -40,7 +43,11 @@ export interface AppServerEngineOptions {
 interface LoadedThread {
   readonly toolsKey: string
   readonly settingsKey: string
+  /** When a turn last ended on it; IN_USE while one runs (or is about to). */
+  readonly lastUsed: number
 }
+
+const IN_USE = Number.POSITIVE_INFINITY
 
 /** How far a turn got in codex: what its cancel must undo. */
 type TurnProgressState =
@@ -59,6 +66,8 @@ interface Slot {
   /** Whether a turn has warned about `droppedArgs` yet (once per app-server, not every turn). */
   readonly warnedDropped: Ref.Ref<boolean>
   readonly model: string | undefined
+  /** `thread_idle_unload_sec` of the config in force, in ms. */
+  readonly idleMs: Ref.Ref<number>
 }
 
 const decodeThread = Schema.decodeUnknown(ThreadResult)
@@ -98,6 +107,8 @@ const threadSettings = (plan: TurnPlan, slot: Slot) => {
 
 export const makeAppServerEngine = (deps: {
   readonly paths: PluginPathsShape
+  /** Where threads are held: an idle unload holds the thread as a rewrite does. */
+  readonly turns: Pick<TurnsShape, "withThread">
   readonly groups: ProcessGroupsShape
   readonly rollouts: RolloutStoreShape
   readonly options?: AppServerEngineOptions
@@ -128,7 +139,10 @@ export const makeAppServerEngine = (deps: {
         yield* Effect.logInfo(`codex app-server started (pid ${conn.pgid}, codex ${conn.version ?? "version unknown"})`)
         const threads = yield* Ref.make(HashMap.empty<string, LoadedThread>())
         const warnedDropped = yield* Ref.make(false)
-        return { key, conn, scope, threads, droppedArgs: argv.dropped, warnedDropped, model: argv.model } satisfies Slot
+        const idleMs = yield* Ref.make(config.thread_idle_unload_sec * 1000)
+        const slot = { key, conn, scope, threads, droppedArgs: argv.dropped, warnedDropped, model: argv.model, idleMs } satisfies Slot
+        yield* unloadIdleThreads(slot).pipe(Effect.forkIn(scope))
+        return slot
       })
 
     /** The running app-server for this config, started (or restarted after a crash) as needed. */
@@ -138,7 +152,10 @@ export const makeAppServerEngine = (deps: {
           const key = JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
           if (Option.isSome(current)) {
             const slot = current.value
-            if (slot.key === key && (yield* slot.conn.alive)) return [slot, current] as const
+            if (slot.key === key && (yield* slot.conn.alive)) {
+              yield* Ref.set(slot.idleMs, config.thread_idle_unload_sec * 1000)
+              return [slot, current] as const
+            }
             if (slot.key !== key) yield* Effect.logWarning("codex app-server config changed (binary or extra_args); restarting it")
             yield* closeSlot(slot)
           }
@@ -153,26 +170,85 @@ export const makeAppServerEngine = (deps: {
         Effect.as(closeSlot(slot), Option.isSome(current) && current.value === slot ? Option.none() : current)
       )
 
+    /**
+     * How long an unload may take: the control timeout, and more the more threads this app-server
+     * has loaded (at 128 agents codex confirmed some unloads only seconds later).
+     */
+    const unloadBoundMs = (slot: Slot) =>
+      Effect.map(Ref.get(slot.threads), (threads) => Math.min(controlTimeoutMs + 100 * HashMap.size(threads), 60_000))
+
+    /**
+     * Waits until the app-server has let go of the thread: no longer holding codex's writer lock of
+     * it nor its rollout open for writing. codex confirms the unload (`thread/closed`) before it
+     * has always done both, and a rewrite must not meet this plugin's own app-server as a writer.
+     */
+    const awaitLetGo = (slot: Slot, threadId: string, boundMs: number) =>
+      Effect.gen(function* () {
+        const pid = slot.conn.pgid
+        const lockFile = writerLockPath(paths.codexHome, threadId)
+        const rollout = yield* rollouts.find(threadId).pipe(Effect.option)
+        const holds = () =>
+          flockHolders(lockFile).includes(pid) || (Option.isSome(rollout) && rolloutWriters(rollout.value, [pid]).length > 0)
+        const deadline = Date.now() + boundMs
+        while (holds()) {
+          if (Date.now() >= deadline) {
+            return yield* Effect.logWarning(`codex app-server still holds thread ${threadId} ${boundMs} ms after unloading it`)
+          }
+          yield* Effect.sleep("20 millis")
+        }
+      })
+
+    /**
+     * What the shared app-server holds follows the active agents: a thread no turn has used for
+     * `thread_idle_unload_sec` is unloaded, which frees its memory in codex and codex's writer lock
+     * of it (so the user's own `codex resume` of it works again). Each unload holds the thread in
+     * Turns, so no turn starts on it meanwhile, and looks again under that hold.
+     */
+    const unloadIdleThreads = (slot: Slot): Effect.Effect<never> => {
+      const unloadIfIdle = (threadId: string) =>
+        Effect.gen(function* () {
+          const idleMs = yield* Ref.get(slot.idleMs)
+          const thread = HashMap.get(yield* Ref.get(slot.threads), threadId)
+          if (Option.isNone(thread) || Date.now() - thread.value.lastUsed < idleMs) return
+          yield* unload(slot, threadId)
+          yield* Effect.logDebug(`unloaded thread ${threadId} from codex app-server after ${Math.round(idleMs / 1000)} s without a turn`)
+        }).pipe(
+          deps.turns.withThread(threadId),
+          Effect.catchAll((e) => Effect.logWarning(`codex app-server could not unload idle thread ${threadId}: ${e.message}`))
+        )
+      const sweep = Effect.gen(function* () {
+        const idleMs = yield* Ref.get(slot.idleMs)
+        const now = Date.now()
+        const idle = [...HashMap.filter(yield* Ref.get(slot.threads), (t) => now - t.lastUsed >= idleMs).pipe(HashMap.keys)]
+        yield* Effect.forEach(idle, unloadIfIdle, { concurrency: 4, discard: true })
+        // Looked at again a few times per idle period: a thread is unloaded at most a quarter late.
+        yield* Effect.sleep(Math.max(250, Math.min(idleMs / 4, 30_000)))
+      })
+      return Effect.forever(sweep)
+    }
+
     /** Unloads a loaded thread so codex reads its rollout again on the next resume (CODEX.md). */
     const unload = (slot: Slot, threadId: string) =>
       Effect.gen(function* () {
         const loaded = HashMap.get(yield* Ref.get(slot.threads), threadId)
         if (Option.isNone(loaded)) return
         const modern = slot.conn.version !== undefined && compareVersions(slot.conn.version, UNSUBSCRIBE_UNLOADS_FROM) >= 0
+        const boundMs = yield* unloadBoundMs(slot)
         yield* Effect.scoped(
           Effect.gen(function* () {
             const queue = yield* slot.conn.subscribe(threadId)
             if (modern) {
-              yield* slot.conn.request("thread/unsubscribe", { threadId }, controlTimeoutMs)
-              yield* awaitSignal(queue, (n) => n.method === "thread/closed", controlTimeoutMs, "thread/closed")
+              yield* slot.conn.request("thread/unsubscribe", { threadId }, boundMs)
+              yield* awaitSignal(queue, (n) => n.method === "thread/closed", boundMs, "thread/closed")
             } else {
               // 0.135/0.151 ignore thread_unload_delay_secs: archiving unloads, unarchiving puts the file back.
-              yield* slot.conn.request("thread/archive", { threadId }, controlTimeoutMs)
-              yield* slot.conn.request("thread/unarchive", { threadId }, controlTimeoutMs)
+              yield* slot.conn.request("thread/archive", { threadId }, boundMs)
+              yield* slot.conn.request("thread/unarchive", { threadId }, boundMs)
             }
           })
         )
         yield* Ref.update(slot.threads, HashMap.remove(threadId))
+        yield* awaitLetGo(slot, threadId, boundMs)
       })
 
     /** Takes signals until one matches; fails when the app-server ends or the time is up. */
@@ -209,7 +285,7 @@ export const makeAppServerEngine = (deps: {
         yield* Effect.try(() => writeThreadToolsKey(toolsDir, thread.id, tools.key)).pipe(
           Effect.catchAll((e) => Effect.logWarning(`could not record the tools of thread ${thread.id}: ${String(e.error)}`))
         )
-        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey }))
+        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey, lastUsed: IN_USE }))
         return thread.id
       })
 
@@ -247,6 +323,7 @@ export const makeAppServerEngine = (deps: {
           return { threadId, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt } satisfies ChosenThread
         }
         if (Option.isSome(loaded) && loaded.value.settingsKey === settingsKey) {
+          yield* Ref.update(slot.threads, HashMap.modify(wanted, (t) => ({ ...t, lastUsed: IN_USE })))
           return { threadId: wanted, resumed: true, notices: [], prompt: plan.prompt } satisfies ChosenThread
         }
         // Not loaded, or loaded with another system prompt / sandbox / model: (re)load it with these.
@@ -258,7 +335,7 @@ export const makeAppServerEngine = (deps: {
           ...(modern ? { excludeTurns: true } : {})
         })
         const { thread } = yield* decodeThread(answer).pipe(Effect.mapError(protocolError("thread/resume")))
-        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey, settingsKey }))
+        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey, settingsKey, lastUsed: IN_USE }))
         if (thread.id !== wanted) {
           const notice: TurnEvent = { type: "notice", level: "warn", message: `thread ${wanted} could not be resumed; codex answered with thread ${thread.id}` }
           return { threadId: thread.id, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt } satisfies ChosenThread
@@ -346,6 +423,8 @@ export const makeAppServerEngine = (deps: {
       Effect.gen(function* () {
         const { slot, chosen } = yield* prepare(plan, tools)
         const { threadId } = chosen
+        // The thread is idle from the turn's end on (unloadIdleThreads).
+        yield* Effect.addFinalizer(() => Ref.update(slot.threads, HashMap.modify(threadId, (t) => ({ ...t, lastUsed: Date.now() }))))
         const queue = yield* slot.conn.subscribe(threadId)
         const progress: TurnProgress = yield* Ref.make<TurnProgressState>({ _tag: "NotSent" })
         // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
@@ -496,6 +575,7 @@ export const AppServerEngineLive = Layer.scoped(
     const paths = yield* PluginPaths
     const groups = yield* ProcessGroups
     const rollouts = yield* RolloutStore
-    return yield* makeAppServerEngine({ paths, groups, rollouts })
+    const turns = yield* Turns
+    return yield* makeAppServerEngine({ paths, groups, rollouts, turns })
   })
 )

@@ -16,7 +16,12 @@ export const ConfigFile = Schema.Struct({
   consume_marker: Schema.optionalWith(Schema.String, { default: () => "...(tool called)" }),
   tool_timeout_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
   /** `exec`: one `codex exec` per turn; `app-server`: a long-lived `codex app-server` (PROTOCOL.md §8). */
-  engine: Schema.optionalWith(Schema.Literal("exec", "app-server"), { default: () => "exec" as const })
+  engine: Schema.optionalWith(Schema.Literal("exec", "app-server"), { default: () => "exec" as const }),
+  /**
+   * app-server engine: a thread no turn has used for this long is unloaded from the shared
+   * app-server, which then lets go of its memory and of codex's writer lock of the thread.
+   */
+  thread_idle_unload_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 })
 })
 export type Config = typeof ConfigFile.Type
 export type EngineName = Config["engine"]

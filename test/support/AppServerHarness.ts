@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AppServerEngineLive } from "../../src/layers/AppServerEngineLive.ts"
+import { TurnsLive } from "../../src/layers/TurnsLive.ts"
 import { ProcessGroupsLive } from "../../src/layers/ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "../../src/layers/RolloutStoreLive.ts"
 import { defaultConfig, type Config } from "../../src/schemas/Config.ts"
@@ -52,7 +53,7 @@ export const makeWorld = (baseUrl: string, overrides: Partial<Config> = {}) =>
 export const engineLayer = (world: AppServerWorld) => {
   const pathsLayer = Layer.succeed(PluginPaths, world.paths)
   return AppServerEngineLive.pipe(
-    Layer.provide(Layer.mergeAll(ProcessGroupsLive, RolloutStoreLive)),
+    Layer.provide(Layer.mergeAll(ProcessGroupsLive, RolloutStoreLive, TurnsLive)),
     Layer.provide(pathsLayer)
   )
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { makeAppServerEngine } from "../../../src/layers/AppServerEngineLive.ts"
 import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
 import { makeRolloutStore } from "../../../src/layers/RolloutStoreLive.ts"
+import { makeTurns } from "../../../src/layers/TurnsLive.ts"
 import { makeHooks, makePlan, makeWorld, runTurn, type AppServerWorld } from "../../support/AppServerHarness.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
 
@@ -19,7 +20,8 @@ const fakeEngine = (world: AppServerWorld) =>
   Effect.gen(function* () {
     const rollouts = yield* makeRolloutStore(world.paths)
     const groups = makeProcessGroups({ runningDir: join(world.paths.stateDir, "running") })
-    return yield* makeAppServerEngine({ paths: world.paths, groups, rollouts, options: { controlTimeoutMs: 500, rolloutSettleMs: 0 } })
+    const turns = yield* makeTurns
+    return yield* makeAppServerEngine({ paths: world.paths, groups, rollouts, turns, options: { controlTimeoutMs: 500, rolloutSettleMs: 0 } })
   })
 
 const withEnv = (vars: Record<string, string>) =>
