@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { flockHolders } from "../src/core/rollout/RolloutWriters.ts"
 import { codexBin, codexOfflineArgs, makeTempCodexHome } from "../test/support/CodexOffline.ts"
 import { makeProfile, startReferenceHost } from "../test/support/ReferenceHost.ts"
 import { assistantMessage, functionCall, type ModelRequest, startScriptedModelServer } from "../test/support/ScriptedModelServer.ts"
@@ -67,7 +68,8 @@ const codexPids = (): Array<number> => {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue
     try {
-      if (readlinkSync(`/proc/${name}/exe`).endsWith("/codex")) out.push(Number(name))
+      // This run's codex only: other codex processes on the machine (the user's own) are not counted.
+      if (readlinkSync(`/proc/${name}/exe`).endsWith("/codex") && readFileSync(`/proc/${name}/environ`, "latin1").includes(homeEntry)) out.push(Number(name))
     } catch {}
   }
   return out
@@ -76,6 +78,7 @@ const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`
 
 const model = await startScriptedModelServer(script)
 const codexHome = await makeTempCodexHome()
+const homeEntry = `\0CODEX_HOME=${codexHome.dir}\0`
 const workspaceRoot = await mkdtemp(join(tmpdir(), "plexum-load-"))
 const profile = await makeProfile({
   binary: codexBin,
@@ -135,7 +138,12 @@ try {
     return { id, r }
   }))
   for (const { id, r } of mutates) {
-    if (r.error) problems.push(`${id}: mutate refused: ${r.error.code} ${r.error.message}`)
+    if (r.error && process.env.LOAD_DEBUG) {
+      const t = (r.error.data as any)?.threadId
+      const holders = flockHolders(join(codexHome.dir, "thread-writer-locks", `${t}.lock`))
+      process.stderr.write(`holders of ${t}: ${holders.map((p) => `${p} ${readFileSync(`/proc/${p}/cmdline`, "latin1").replace(/\0/g, " ").slice(0, 200)}`).join("; ")}\n`)
+    }
+    if (r.error) problems.push(`${id}: mutate refused: ${r.error.code} ${r.error.message} ${JSON.stringify(r.error.data ?? {})}`)
     else if (r.result.touched < 1) problems.push(`${id}: mutate touched nothing (missing ${JSON.stringify(r.result.missing)})`)
   }
 
@@ -155,7 +163,7 @@ try {
   for (const id of leaks) problems.push(`${id}: the resumed request carried the consumed output`)
 
   let appServerAfterIdle = 0
-  if (engine === "app-server") {
+  if (engine === "app-server" && idleSec <= 60) {
     await new Promise((r) => setTimeout(r, idleMs * 2 + 1000))
     appServerAfterIdle = codexPids().reduce((n, pid) => n + rssOf(pid), 0)
   }
@@ -166,7 +174,8 @@ try {
     `first wave: ${(waveMs / 1000).toFixed(1)} s; plugin peak RSS ${mb(pluginPeak)}; codex peak total RSS ${mb(codexPeak)}`,
     ...(engine === "app-server" ? [`app-server RSS after the first wave ${mb(appServerAfterWave)}, after ${idleMs} ms idle ${mb(appServerAfterIdle)}`] : []),
     problems.length === 0 ? "every turn completed, every tool.block arrived, every mutate applied, no consumed output resent" : `${problems.length} problem(s):`,
-    ...problems.slice(0, 20).map((p) => `  ${p}`)
+    ...problems.slice(0, 20).map((p) => `  ${p}`),
+    ...host.logs.filter((l) => l.level === "warn" || l.level === "error").slice(0, 10).map((l) => `  plugin ${l.level}: ${l.message}`)
   ]
   process.stdout.write(lines.join("\n") + "\n")
 

@@ -1,6 +1,6 @@
 /** RolloutStore over the files under `PluginPaths.codexHome`. */
 import { Effect, Layer, Option } from "effect"
-import { acquireWriterLock, WriterLockBusy } from "../core/codex/CodexWriterLock.ts"
+import { acquireWriterLock, makeCoordinationQueue, WriterLockBusy } from "../core/codex/CodexWriterLock.ts"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/rollout/RolloutLineScanner.ts"
@@ -101,13 +101,14 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       )
 
     const waitMs = options.writerLockWaitMs ?? WRITER_LOCK_WAIT_MS
+    const coordination = makeCoordinationQueue()
     /** codex's own lock of the thread (other codex processes), held until the scope closes. */
     const holdCodexWriterLock = (path: string, threadId: string | undefined) =>
       threadId === undefined
         ? Effect.void // not a codex rollout name: no codex writes it under a lock
         : Effect.acquireRelease(
             Effect.tryPromise({
-              try: (signal) => acquireWriterLock(paths.codexHome, threadId, waitMs, signal),
+              try: (signal) => acquireWriterLock(paths.codexHome, threadId, waitMs, signal, coordination),
               catch: (e) =>
                 e instanceof WriterLockBusy
                   ? new ThreadInUse({ threadId, message: `thread ${threadId} is in use by another codex process (it kept codex's writer lock for ${waitMs} ms)` })

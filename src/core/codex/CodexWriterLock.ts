@@ -122,14 +122,44 @@ const openLockFile = async (path: string): Promise<{ fh: FileHandle; created: bo
 }
 
 /**
- * Takes codex's writer lock of `threadId`, waiting up to `waitMs` for another holder; rejects with
- * `WriterLockBusy` when it is still held then. Abort `signal` to give up early.
+ * Runs its callers' critical sections one at a time: this process's own turns at
+ * `.coordination.lock`. Without it, 64 mutations at once each left a `flock -w` process waiting
+ * on that lock and spent their whole budget queueing behind each other, not behind a writer.
+ */
+export interface CoordinationQueue {
+  readonly run: <A>(f: () => Promise<A>) => Promise<A>
+}
+
+export const makeCoordinationQueue = (): CoordinationQueue => {
+  let tail: Promise<unknown> = Promise.resolve()
+  return {
+    run: (f) => {
+      const result = tail.then(f, f)
+      tail = result.catch(() => undefined)
+      return result
+    }
+  }
+}
+
+const UNQUEUED: CoordinationQueue = { run: (f) => f() }
+
+/**
+ * `.coordination.lock` is held by anyone (codex or this plugin) only while a lock file is opened,
+ * locked or removed: waiting for it is waiting in a queue, bounded apart from `waitMs`.
+ */
+const COORDINATION_WAIT_MS = 60_000
+
+/**
+ * Takes codex's writer lock of `threadId`, waiting up to `waitMs` for another holder (counted from
+ * when it was first found held, not while waiting in `queue` or for `.coordination.lock`); rejects
+ * with `WriterLockBusy` when it is still held then. Abort `signal` to give up early.
  */
 export const acquireWriterLock = async (
   codexHome: string,
   threadId: string,
   waitMs: number,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  queue: CoordinationQueue = UNQUEUED
 ): Promise<HeldWriterLock> => {
   const dir = Path.join(codexHome, WRITER_LOCK_DIR)
   const path = writerLockPath(codexHome, threadId)
@@ -138,32 +168,37 @@ export const acquireWriterLock = async (
     (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? false : Promise.reject(e))
   )
   if (!present) return NOTHING_TO_HOLD
-  const deadline = Date.now() + waitMs
+  const coordinationDeadline = Date.now() + Math.max(waitMs, COORDINATION_WAIT_MS)
+  let busySince: number | undefined
   for (;;) {
-    const attempt = await withCoordination(dir, Math.max(deadline - Date.now(), 0), signal, async () => {
-      const { fh, created } = await openLockFile(path)
-      let locked = false
-      try {
-        locked = await flockFd(fh, 0, signal)
-      } finally {
-        if (!locked) {
-          if (created) await Fs.rm(path, { force: true })
-          await fh.close()
+    const attempt = await queue.run(() =>
+      withCoordination(dir, Math.max(coordinationDeadline - Date.now(), 0), signal, async () => {
+        const { fh, created } = await openLockFile(path)
+        let locked = false
+        try {
+          locked = await flockFd(fh, 0, signal)
+        } finally {
+          if (!locked) {
+            if (created) await Fs.rm(path, { force: true })
+            await fh.close()
+          }
         }
-      }
-      return locked ? { fh, created } : undefined
-    })
-    const held = attempt?.value
-    if (held !== undefined) return holding(dir, path, held.fh, held.created)
+        return locked ? { fh, created } : undefined
+      })
+    )
     signal?.throwIfAborted()
-    if (Date.now() >= deadline) throw new WriterLockBusy(threadId)
-    await sleep(Math.min(RETRY_MS, deadline - Date.now()), signal)
+    if (attempt === undefined) throw new WriterLockBusy(threadId) // `.coordination.lock` never came free
+    const held = attempt.value
+    if (held !== undefined) return holding(dir, path, held.fh, held.created, queue)
+    busySince ??= Date.now()
+    if (Date.now() - busySince >= waitMs) throw new WriterLockBusy(threadId)
+    await sleep(Math.min(RETRY_MS, busySince + waitMs - Date.now()), signal)
   }
 }
 
 const RELEASE_WAIT_MS = 10_000
 
-const holding = (dir: string, path: string, fh: FileHandle, created: boolean): HeldWriterLock => {
+const holding = (dir: string, path: string, fh: FileHandle, created: boolean, queue: CoordinationQueue): HeldWriterLock => {
   let released = false
   return {
     taken: true,
@@ -174,10 +209,12 @@ const holding = (dir: string, path: string, fh: FileHandle, created: boolean): H
       try {
         // Removed under `.coordination.lock`, as codex removes its own, so no codex opens the
         // name between the unlink and the unlock and ends up locking a file nobody else sees.
-        const done = await withCoordination(dir, RELEASE_WAIT_MS, undefined, async () => {
-          await fh.close()
-          await Fs.rm(path, { force: true })
-        })
+        const done = await queue.run(() =>
+          withCoordination(dir, RELEASE_WAIT_MS, undefined, async () => {
+            await fh.close()
+            await Fs.rm(path, { force: true })
+          })
+        )
         if (done === undefined) throw new Error(`could not remove ${path}: ${COORDINATION} stayed locked`)
       } finally {
         await fh.close().catch(() => undefined) // already closed on the usual path
