@@ -1,5 +1,5 @@
 /**
- * `npm run load -- --agents 64 --engine exec|app-server [--idle-sec N] [--no-doc]`: a host with many
+ * `npm run load -- --agents 64 --engine exec|app-server [--idle-sec N] [--profile-sleep N] [--no-doc]`: a host with many
  * agents at once, against the real codex and a scripted model on loopback (CODEX.md), through the
  * real plugin executable. Each agent runs a host-tool turn whose tool answers with a bulky output,
  * then `session/mutate`s that call, then a resumed turn. It passes when every turn completes, every
@@ -26,6 +26,8 @@ const engine = arg("engine", "exec")
 const idleSec = Number(arg("idle-sec", "2"))
 const idleMs = idleSec * 1000
 const writeDoc = !process.argv.includes("--no-doc")
+/** `--profile-sleep N`: a login shell profile that takes N s (codex sources it at every start, CODEX.md). */
+const profileSleep = Number(arg("profile-sleep", "0"))
 if (!Number.isInteger(agents) || agents < 1) throw new Error(`--agents takes a positive whole number, not ${arg("agents", "")}`)
 if (engine !== "exec" && engine !== "app-server") throw new Error(`--engine takes exec or app-server, not ${engine}`)
 
@@ -86,7 +88,11 @@ const profile = await makeProfile({
   engine,
   ...(engine === "app-server" ? { thread_idle_unload_sec: idleSec } : {})
 })
-const host = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir } })
+const shellHome = profileSleep > 0 ? await mkdtemp(join(tmpdir(), "plexum-load-home-")) : undefined
+if (shellHome !== undefined) writeFileSync(join(shellHome, ".bashrc"), `sleep ${profileSleep}\n`)
+const host = await startReferenceHost({
+  env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir, ...(shellHome === undefined ? {} : { HOME: shellHome }) }
+})
 const problems: Array<string> = []
 let codexPeak = 0
 const sampler = setInterval(() => {
@@ -203,5 +209,6 @@ try {
   await codexHome.cleanup()
   await profile.cleanup()
   await rm(workspaceRoot, { recursive: true, force: true })
+  if (shellHome !== undefined) await rm(shellHome, { recursive: true, force: true })
 }
 process.exit(problems.length === 0 ? 0 : 1)
