@@ -6,7 +6,7 @@
  * cut before decoding and only a line in progress is kept: memory is bounded
  * by the largest line, not the turn).
  */
-import { Chunk, Deferred, Effect, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, FiberId, Layer, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
@@ -95,6 +95,8 @@ interface Running extends DetachedChild {
   readonly pgid: number
   /** The run's mark (src/core/RunMark.ts), in codex's environment and so in what it starts. */
   readonly mark: string
+  /** Done once stdout has reached its end (or broke). */
+  readonly stdoutEnded: Deferred.Deferred<void>
 }
 
 const cwdMissing = (cwd: string) => {
@@ -143,7 +145,7 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
       spec.onSpawn?.(started.child.pid!)
-      return { ...started, pgid: started.child.pid!, mark }
+      return { ...started, pgid: started.child.pid!, mark, stdoutEnded: Deferred.unsafeMake<void>(FiberId.none) }
     })
   })
 
@@ -160,6 +162,7 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
  */
 const readBytes = (run: Running, readAheadBytes: number) =>
   Stream.async<Buffer>((emit) => {
+    const reachedEnd = () => Deferred.unsafeDone(run.stdoutEnded, Exit.void)
     const out = run.child.stdout
     // What arrives while the consumer is busy goes out as one chunk: a slow consumer gets bigger
     // chunks (fewer trips through the stream) instead of a longer queue.
@@ -192,8 +195,8 @@ const readBytes = (run: Running, readAheadBytes: number) =>
       if (!waiting) send()
       else if (pendingBytes >= readAheadBytes) out.pause()
     })
-    out.once("end", finish)
-    out.once("error", finish) // a broken pipe ends the output; the exit status reports the cause
+    out.once("end", () => (reachedEnd(), finish()))
+    out.once("error", () => (reachedEnd(), finish())) // a broken pipe ends the output; the exit status reports the cause
     return Effect.sync(() => {
       finished = true
       out.destroy()
@@ -253,7 +256,21 @@ const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => 
  * unreadable as a whole: a zero exit without any `thread.started` → CodexOutputError
  * (and the mapper fails a turn that never finished with `codex_output`).
  */
-export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProcessOptions = {}): CodexProcessShape => {
+/** `n` turns of the event loop: each has a poll phase, where an end of file already sent is read. */
+const yieldToEventLoop = (n: number) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r))
+  })
+
+/**
+ * `background`: where what a finished codex left is ended after the turn's answer (the plugin's
+ * lifetime; its close waits for those ends). Without it, they are ended before the stream ends.
+ */
+export const makeCodexProcess = (
+  groups: ProcessGroupsShape,
+  options: CodexProcessOptions = {},
+  background?: Scope.Scope
+): CodexProcessShape => {
   const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
   const tailBytes = options.stderrTailBytes ?? 8 * 1024
 
@@ -283,21 +300,31 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
       Effect.gen(function* () {
         let threadId: string | undefined
         const ended = yield* Deferred.make<void>()
+        const endOnce = (r: Running) => Effect.zipRight(Effect.suspend(() => endLeftovers(r, threadId)), Deferred.succeed(ended, undefined))
+        const cleanUp = (r: Running) =>
+          Effect.gen(function* () {
+            if (!(yield* Deferred.isDone(ended))) yield* endOnce(r)
+            yield* groups.untrack(r.pgid)
+          })
         const running = yield* Effect.acquireRelease(
           Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid, r.mark)),
           (r) =>
             Effect.gen(function* () {
-              // Ended at codex's exit already (below), unless the turn stopped before that.
-              if (!(yield* Deferred.isDone(ended))) yield* endLeftovers(r, threadId)
-              yield* groups.untrack(r.pgid)
+              // codex still running (cancel, timeout, shutdown): all of it ends before the turn's end is told.
+              // codex gone on its own: what it left ends just after the answer, off the host's wait.
+              const exited = r.child.exitCode !== null || r.child.signalCode !== null
+              if (exited && background !== undefined) yield* Effect.forkIn(cleanUp(r), background)
+              else yield* cleanUp(r)
               r.child.stdout.destroy()
               r.child.stderr.destroy()
             })
         )
-        // At codex's exit, not at the end of its stdout: whatever still holds the pipe is ended here.
+        // At codex's exit: if its stdout does not reach its end within a few turns of the event loop,
+        // something codex started holds the pipe, and it is ended now so the end of file can come.
         yield* Effect.promise(() => running.exit).pipe(
-          Effect.zipRight(Effect.suspend(() => endLeftovers(running, threadId))),
-          Effect.zipRight(Deferred.succeed(ended, undefined)),
+          Effect.zipRight(yieldToEventLoop(3)),
+          Effect.zipRight(Effect.suspend(() => Deferred.isDone(running.stdoutEnded))),
+          Effect.flatMap((atEnd) => (atEnd ? Effect.void : endOnce(running))),
           Effect.forkScoped
         )
         let unparsedLines = 0
@@ -317,7 +344,10 @@ export const makeCodexProcess = (groups: ProcessGroupsShape, options: CodexProce
   return { run }
 }
 
-export const CodexProcessLive = Layer.effect(
+export const CodexProcessLive = Layer.scoped(
   CodexProcess,
-  Effect.map(ProcessGroups, (groups) => makeCodexProcess(groups))
+  Effect.gen(function* () {
+    const groups = yield* ProcessGroups
+    return makeCodexProcess(groups, {}, yield* Effect.scope)
+  })
 )
