@@ -1,6 +1,9 @@
 // Bundles the plugin into dist/ so the executable starts fast: codex starts
 // `mcp-host` before every turn, and a host may start the plugin often.
-// Runs on `npm install` (prepare), before tests, benches and the demo.
+// Runs on `npm install` in a clone (prepare), on `npm pack` and `npm publish` (prepack: the
+// package ships dist/, code caches included, and needs no build where it is installed), and before
+// tests, benches and the demo. The bundles stand alone: they require nothing but node's own modules,
+// which is why the package has no runtime dependencies.
 //
 // Bundles are CommonJS on purpose: bin/plexum-openai-provider-plugin loads them
 // through vm.Script with a V8 code cache (dist/*.cache), which Node 20 offers
@@ -8,6 +11,10 @@
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
+import { isBuiltin } from "node:module"
+
+// npm pack and publish run prepack, then prepare: one build is enough.
+if (process.env.npm_lifecycle_event === "prepare" && ["pack", "publish"].includes(process.env.npm_command ?? "")) process.exit(0)
 
 const entries = {
   main: "src/Main.ts",
@@ -15,7 +22,7 @@ const entries = {
   "mcp-host": "src/mcphost/McpHostEntry.ts"
 }
 
-await build({
+const result = await build({
   entryPoints: Object.fromEntries(Object.entries(entries).filter(([, p]) => existsSync(p))),
   outdir: "dist",
   outExtension: { ".js": ".cjs" },
@@ -26,8 +33,16 @@ await build({
   minify: process.env.PLEXUM_BUILD_NO_MINIFY !== "1",
   sourcemap: "linked",
   legalComments: "none",
-  logLevel: "warning"
+  logLevel: "warning",
+  metafile: true
 })
+
+// The published package has no dependencies: a bundle that left a package to be required at run
+// time would fail where it is installed. Only node's own modules may stay outside.
+const outside = Object.entries(result.metafile.outputs).flatMap(([file, output]) =>
+  output.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => `${file}: ${i.path}`)
+)
+if (outside.length > 0) throw new Error(`the bundles must stand alone, but require:\n${outside.join("\n")}`)
 
 // Warm the code caches once so the first real start is already fast.
 for (const name of Object.keys(entries)) rmSync(`dist/${name}.cjs.cache`, { force: true })
