@@ -33,6 +33,10 @@ const result = await build({
   minify: process.env.PLEXUM_BUILD_NO_MINIFY !== "1",
   sourcemap: "linked",
   legalComments: "none",
+  // import.meta.url is the bundle's own URL, as in the ES module sources (src/core/codex/CodexBinary.ts
+  // finds the codex installed beside the plugin from it).
+  define: { "import.meta.url": "import_meta_url" },
+  inject: ["scripts/import-meta-url.js"],
   logLevel: "warning",
   metafile: true
 })
