@@ -1,9 +1,11 @@
 // Bundles the plugin into dist/ so the executable starts fast: codex starts
 // `mcp-host` before every turn, and a host may start the plugin often.
-// Runs on `npm install` in a clone (prepare), on `npm pack` and `npm publish` (prepack: the
-// package ships dist/, code caches included, and needs no build where it is installed), and before
-// tests, benches and the demo. The bundles stand alone: they require nothing but node's own modules,
-// which is why the package has no runtime dependencies.
+// Runs on `npm install` and `npm ci` in a clone (postprepare), on `npm pack` and `npm publish`
+// (prepack: the package ships dist/, code caches included, and needs no build where it is
+// installed), and before tests, benches and the demo. Not `prepare`: npm 11 lists a `prepare` of a
+// package installed from a tarball as an install script to approve, though it never runs there;
+// `postprepare` runs for the project's own install only. The bundles stand alone: they require
+// nothing but node's own modules, which is why the package has no runtime dependencies.
 //
 // Bundles are CommonJS on purpose: bin/plexum-openai-provider-plugin loads them
 // through vm.Script with a V8 code cache (dist/*.cache), which Node 20 offers
@@ -12,9 +14,6 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
 import { isBuiltin } from "node:module"
-
-// npm pack and publish run prepack, then prepare: one build is enough.
-if (process.env.npm_lifecycle_event === "prepare" && ["pack", "publish"].includes(process.env.npm_command ?? "")) process.exit(0)
 
 const entries = {
   main: "src/Main.ts",
