@@ -12,7 +12,7 @@
 // for scripts but not for ES modules. That halves start-up time.
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
-import { existsSync, rmSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { isBuiltin } from "node:module"
 
 const entries = {
@@ -46,6 +46,25 @@ const outside = Object.entries(result.metafile.outputs).flatMap(([file, output])
   output.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => `${file}: ${i.path}`)
 )
 if (outside.length > 0) throw new Error(`the bundles must stand alone, but require:\n${outside.join("\n")}`)
+
+// The bundles carry other packages' code (minified, without their comments): their licences ship
+// beside them, one per package, in dist/THIRD_PARTY_LICENSES.txt.
+const packageDirs = new Set(
+  Object.keys(result.metafile.inputs).flatMap((file) => {
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file)
+    return m ? [m[1]] : []
+  })
+)
+const notices = [...packageDirs].sort().map((dir) => {
+  const pkg = JSON.parse(readFileSync(`${dir}/package.json`, "utf8"))
+  const licenseFile = readdirSync(dir).find((f) => /^licen[cs]e(\.(md|txt))?$/i.test(f))
+  const text = licenseFile ? readFileSync(`${dir}/${licenseFile}`, "utf8").trim() : `(the package has no licence file; package.json says ${pkg.license})`
+  return `${pkg.name} ${pkg.version} (${pkg.license})\n\n${text}\n`
+})
+writeFileSync(
+  "dist/THIRD_PARTY_LICENSES.txt",
+  `The bundles in this folder contain code of these packages, under these licences.\n\n${notices.join(`\n${"-".repeat(72)}\n\n`)}`
+)
 
 // Warm the code caches once so the first real start is already fast.
 for (const name of Object.keys(entries)) rmSync(`dist/${name}.cjs.cache`, { force: true })

@@ -103,7 +103,7 @@ npm pack --pack-destination "$work" >"$work/pack.log" 2>&1 || { cat "$work/pack.
 times+=("npm pack (builds): $(seconds_since "$started") s;")
 tarball=$(ls "$work"/plexum-openai-provider-*.tgz)
 listing=$(tar -tzf "$tarball")
-for file in package/bin/plexum-openai-provider-plugin package/dist/main.cjs package/dist/main.cjs.cache package/dist/mcp-host.cjs package/dist/mcp-host.cjs.cache; do
+for file in package/bin/plexum-openai-provider-plugin package/dist/{main,mcp-host}.cjs{,.cache} package/dist/THIRD_PARTY_LICENSES.txt; do
   grep -qx "$file" <<<"$listing" || fail "the tarball has no $file"
 done
 
