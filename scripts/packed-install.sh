@@ -10,7 +10,7 @@
 #   2. npm install -g <tarball>                   doctor with no codex on PATH: the codex it brought
 #   3. npm install --omit=optional <tarball>      into a folder: nothing but the package; doctor with
 #                                                 no codex anywhere fails and says how to get one
-#   4. npx --package=<tarball> ... doctor
+#   4. npx file:<tarball> doctor
 #
 # Install times are printed, not asserted (a busy machine is slower). Ends with one line,
 # "packed install: ok ..." or "packed install: FAILED: ...", and writes .tmp/packed-install.json
@@ -166,9 +166,9 @@ grep -qF "fix: install the Codex CLI (npm install -g @openai/codex@" <<<"$out" |
 $out"
 
 # 4. npx, as README gives it for a one-off check.
-step="npx --package=<tarball> plexum-openai-provider-plugin doctor"
+step="npx file:<tarball> doctor"
 started=$(now_ms)
-run "$codex_path:$(dirname "$(command -v npx)")" npx --yes --omit=optional --package="$tarball" -- plexum-openai-provider-plugin doctor ||
+run "$codex_path:$(dirname "$(command -v npx)")" npx --yes --omit=optional "file:$tarball" doctor ||
   fail "exited with an error:
 $out"
 times+=("npx doctor: $(seconds_since "$started") s")
