@@ -3,6 +3,7 @@
 //   npm run demo                 offline: a built-in scripted model on loopback, temp CODEX_HOME
 //   npm run demo -- --keep       ... and keep the temp directories to look at the rollout afterwards
 //   npm run demo -- --live       the same story on your own codex login (real CODEX_HOME, default model)
+//   npm run demo -- --plugin P   the same story through another copy of the executable, e.g. an installed one
 //
 // The host is test/support/ReferenceHost.ts driving the real executable
 // (bin/plexum-openai-provider-plugin); the offline model is test/support/ScriptedModelServer.ts.
@@ -19,9 +20,11 @@ import { line, paint, styleFor } from "./Renderer.ts"
 import { demoModelScript } from "./ScriptedModel.ts"
 import { answerToolCall, DemoFailure, flushEvents, tellStory } from "./Story.ts"
 
-const USAGE = `usage: npm run demo [-- --keep] [-- --live] [-- --engine exec|app-server]
+const USAGE = `usage: npm run demo [-- --keep] [-- --live] [-- --engine exec|app-server] [-- --plugin PATH]
   --engine  exec (default: one codex exec per turn) or app-server (a long-lived codex app-server;
             the assistant's text arrives as it is written)
+  --plugin  the plugin executable to run (default: this checkout's bin/plexum-openai-provider-plugin),
+            e.g. $(npm prefix -g)/bin/plexum-openai-provider-plugin to try an installed copy
   --keep   keep the temp CODEX_HOME, workspace and profile (to run \`rollout inspect\` afterwards)
   --live   run against your own codex login (CODEX_HOME or ~/.codex, codex's default model)`
 
@@ -60,7 +63,13 @@ const main = async (): Promise<number> => {
   let args
   try {
     args = parseArgs({
-      options: { keep: { type: "boolean" }, live: { type: "boolean" }, engine: { type: "string" }, help: { type: "boolean", short: "h" } }
+      options: {
+        keep: { type: "boolean" },
+        live: { type: "boolean" },
+        engine: { type: "string" },
+        plugin: { type: "string" },
+        help: { type: "boolean", short: "h" }
+      }
     })
   } catch (e) {
     fail(`${(e as Error).message}\n${USAGE}`)
@@ -75,6 +84,11 @@ const main = async (): Promise<number> => {
   const engine = args.values.engine ?? "exec"
   if (engine !== "exec" && engine !== "app-server") {
     fail(`--engine must be exec or app-server, not ${JSON.stringify(engine)}\n${USAGE}`)
+    return 2
+  }
+  const plugin = args.values.plugin === undefined ? pluginBin : resolve(args.values.plugin)
+  if (!existsSync(plugin)) {
+    fail(`--plugin: ${plugin} does not exist\n${USAGE}`)
     return 2
   }
 
@@ -114,10 +128,10 @@ const main = async (): Promise<number> => {
   const agentId = live ? "plexum-demo-live" : "demo-agent"
 
   out(paint(style, "bold", `plexum-openai-provider demo (${live ? "live: your codex login" : "offline: built-in scripted model"}, engine ${engine})`))
-  out(line(style, "plugin", "dim", `${typeable(pluginBin)} (PLEXUM_PROFILE_ROOT=${profile.root})`))
+  out(line(style, "plugin", "dim", `${typeable(plugin)} (PLEXUM_PROFILE_ROOT=${profile.root})`))
   out(line(style, "codex", "dim", `${codexBinary} (CODEX_HOME=${codexHome})`))
 
-  const host = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome } })
+  const host = await startReferenceHost({ env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome }, command: [plugin] })
   cleanups.push(() => host.dispose()) // closing stdin makes the plugin end codex and mcp-host
   host.onToolCall(answerToolCall({ out, style }, flushEvents))
 
@@ -139,7 +153,7 @@ const main = async (): Promise<number> => {
   out(`\n${paint(style, "bold", "Summary")}`)
   out(line(style, "thread", "bold", story.threadId))
   out(line(style, "consumed", "dim", `${story.consumed.length} tool call(s): ${story.consumed.join(", ")}`))
-  const inspect = `${typeable(pluginBin)} rollout inspect ${story.threadId} --codex-home ${codexHome}`
+  const inspect = `${typeable(plugin)} rollout inspect ${story.threadId} --codex-home ${codexHome}`
   out(line(style, "look further", "dim", inspect))
   if (live) out(line(style, "note", "dim", `the thread stays in your CODEX_HOME (${codexHome}); nothing was added to its config.toml`))
   else if (keep) out(line(style, "kept", "dim", `${root} and ${profile.root} (remove them when done)`))

@@ -105,6 +105,8 @@ export const makeProtocolRouter = Effect.gen(function* () {
       yield* activeConfig.set(loaded.config)
       yield* transport.log("info", "plexum-openai-provider initialized", {
         binary: loaded.config.binary,
+        // config `binary`, `codex` on PATH, or the codex installed with the plugin (src/core/codex/CodexBinary.ts)
+        ...(loaded.binarySource === undefined ? {} : { binarySource: loaded.binarySource }),
         engine: loaded.config.engine,
         models: loaded.config.supported_models,
         config: loaded.fromFile ? paths.configPath : "defaults"

@@ -1,10 +1,12 @@
 import { Schema } from "effect"
+import packageJson from "../../package.json" with { type: "json" }
 import type { Config } from "./Config.ts"
 
 /** The plugin's name: in its manifest and in its folder under the profile. */
 export const PLUGIN_NAME = "plexum-openai-provider"
 
-export const PLUGIN_VERSION = "0.1.0"
+/** The package's version: `--version` and the manifest say what npm installed (bundled in at build time). */
+export const PLUGIN_VERSION: string = packageJson.version
 export const EXECUTABLE_NAME = "plexum-openai-provider-plugin"
 
 export const Manifest = Schema.Struct({

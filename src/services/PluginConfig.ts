@@ -5,7 +5,7 @@
 import { Context, Effect, type Option, ParseResult, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import { choosesProfile } from "../core/codex/CodexArgs.ts"
-import { resolveCodexBinary } from "../core/codex/CodexBinary.ts"
+import { type CodexSource, resolveCodexBinary } from "../core/codex/CodexBinary.ts"
 import { describeParseError } from "../protocol/RpcRouter.ts"
 import { type Config, ConfigFile, KNOWN_CONFIG_FIELDS } from "../schemas/Config.ts"
 
@@ -20,8 +20,12 @@ export interface LoadedConfig {
   readonly unknownFields: ReadonlyArray<string>
   /** Whether the file existed; a missing file is not an error. */
   readonly fromFile: boolean
+  /** `binary` as the file sets it; undefined when it does not (PATH, then the plugin's own codex). */
+  readonly binarySetting: string | undefined
+  /** Where the codex in `config.binary` came from, when one was found. */
+  readonly binarySource?: CodexSource
   /**
-   * Set when `binary` names nothing runnable: `config.binary` then keeps the setting as given,
+   * Set when no codex was found: `config.binary` then keeps the setting as given,
    * and every turn fails with `codex_not_found` (a name is never looked up again at turn time).
    */
   readonly binaryNotFound?: string
@@ -29,11 +33,11 @@ export interface LoadedConfig {
 
 /** `binary` made absolute the one safe way (src/core/codex/CodexBinary.ts), so turns and doctor run the same file. */
 const withResolvedBinary = (loaded: LoadedConfig, path: string, env: NodeJS.ProcessEnv): LoadedConfig => {
-  const resolved = resolveCodexBinary(loaded.config.binary, path, env)
+  const resolved = resolveCodexBinary(loaded.binarySetting, path, env)
   return {
     ...loaded,
     config: { ...loaded.config, binary: resolved.path },
-    ...(resolved._tag === "NotFound" ? { binaryNotFound: resolved.reason } : {})
+    ...(resolved._tag === "NotFound" ? { binaryNotFound: resolved.reason } : { binarySource: resolved.source })
   }
 }
 
@@ -68,7 +72,7 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
     )
   )
   if (text === undefined) {
-    const defaults: LoadedConfig = { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false }
+    const defaults: LoadedConfig = { config: Schema.decodeUnknownSync(ConfigFile)({}), unknownFields: [], fromFile: false, binarySetting: undefined }
     return withResolvedBinary(defaults, path, env)
   }
   const raw = yield* Effect.try({
@@ -90,5 +94,6 @@ export const loadConfig = Effect.fn("PluginConfig.load")(function* (path: string
     })
   }
   const unknownFields = Object.keys(raw).filter((k) => !KNOWN_CONFIG_FIELDS.includes(k))
-  return withResolvedBinary({ config, unknownFields, fromFile: true }, path, env)
+  const binarySetting = "binary" in raw ? config.binary : undefined
+  return withResolvedBinary({ config, unknownFields, fromFile: true, binarySetting }, path, env)
 })

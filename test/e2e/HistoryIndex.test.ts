@@ -63,7 +63,7 @@ describe.skipIf(!codexAtLeast("0.148.0"))("codex's history index after a rewrite
     const threadId = first.response.result.threadId
     const rollout = execFileSync("find", [h.codexHome + "/sessions", "-name", `rollout-*-${threadId}.jsonl`], { encoding: "utf8" }).trim()
 
-    const recorded = readRecordedOffsets(h.codexHome, threadId)
+    const recorded = await readRecordedOffsets(h.codexHome, threadId)
     expect(recorded, "codex ≥ 0.148 keeps a history index").toBeDefined()
     const offsets = allOffsets(recorded!)
     expect(offsets.length).toBeGreaterThanOrEqual(3)
@@ -84,7 +84,7 @@ describe.skipIf(!codexAtLeast("0.148.0"))("codex's history index after a rewrite
     expect(outputs.get("call_big")).toBe(MARKER)
     expect(outputs.get("call_tiny")).toContain("ok-9")
     // The index itself was not touched.
-    expect(readRecordedOffsets(h.codexHome, threadId)).toEqual(recorded)
+    expect(await readRecordedOffsets(h.codexHome, threadId)).toEqual(recorded)
 
     // codex resumes the rewritten thread: the model gets the marker, and codex indexes on from its offset.
     const resumed = await runCodexExec({
@@ -102,7 +102,7 @@ describe.skipIf(!codexAtLeast("0.148.0"))("codex's history index after a rewrite
     expect(sent).not.toContain("big-output-5521")
     expect(sent).toContain("ok-9")
     const grown = await readFile(rollout)
-    const later = readRecordedOffsets(h.codexHome, threadId)!
+    const later = (await readRecordedOffsets(h.codexHome, threadId))!
     expect(later.turns.length).toBe(recorded!.turns.length + 1)
     expect(later.items).toBeGreaterThan(recorded!.items)
     for (const o of allOffsets(later)) if (o < grown.length) lineAt(grown, o)

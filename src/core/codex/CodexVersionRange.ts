@@ -1,7 +1,8 @@
 /**
  * The codex versions this plugin is tested against (`npm run compat`, docs/compatibility.md):
- * the oldest the end-to-end tier runs green on, up to the pinned `@openai/codex` devDependency
- * (test/unit/doctor/CodexVersionRange.test.ts keeps PINNED equal to package.json).
+ * the oldest the end-to-end tier runs green on, up to the pinned `@openai/codex`, the optional
+ * dependency that installs a codex with the plugin (test/unit/doctor/CodexVersionRange.test.ts keeps
+ * PINNED equal to package.json).
  */
 
 export const OLDEST_TESTED_CODEX = "0.135.0"

@@ -23,10 +23,10 @@ export interface DoctorInputs {
 
 export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: DoctorInputs) {
   const { env, paths, run } = inputs
-  const { config, result: configResult } = yield* checkConfig(paths.configPath)
-  const binary = yield* checkCodexBinary(config.binary, paths.configPath, env, run)
+  const { config, binarySetting, result: configResult } = yield* checkConfig(paths.configPath)
+  const binary = yield* checkCodexBinary(binarySetting, paths.configPath, env, run)
   const home = yield* checkCodexHome(paths.codexHome)
-  const credentials = yield* checkCredentials(paths.codexHome, env, config.extra_args)
+  const credentials = yield* checkCredentials(paths.codexHome, env, config.extra_args, binary.path)
   const registrations: ReadonlyArray<CheckResult> =
     binary.path === undefined || home.status === "fail"
       ? [check("mcp registrations", "skip", "needs a working codex binary and CODEX_HOME")]

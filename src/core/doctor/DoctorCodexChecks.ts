@@ -7,7 +7,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { CodexMcpServer } from "../../schemas/BridgeWire.ts"
 import { codexVersionVerdict, OLDEST_TESTED_CODEX, PINNED_CODEX } from "../codex/CodexVersionRange.ts"
-import { resolveCodexBinary } from "../codex/CodexBinary.ts"
+import { type CodexLookup, type CodexSource, resolveCodexBinary } from "../codex/CodexBinary.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import { findExecutable, isExecutableFile, type RunProgram } from "./DoctorRun.ts"
 import { SERVER_NAME_PREFIX } from "../bridge/ServerName.ts"
@@ -34,31 +34,57 @@ export const checkCodexVersion = (versionText: string | undefined): CheckResult 
   }
 }
 
+/** Why this codex runs, as the `codex binary` line says it. */
+const why = (source: CodexSource, setting: string | undefined): string => {
+  switch (source) {
+    case "config":
+      return `config "binary": "${setting}"`
+    case "PATH":
+      return `codex on PATH (config sets no "binary")`
+    case "bundled":
+      return `the codex installed with the plugin (config sets no "binary", and there is no codex on PATH)`
+  }
+}
+
 /**
- * `binary` resolved exactly as `initialize` resolves it (resolveCodexBinary: PATH for a bare name,
- * the config file's directory for a relative path) and asked for `--version`; `path` is set when
- * it can be run, and is what the line prints (with `version`, its answer).
+ * The codex `initialize` would choose, resolved exactly as it does (resolveCodexBinary: config
+ * `binary` when set, else `codex` on PATH, else the one installed with the plugin) and asked for
+ * `--version`; `path` is set when it can be run, and the line prints it, its answer and why it runs.
  */
 export const checkCodexBinary = (
-  binary: string,
+  setting: string | undefined,
   configPath: string,
   env: NodeJS.ProcessEnv,
-  run: RunProgram
+  run: RunProgram,
+  lookup: CodexLookup = {}
 ): Effect.Effect<{ path: string | undefined; version?: string; result: CheckResult }> => {
-  const resolved = resolveCodexBinary(binary, configPath, env)
+  const resolved = resolveCodexBinary(setting, configPath, env, lookup)
   if (resolved._tag === "NotFound") {
-    const where = resolved.reason
-    const fix =
-      binary === "codex"
-        ? `install the Codex CLI (npm install -g @openai/codex) or set "binary" in ${configPath} to the full path of codex`
-        : `set "binary" in ${configPath} to an existing codex executable (now "${binary}")`
-    return Effect.succeed({ path: undefined, result: check("codex binary", "fail", `${where} (config "binary": "${binary}")`, fix) })
+    const result =
+      setting === undefined
+        ? check(
+            "codex binary",
+            "fail",
+            resolved.reason,
+            `install the Codex CLI (npm install -g @openai/codex@${PINNED_CODEX}), reinstall this plugin without --omit=optional, or set "binary" in ${configPath} to the full path of codex`
+          )
+        : check(
+            "codex binary",
+            "fail",
+            `${resolved.reason} (config "binary": "${setting}")`,
+            `set "binary" in ${configPath} to an existing codex executable (now "${setting}"), or remove it to use codex on PATH or the one installed with the plugin`
+          )
+    return Effect.succeed({ path: undefined, result })
   }
-  const path = resolved.path
+  const { path, source } = resolved
   return run(path, ["--version"], env).pipe(
     Effect.map((out) =>
       out.exitCode === 0
-        ? { path, version: lastLine(out.stdout), result: check("codex binary", "ok", `${path} (${lastLine(out.stdout) || "version unknown"})`) }
+        ? {
+            path,
+            version: lastLine(out.stdout),
+            result: check("codex binary", "ok", `${path} (${lastLine(out.stdout) || "version unknown"}): ${why(source, setting)}`)
+          }
         : {
             path: undefined,
             result: check(

@@ -14,14 +14,20 @@ import { socketDirFor } from "../bridge/SocketPath.ts"
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : 0)
 
-/** The config in force (defaults when the file is broken, so later checks still run) and its line. */
-export const checkConfig = (configPath: string): Effect.Effect<{ config: Config; result: CheckResult }> =>
+/**
+ * The config in force (defaults when the file is broken, so later checks still run), its `binary`
+ * as the file sets it (undefined when it does not), and its line.
+ */
+export const checkConfig = (
+  configPath: string
+): Effect.Effect<{ config: Config; binarySetting: string | undefined; result: CheckResult }> =>
   loadConfig(configPath).pipe(
-    Effect.map(({ config, fromFile, unknownFields }) => {
-      if (!fromFile) return { config, result: check("config", "ok", `${configPath} not found: defaults in force`) }
+    Effect.map(({ config, fromFile, unknownFields, binarySetting }) => {
+      if (!fromFile) return { config, binarySetting, result: check("config", "ok", `${configPath} not found: defaults in force`) }
       if (unknownFields.length > 0) {
         return {
           config,
+          binarySetting,
           result: check(
             "config",
             "warn",
@@ -30,11 +36,12 @@ export const checkConfig = (configPath: string): Effect.Effect<{ config: Config;
           )
         }
       }
-      return { config, result: check("config", "ok", `${configPath} is valid`) }
+      return { config, binarySetting, result: check("config", "ok", `${configPath} is valid`) }
     }),
     Effect.catchTag("ConfigInvalid", (e) =>
       Effect.succeed({
         config: defaultConfig,
+        binarySetting: undefined,
         result: check(
           "config",
           "fail",
@@ -86,7 +93,13 @@ export const customProvider = (extraArgs: ReadonlyArray<string>): string | undef
  * chosen in `extra_args` (a local or scripted server) needs no OpenAI login, and
  * then this line is ok. Only presence is reported, never a value.
  */
-export const checkCredentials = (codexHome: string, env: NodeJS.ProcessEnv, extraArgs: ReadonlyArray<string>): Effect.Effect<CheckResult> =>
+export const checkCredentials = (
+  codexHome: string,
+  env: NodeJS.ProcessEnv,
+  extraArgs: ReadonlyArray<string>,
+  /** The codex to log in with, as the fix names it: the one that runs (not on PATH when it came with the plugin). */
+  codex = "codex"
+): Effect.Effect<CheckResult> =>
   Effect.sync(() => {
     const authFile = Path.join(codexHome, "auth.json")
     const found: Array<string> = []
@@ -114,7 +127,7 @@ export const checkCredentials = (codexHome: string, env: NodeJS.ProcessEnv, extr
       "credentials",
       "warn",
       `no ${authFile} and neither ${API_KEY_VARS.join(" nor ")} is set: turns against OpenAI will fail to authenticate`,
-      `run \`CODEX_HOME=${codexHome} codex login\`, or export OPENAI_API_KEY for the host that starts the plugin`
+      `run \`CODEX_HOME=${codexHome} ${codex} login\`, or export OPENAI_API_KEY for the host that starts the plugin`
     )
   })
 

@@ -1,6 +1,7 @@
 // `--help` of every command through the built executable with stdout piped (as in a log or CI):
 // plain text, no escape sequences, though @effect/cli colours help on its own.
 import { spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { pluginBin } from "../../support/ReferenceHost.ts"
 
@@ -24,5 +25,20 @@ describe("--help", () => {
     expect(r.status).not.toBe(0)
     expect(r.stdout + r.stderr).toMatch(/THREAD_ID/)
     expect(r.stdout + r.stderr).not.toContain("\u001b")
+  })
+})
+
+describe("the version", () => {
+  const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8"))
+
+  it("that --version and the manifest give is package.json's, the one npm installed", () => {
+    for (const command of [[], ["mcp-host"], ["doctor"]]) {
+      const r = run([...command, "--version"])
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.stdout.trim(), command.join(" ")).toBe(version)
+    }
+    const manifest = run(["manifest"], { PLEXUM_PROFILE_ROOT: "/nonexistent/plexum-version-test" })
+    expect(manifest.status, manifest.stderr).toBe(0)
+    expect(JSON.parse(manifest.stdout).version).toBe(version)
   })
 })

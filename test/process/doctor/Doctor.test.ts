@@ -1,11 +1,12 @@
 // `doctor` through the built executable as a user runs it, with stdout piped: one plain line per
 // check, exit 1 when a check fails, and the line that failed says what and where.
 import { execFileSync, spawnSync } from "node:child_process"
-import { mkdir, writeFile } from "node:fs/promises"
-import { dirname, join } from "node:path"
+import { realpathSync } from "node:fs"
+import { copyFile, mkdir, rename, writeFile } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { OLDEST_TESTED_CODEX, PINNED_CODEX } from "../../../src/core/codex/CodexVersionRange.ts"
-import { codexBin, makeTempCodexHome } from "../../support/CodexOffline.ts"
+import { codexBin, makeTempCodexHome, pinnedCodexBin } from "../../support/CodexOffline.ts"
 import { makeProfile, pluginBin } from "../../support/ReferenceHost.ts"
 
 // node on PATH (the executable's shebang needs it) but no codex there.
@@ -23,11 +24,11 @@ const setup = async (config?: unknown) => {
   return { profile: profile.root, codexHome: home.dir }
 }
 
-const doctor = (env: Record<string, string>) => {
+const doctor = (env: Record<string, string>, executable: string = pluginBin) => {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !["OPENAI_API_KEY", "CODEX_API_KEY", "NO_COLOR", "FORCE_COLOR"].includes(k))
   )
-  const r = spawnSync(pluginBin, ["doctor"], {
+  const r = spawnSync(executable, ["doctor"], {
     env: { ...clean, PATH: BASE_PATH, ...env },
     encoding: "utf8",
     timeout: 45_000
@@ -94,12 +95,39 @@ describe("doctor", () => {
     if (version === "0.100.0") expect(fixOf(r.lines, prefix)).toContain(`npm install -g @openai/codex@${PINNED_CODEX}`)
   })
 
-  it("fails when codex is not on PATH, and says how to install it or set binary", async () => {
+  it("with no binary set and no codex on PATH runs the codex installed with the plugin, and says so", async () => {
     const { profile, codexHome } = await setup()
     const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome })
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    const line = lineOf(r.lines, "ok   codex binary:")
+    expect(line).toContain(`${realpathSync(pinnedCodexBin)} (codex-cli ${PINNED_CODEX})`)
+    expect(line).toContain('the codex installed with the plugin (config sets no "binary", and there is no codex on PATH)')
+    expect(lineOf(r.lines, "ok   codex version:")).toContain(`codex ${PINNED_CODEX} is inside the tested range`)
+    expect(lineOf(r.lines, "ok   mcp registrations:")).toBeDefined()
+    // A codex on PATH comes first.
+    const onPath = await fakeCodex(profile, "9.0.0")
+    const dir = join(profile, "path-bin")
+    await mkdir(dir)
+    await rename(onPath, join(dir, "codex"))
+    const withPath = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome, PATH: `${dir}:${BASE_PATH}` })
+    expect(lineOf(withPath.lines, "ok   codex binary:")).toBe(`ok   codex binary: ${join(dir, "codex")} (codex-cli 9.0.0): codex on PATH (config sets no "binary")`)
+    expect(lineOf(withPath.lines, "warn codex version:")).toContain(`newer than the tested range ${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}`)
+  })
+
+  it("fails when codex is neither on PATH nor installed with the plugin, and says how to install it or set binary", async () => {
+    const { profile, codexHome } = await setup()
+    // A copy of the executable with no node_modules around it: as installed with --omit=optional.
+    const install = join(profile, "install")
+    await mkdir(join(install, "bin"), { recursive: true })
+    await mkdir(join(install, "dist"))
+    await copyFile(pluginBin, join(install, "bin", basename(pluginBin)))
+    await copyFile(join(dirname(pluginBin), "..", "dist", "main.cjs"), join(install, "dist", "main.cjs"))
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: codexHome }, join(install, "bin", basename(pluginBin)))
     expect(r.code).toBe(1)
-    expect(lineOf(r.lines, "FAIL codex binary:")).toContain("`codex` is not on PATH")
-    expect(fixOf(r.lines, "FAIL codex binary:")).toContain("npm install -g @openai/codex")
+    expect(lineOf(r.lines, "FAIL codex binary:")).toContain("`codex` is not on PATH (absolute PATH entries only), and no @openai/codex was installed with the plugin")
+    const fix = fixOf(r.lines, "FAIL codex binary:")
+    expect(fix).toContain(`npm install -g @openai/codex@${PINNED_CODEX}`)
+    expect(fix).toContain("without --omit=optional")
     expect(lineOf(r.lines, "skip mcp registrations:")).toBeDefined()
     expect(r.stderr).toContain("1 check(s) failed")
   })

@@ -36,21 +36,52 @@ const stdio = (name: string, command: string, args: Array<string>, env: Record<s
 })
 
 describe("codex binary check", () => {
-  it("finds codex on PATH and reports its version", async () => {
+  it("finds codex on PATH and reports its version and why it runs", async () => {
     const bin = tempDir()
     const codex = executable(bin, "codex")
+    const bundled = executable(tempDir(), "codex.js")
     const { path, result } = await Effect.runPromise(
-      checkCodexBinary("codex", "/p/config.json", { PATH: `/nowhere:${bin}` }, answering({ stdout: "codex-cli 0.169.0\n" }))
+      checkCodexBinary(undefined, "/p/config.json", { PATH: `/nowhere:${bin}` }, answering({ stdout: "codex-cli 0.169.0\n" }), { bundled: () => bundled })
     )
     expect(path).toBe(codex)
-    expect(result).toMatchObject({ status: "ok", detail: `${codex} (codex-cli 0.169.0)` })
+    expect(result).toMatchObject({ status: "ok", detail: `${codex} (codex-cli 0.169.0): codex on PATH (config sets no "binary")` })
   })
 
-  it("fails when codex is not on PATH, suggesting install or the binary field", async () => {
-    const { result } = await Effect.runPromise(checkCodexBinary("codex", "/p/config.json", { PATH: tempDir() }, answering({})))
+  it("names config binary as the reason when it is set", async () => {
+    const codex = executable(tempDir(), "codex")
+    const { result } = await Effect.runPromise(checkCodexBinary(codex, "/p/config.json", {}, answering({ stdout: "codex-cli 0.169.0\n" })))
+    expect(result).toMatchObject({ status: "ok", detail: `${codex} (codex-cli 0.169.0): config "binary": "${codex}"` })
+  })
+
+  it("runs the codex installed with the plugin when there is none on PATH, and says so", async () => {
+    const bundled = executable(tempDir(), "codex.js")
+    const { path, result } = await Effect.runPromise(
+      checkCodexBinary(undefined, "/p/config.json", { PATH: tempDir() }, answering({ stdout: "codex-cli 0.171.0\n" }), { bundled: () => bundled })
+    )
+    expect(path).toBe(bundled)
+    expect(result.status).toBe("ok")
+    expect(result.detail).toBe(`${bundled} (codex-cli 0.171.0): the codex installed with the plugin (config sets no "binary", and there is no codex on PATH)`)
+  })
+
+  it("fails when there is no codex on PATH nor with the plugin, suggesting install, a reinstall or the binary field", async () => {
+    const { result } = await Effect.runPromise(
+      checkCodexBinary(undefined, "/p/config.json", { PATH: tempDir() }, answering({}), { bundled: () => undefined })
+    )
     expect(result.status).toBe("fail")
+    expect(result.detail).toContain("no @openai/codex was installed with the plugin")
     expect(result.fix).toContain("npm install -g @openai/codex")
+    expect(result.fix).toContain("without --omit=optional")
     expect(result.fix).toContain('"binary" in /p/config.json')
+  })
+
+  it("fails when config binary names a codex that is not on PATH, even with one installed with the plugin", async () => {
+    const bundled = executable(tempDir(), "codex.js")
+    const { result } = await Effect.runPromise(
+      checkCodexBinary("codex", "/p/config.json", { PATH: tempDir() }, answering({}), { bundled: () => bundled })
+    )
+    expect(result.status).toBe("fail")
+    expect(result.detail).toContain('(config "binary": "codex")')
+    expect(result.fix).toContain('set "binary" in /p/config.json')
   })
 
   it("fails a file that is not executable", async () => {
