@@ -15,6 +15,7 @@ import {
   notificationThreadId
 } from "../schemas/AppServerWire.ts"
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
+import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import {
@@ -290,7 +291,7 @@ export const startAppServerConnection = (
     const init = yield* request(
       "initialize",
       {
-        clientInfo: { name: "plexum-openai-provider", title: "Plexum OpenAI provider", version: "0.1.0" },
+        clientInfo: { name: "plexum-openai-provider", title: "Plexum OpenAI provider", version: PLUGIN_VERSION },
         capabilities: { experimentalApi: true }
       },
       spec.initializeTimeoutMs ?? 30_000

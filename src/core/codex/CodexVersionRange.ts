@@ -29,7 +29,7 @@ const RANGE = `${OLDEST_TESTED_CODEX} … ${PINNED_CODEX}`
 /**
  * Where a codex version (as `codex --version` prints it) stands against the tested range.
  * Newer is a warning (probably fine, untested: `npm run compat -- <version>` tests it); older
- * is a failure (known differences the plugin does not handle).
+ * is a warning too, with the upgrade as its fix (known differences the plugin does not handle).
  */
 export const codexVersionVerdict = (versionText: string): CodexVersionVerdict => {
   const text = versionText.trim()
