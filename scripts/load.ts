@@ -23,8 +23,11 @@ const arg = (name: string, fallback: string) => {
 }
 const agents = Number(arg("agents", "64"))
 const engine = arg("engine", "exec")
+/** After both waves the app-server engine is re-initialized with this idle time, and its RSS measured after it. */
 const idleSec = Number(arg("idle-sec", "2"))
 const idleMs = idleSec * 1000
+/** Nothing here may hang a CI run: past this the run fails. */
+const DEADLINE_MS = 20 * 60_000
 const writeDoc = !process.argv.includes("--no-doc")
 /** `--profile-sleep N`: a login shell profile that takes N s (codex sources it at every start, CODEX.md). */
 const profileSleep = Number(arg("profile-sleep", "0"))
@@ -48,23 +51,16 @@ const script = (req: ModelRequest) => {
   return { items: [functionCall("lookup", { agent }, namespace === undefined ? {} : { namespace })] }
 }
 
-/** Resident set sizes from /proc, in bytes. */
-const rssOf = (pid: number): number => {
+/** A memory figure of /proc/<pid>/status (VmRSS: resident now, VmHWM: its peak), in bytes. */
+const memoryOf = (pid: number, field: "VmRSS" | "VmHWM"): number => {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))
     return m ? Number(m[1]) * 1024 : 0
   } catch {
     return 0
   }
 }
-const hwmOf = (pid: number): number => {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) * 1024 : 0
-  } catch {
-    return 0
-  }
-}
+const rssOf = (pid: number) => memoryOf(pid, "VmRSS")
 const codexPids = (): Array<number> => {
   const out: Array<number> = []
   for (const name of readdirSync("/proc")) {
@@ -78,6 +74,11 @@ const codexPids = (): Array<number> => {
 }
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`
 
+setTimeout(() => {
+  process.stderr.write(`load: not finished after ${DEADLINE_MS / 60_000} min; failing\n`)
+  process.exit(2)
+}, DEADLINE_MS).unref()
+
 const model = await startScriptedModelServer(script)
 const codexHome = await makeTempCodexHome()
 const homeEntry = `\0CODEX_HOME=${codexHome.dir}\0`
@@ -85,8 +86,7 @@ const workspaceRoot = await mkdtemp(join(tmpdir(), "plexum-load-"))
 const profile = await makeProfile({
   binary: codexBin,
   extra_args: codexOfflineArgs(model.baseUrl),
-  engine,
-  ...(engine === "app-server" ? { thread_idle_unload_sec: idleSec } : {})
+  engine
 })
 const shellHome = profileSleep > 0 ? await mkdtemp(join(tmpdir(), "plexum-load-home-")) : undefined
 if (shellHome !== undefined) writeFileSync(join(shellHome, ".bashrc"), `sleep ${profileSleep}\n`)
@@ -126,7 +126,9 @@ try {
   }))
   const waveMs = performance.now() - t0
   const blocks = new Map<string, string>()
+  const threads = new Map<string, string>()
   for (const { id, r, events } of first) {
+    threads.set(id, r.result?.threadId)
     if (r.result?.status !== "completed") {
       const last = events.at(-1)
       problems.push(`${id}: first turn ${r.result?.status ?? JSON.stringify(r.error)}: ${JSON.stringify(last).slice(0, 300)}`)
@@ -165,15 +167,26 @@ try {
   }))
   for (const { id, r } of second) {
     if (r.result?.status !== "completed") problems.push(`${id}: resumed turn ${r.result?.status ?? JSON.stringify(r.error)}`)
+    else if (r.result.threadId !== threads.get(id)) problems.push(`${id}: the second turn ran on thread ${r.result.threadId}, not ${threads.get(id)}`)
   }
   for (const id of leaks) problems.push(`${id}: the resumed request carried the consumed output`)
 
   let appServerAfterIdle = 0
   if (engine === "app-server" && idleSec <= 60) {
+    // The waves ran with the default idle time (so each mutate released its thread from the app-server
+    // itself); a config with a short one, taken at a new initialize, lets the idle threads go.
+    writeFileSync(join(profile.root, "plugins", "plexum-openai-provider", "config.json"), JSON.stringify({
+      binary: codexBin,
+      extra_args: codexOfflineArgs(model.baseUrl),
+      engine,
+      thread_idle_unload_sec: idleSec
+    }))
+    const again = await host.initialize()
+    if (again.error) problems.push(`re-initialize failed: ${JSON.stringify(again.error)}`)
     await new Promise((r) => setTimeout(r, idleMs * 2 + 1000))
     appServerAfterIdle = codexPids().reduce((n, pid) => n + rssOf(pid), 0)
   }
-  const pluginPeak = hwmOf(host.pid)
+  const pluginPeak = memoryOf(host.pid, "VmHWM")
 
   const lines = [
     `agents: ${agents}, engine: ${engine}`,

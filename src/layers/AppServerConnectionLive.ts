@@ -5,7 +5,7 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Deferred, Effect, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -18,6 +18,7 @@ import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
+import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
   AppServerError,
   type AppServerConnectionShape,
@@ -171,9 +172,15 @@ export const startAppServerConnection = (
         }))
       )
     )
-    // At its exit (or death) what it left is ended, so nothing it started can hold its stdout open
-    // and the reader below reaches end of file.
-    yield* Effect.promise(() => spawned.exit).pipe(Effect.zipRight(groups.end(pgid, mark)), Effect.forkScoped)
+    // At its exit (or death) what it left is ended, and whatever else still holds its stdout, so the
+    // reader below reaches end of file.
+    const stdoutLink = stdoutLinkOf(pgid)
+    const stdoutEnded = yield* Deferred.make<void>()
+    yield* Effect.promise(() => spawned.exit).pipe(
+      Effect.zipRight(groups.end(pgid, mark)),
+      Effect.zipRight(endStdoutHolders("codex app-server", stdoutLink, Deferred.isDone(stdoutEnded), groups.endProcesses)),
+      Effect.forkScoped
+    )
 
     const answerToolCall = (id: AppRpcId, params: unknown) =>
       Effect.gen(function* () {
@@ -249,6 +256,9 @@ export const startAppServerConnection = (
     }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
       Stream.runForEach(dispatch),
+      // A dispatch that died must not keep the exit from those waiting for it.
+      Effect.catchAllCause((cause) => Effect.logError(`codex app-server reader failed: ${Cause.pretty(cause)}`)),
+      Effect.zipRight(Deferred.succeed(stdoutEnded, undefined)),
       Effect.zipRight(announceExit),
       Effect.forkScoped
     )

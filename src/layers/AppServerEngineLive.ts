@@ -21,13 +21,14 @@ import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import { writerLockPath } from "../core/codex/CodexWriterLock.ts"
 import { flockHolders, rolloutWriters } from "../core/rollout/RolloutWriters.ts"
 import { ThreadResult, TurnStartResult } from "../schemas/AppServerWire.ts"
-import type { Config } from "../schemas/Config.ts"
+import { type Config, defaultConfig } from "../schemas/Config.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
 import { AppServerError, type AppServerConnectionShape, type ThreadSignal } from "../services/AppServerConnection.ts"
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { RolloutStore, type RolloutStoreShape } from "../services/RolloutStore.ts"
 import { Turns, type TurnsShape } from "../services/Turns.ts"
+import { ActiveConfig } from "../services/PluginConfig.ts"
 import { AppServerEngine, type AppServerEngineShape, type EngineSupport, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 import { verifyAppServer } from "./AppServerSupport.ts"
@@ -43,11 +44,9 @@ export interface AppServerEngineOptions {
 interface LoadedThread {
   readonly toolsKey: string
   readonly settingsKey: string
-  /** When a turn last ended on it; IN_USE while one runs (or is about to). */
+  /** When it was loaded or a turn last ended on it (a running turn holds it in Turns besides). */
   readonly lastUsed: number
 }
-
-const IN_USE = Number.POSITIVE_INFINITY
 
 /** How far a turn got in codex: what its cancel must undo. */
 type TurnProgressState =
@@ -66,8 +65,6 @@ interface Slot {
   /** Whether a turn has warned about `droppedArgs` yet (once per app-server, not every turn). */
   readonly warnedDropped: Ref.Ref<boolean>
   readonly model: string | undefined
-  /** `thread_idle_unload_sec` of the config in force, in ms. */
-  readonly idleMs: Ref.Ref<number>
 }
 
 const decodeThread = Schema.decodeUnknown(ThreadResult)
@@ -108,7 +105,9 @@ const threadSettings = (plan: TurnPlan, slot: Slot) => {
 export const makeAppServerEngine = (deps: {
   readonly paths: PluginPathsShape
   /** Where threads are held: an idle unload holds the thread as a rewrite does. */
-  readonly turns: Pick<TurnsShape, "withThread">
+  readonly turns: Pick<TurnsShape, "ifThreadFree">
+  /** `thread_idle_unload_sec` of the config in force. */
+  readonly idleUnloadSec: Effect.Effect<number>
   readonly groups: ProcessGroupsShape
   readonly rollouts: RolloutStoreShape
   readonly options?: AppServerEngineOptions
@@ -139,9 +138,10 @@ export const makeAppServerEngine = (deps: {
         yield* Effect.logInfo(`codex app-server started (pid ${conn.pgid}, codex ${conn.version ?? "version unknown"})`)
         const threads = yield* Ref.make(HashMap.empty<string, LoadedThread>())
         const warnedDropped = yield* Ref.make(false)
-        const idleMs = yield* Ref.make(config.thread_idle_unload_sec * 1000)
-        const slot = { key, conn, scope, threads, droppedArgs: argv.dropped, warnedDropped, model: argv.model, idleMs } satisfies Slot
-        yield* unloadIdleThreads(slot).pipe(Effect.forkIn(scope))
+        const slot = { key, conn, scope, threads, droppedArgs: argv.dropped, warnedDropped, model: argv.model } satisfies Slot
+        // Before 0.169 unloading means archiving and unarchiving the user's rollout: not on a timer.
+        const unloadsCleanly = conn.version !== undefined && compareVersions(conn.version, UNSUBSCRIBE_UNLOADS_FROM) >= 0
+        if (unloadsCleanly) yield* unloadIdleThreads(slot).pipe(Effect.interruptible, Effect.forkIn(scope))
         return slot
       })
 
@@ -152,10 +152,7 @@ export const makeAppServerEngine = (deps: {
           const key = JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
           if (Option.isSome(current)) {
             const slot = current.value
-            if (slot.key === key && (yield* slot.conn.alive)) {
-              yield* Ref.set(slot.idleMs, config.thread_idle_unload_sec * 1000)
-              return [slot, current] as const
-            }
+            if (slot.key === key && (yield* slot.conn.alive)) return [slot, current] as const
             if (slot.key !== key) yield* Effect.logWarning("codex app-server config changed (binary or extra_args); restarting it")
             yield* closeSlot(slot)
           }
@@ -187,10 +184,10 @@ export const makeAppServerEngine = (deps: {
         const pid = slot.conn.pgid
         const lockFile = writerLockPath(paths.codexHome, threadId)
         const rollout = yield* rollouts.find(threadId).pipe(Effect.option)
-        const holds = () =>
-          flockHolders(lockFile).includes(pid) || (Option.isSome(rollout) && rolloutWriters(rollout.value, [pid]).length > 0)
+        const holds = async () =>
+          flockHolders(lockFile).includes(pid) || (Option.isSome(rollout) && (await rolloutWriters(rollout.value, [pid])).length > 0)
         const deadline = Date.now() + boundMs
-        while (holds()) {
+        while (yield* Effect.promise(holds)) {
           if (Date.now() >= deadline) {
             return yield* Effect.logWarning(`codex app-server still holds thread ${threadId} ${boundMs} ms after unloading it`)
           }
@@ -205,22 +202,29 @@ export const makeAppServerEngine = (deps: {
      * Turns, so no turn starts on it meanwhile, and looks again under that hold.
      */
     const unloadIdleThreads = (slot: Slot): Effect.Effect<never> => {
-      const unloadIfIdle = (threadId: string) =>
+      const unloadIfIdle = (threadId: string, idleMs: number) =>
         Effect.gen(function* () {
-          const idleMs = yield* Ref.get(slot.idleMs)
+          // Looked at again under the hold: a turn may have used it meanwhile.
           const thread = HashMap.get(yield* Ref.get(slot.threads), threadId)
           if (Option.isNone(thread) || Date.now() - thread.value.lastUsed < idleMs) return
           yield* unload(slot, threadId)
-          yield* Effect.logDebug(`unloaded thread ${threadId} from codex app-server after ${Math.round(idleMs / 1000)} s without a turn`)
+          yield* Effect.logInfo(`unloaded idle thread ${threadId} from codex app-server (no turn for ${Math.round(idleMs / 1000)} s)`)
         }).pipe(
-          deps.turns.withThread(threadId),
-          Effect.catchAll((e) => Effect.logWarning(`codex app-server could not unload idle thread ${threadId}: ${e.message}`))
+          Effect.catchAll((e) =>
+            // Forgotten all the same: the next turn resumes it, which codex answers whether or not it still has it loaded.
+            Effect.zipRight(
+              Ref.update(slot.threads, HashMap.remove(threadId)),
+              Effect.logWarning(`codex app-server could not unload idle thread ${threadId}: ${e.message}`)
+            )
+          ),
+          // A thread a turn (or a rewrite) holds is skipped, not waited for.
+          deps.turns.ifThreadFree(threadId)
         )
       const sweep = Effect.gen(function* () {
-        const idleMs = yield* Ref.get(slot.idleMs)
+        const idleMs = (yield* deps.idleUnloadSec) * 1000
         const now = Date.now()
         const idle = [...HashMap.filter(yield* Ref.get(slot.threads), (t) => now - t.lastUsed >= idleMs).pipe(HashMap.keys)]
-        yield* Effect.forEach(idle, unloadIfIdle, { concurrency: 4, discard: true })
+        yield* Effect.forEach(idle, (threadId) => unloadIfIdle(threadId, idleMs), { concurrency: 4, discard: true })
         // Looked at again a few times per idle period: a thread is unloaded at most a quarter late.
         yield* Effect.sleep(Math.max(250, Math.min(idleMs / 4, 30_000)))
       })
@@ -285,7 +289,7 @@ export const makeAppServerEngine = (deps: {
         yield* Effect.try(() => writeThreadToolsKey(toolsDir, thread.id, tools.key)).pipe(
           Effect.catchAll((e) => Effect.logWarning(`could not record the tools of thread ${thread.id}: ${String(e.error)}`))
         )
-        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey, lastUsed: IN_USE }))
+        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey, lastUsed: Date.now() }))
         return thread.id
       })
 
@@ -323,7 +327,6 @@ export const makeAppServerEngine = (deps: {
           return { threadId, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt } satisfies ChosenThread
         }
         if (Option.isSome(loaded) && loaded.value.settingsKey === settingsKey) {
-          yield* Ref.update(slot.threads, HashMap.modify(wanted, (t) => ({ ...t, lastUsed: IN_USE })))
           return { threadId: wanted, resumed: true, notices: [], prompt: plan.prompt } satisfies ChosenThread
         }
         // Not loaded, or loaded with another system prompt / sandbox / model: (re)load it with these.
@@ -335,7 +338,7 @@ export const makeAppServerEngine = (deps: {
           ...(modern ? { excludeTurns: true } : {})
         })
         const { thread } = yield* decodeThread(answer).pipe(Effect.mapError(protocolError("thread/resume")))
-        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey, settingsKey, lastUsed: IN_USE }))
+        yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey, settingsKey, lastUsed: Date.now() }))
         if (thread.id !== wanted) {
           const notice: TurnEvent = { type: "notice", level: "warn", message: `thread ${wanted} could not be resumed; codex answered with thread ${thread.id}` }
           return { threadId: thread.id, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt } satisfies ChosenThread
@@ -576,6 +579,11 @@ export const AppServerEngineLive = Layer.scoped(
     const groups = yield* ProcessGroups
     const rollouts = yield* RolloutStore
     const turns = yield* Turns
-    return yield* makeAppServerEngine({ paths, groups, rollouts, turns })
+    const config = yield* ActiveConfig
+    const idleUnloadSec = config.current.pipe(
+      Effect.map((c) => c.thread_idle_unload_sec),
+      Effect.orElseSucceed(() => defaultConfig.thread_idle_unload_sec)
+    )
+    return yield* makeAppServerEngine({ paths, groups, rollouts, turns, idleUnloadSec })
   })
 )

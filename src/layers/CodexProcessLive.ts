@@ -10,6 +10,7 @@ import { Chunk, Deferred, Effect, Exit, FiberId, Layer, type Scope, Stream } fro
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
+import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -97,6 +98,8 @@ interface Running extends DetachedChild {
   readonly mark: string
   /** Done once stdout has reached its end (or broke). */
   readonly stdoutEnded: Deferred.Deferred<void>
+  /** codex's stdout as /proc links name it (`stdoutLink`), if known. */
+  readonly stdoutLink: string | undefined
 }
 
 const cwdMissing = (cwd: string) => {
@@ -145,7 +148,7 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
       spec.onSpawn?.(started.child.pid!)
-      return { ...started, pgid: started.child.pid!, mark, stdoutEnded: Deferred.unsafeMake<void>(FiberId.none) }
+      return { ...started, pgid: started.child.pid!, mark, stdoutEnded: Deferred.unsafeMake<void>(FiberId.none), stdoutLink: stdoutLinkOf(started.child.pid!) }
     })
   })
 
@@ -255,14 +258,7 @@ const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => 
  * (the mapper turns `<unparsed>` into a `notice`). What is fatal is output that is
  * unreadable as a whole: a zero exit without any `thread.started` → CodexOutputError
  * (and the mapper fails a turn that never finished with `codex_output`).
- */
-/** `n` turns of the event loop: each has a poll phase, where an end of file already sent is read. */
-const yieldToEventLoop = (n: number) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r))
-  })
-
-/**
+ *
  * `background`: where what a finished codex left is ended after the turn's answer (the plugin's
  * lifetime; its close waits for those ends). Without it, they are ended before the stream ends.
  */
@@ -276,55 +272,57 @@ export const makeCodexProcess = (
 
   /**
    * Ends what codex left behind: its group, the groups its commands started, and whatever carries
-   * the run's mark (the shell snapshot codex starts in a session of its own, CODEX.md). Run once
-   * codex has exited, so a leftover that inherited codex's stdout cannot hold the pipe open, and
-   * again on release only if codex's exit never came (cancel, timeout, shutdown).
+   * the run's mark (the shell snapshot codex starts in a session of its own, CODEX.md).
    */
   const endLeftovers = (run: Running, threadId: string | undefined) =>
     Effect.gen(function* () {
-      // Also after a normal exit: a tool process left behind ends with the turn.
-      const signalled = yield* groups.end(run.pgid, run.mark)
-      // A command whose spawn codex was in the middle of when it was stopped (or when it crashed)
-      // is out of every group's reach and may have lost the mark with codex's environment policy
-      // (ProcessGroups). A codex that exited 0 ended its commands itself, and the search reads all
-      // of /proc, so it is skipped then.
-      const clean = run.child.exitCode === 0
-      if ((signalled || !clean) && threadId !== undefined) {
+      yield* groups.end(run.pgid, run.mark)
+      // A command whose spawn codex was in the middle of when it was stopped (or when it died) is
+      // out of every group's reach and may have lost the mark with codex's environment policy
+      // (ProcessGroups). A codex that exited 0 ended its commands itself.
+      if (run.child.exitCode !== 0 && threadId !== undefined) {
         const found = yield* groups.endThreadCommands(threadId, run.pgid)
         if (found > 0) yield* Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running`)
       }
     })
 
+  /**
+   * codex has exited and its stdout has not ended: a process that inherited it holds the pipe.
+   * What codex started is ended first; anything else still holding it (it dropped the mark and left
+   * codex's group) is found by the descriptor itself (src/core/StdoutHolders.ts).
+   */
+  const freePipe = (run: Running, endOnce: Effect.Effect<void>) =>
+    Effect.zipRight(endOnce, endStdoutHolders("codex", run.stdoutLink, Deferred.isDone(run.stdoutEnded), groups.endProcesses))
+
   const run = (spec: CodexRunSpec) =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         let threadId: string | undefined
-        const ended = yield* Deferred.make<void>()
-        const endOnce = (r: Running) => Effect.zipRight(Effect.suspend(() => endLeftovers(r, threadId)), Deferred.succeed(ended, undefined))
-        const cleanUp = (r: Running) =>
+        const { running, endOnce } = yield* Effect.acquireRelease(
           Effect.gen(function* () {
-            if (!(yield* Deferred.isDone(ended))) yield* endOnce(r)
-            yield* groups.untrack(r.pgid)
-          })
-        const running = yield* Effect.acquireRelease(
-          Effect.tap(spawnChild(spec, tailBytes), (r) => groups.track(r.pgid, r.mark)),
-          (r) =>
+            const running = yield* spawnChild(spec, tailBytes)
+            yield* groups.track(running.pgid, running.mark)
+            const endOnce = yield* Effect.cached(Effect.uninterruptible(Effect.suspend(() => endLeftovers(running, threadId))))
+            return { running, endOnce }
+          }),
+          ({ running: r, endOnce }) =>
             Effect.gen(function* () {
-              // codex still running (cancel, timeout, shutdown): all of it ends before the turn's end is told.
-              // codex gone on its own: what it left ends just after the answer, off the host's wait.
-              const exited = r.child.exitCode !== null || r.child.signalCode !== null
-              if (exited && background !== undefined) yield* Effect.forkIn(cleanUp(r), background)
-              else yield* cleanUp(r)
+              // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
+              // turn's end is told, while the turn still holds its thread. codex gone on its own
+              // (status 0): what it left ends just after the answer, off the host's wait.
+              const finish = Effect.zipRight(endOnce, groups.untrack(r.pgid))
+              if (r.child.exitCode === 0 && background !== undefined) yield* Effect.forkIn(finish, background)
+              else yield* finish
               r.child.stdout.destroy()
               r.child.stderr.destroy()
             })
         )
-        // At codex's exit: if its stdout does not reach its end within a few turns of the event loop,
-        // something codex started holds the pipe, and it is ended now so the end of file can come.
+        // At codex's exit: if its stdout has not ended within a few turns of the event loop, something
+        // holds the pipe, and it is ended now so the end of file can come.
         yield* Effect.promise(() => running.exit).pipe(
           Effect.zipRight(yieldToEventLoop(3)),
           Effect.zipRight(Effect.suspend(() => Deferred.isDone(running.stdoutEnded))),
-          Effect.flatMap((atEnd) => (atEnd ? Effect.void : endOnce(running))),
+          Effect.flatMap((atEnd) => (atEnd ? Effect.void : freePipe(running, endOnce))),
           Effect.forkScoped
         )
         let unparsedLines = 0

@@ -106,32 +106,51 @@ const processesWithEnv = (live: ReadonlyArray<LiveProcess>, entry: string, since
 }
 
 /** Up to how many pids handed out since a run's leader are tried one by one instead of listing /proc. */
-const PID_RANGE_TRIED = 512
+const PID_RANGE_TRIED = 64
 
-/** The last pid the kernel handed out in this namespace, if it says. */
-const lastPid = (): number | undefined => {
+const readNumber = (file: string, pattern: RegExp): number | undefined => {
   try {
-    return Number(Fs.readFileSync("/proc/sys/kernel/ns_last_pid", "latin1"))
+    const m = pattern.exec(Fs.readFileSync(file, "latin1"))
+    return m === null ? undefined : Number(m[1])
   } catch {
     return undefined
   }
 }
 
+/** The last pid the kernel handed out in this namespace, if it says. */
+const lastPid = () => readNumber("/proc/sys/kernel/ns_last_pid", /(\d+)/)
+/** How many processes and threads were created since boot: each took a pid. */
+export const forkCount = () => readNumber("/proc/stat", /^processes (\d+)$/m)
+const FORK_MARGIN = 1024
+const pidMax = () => readNumber("/proc/sys/kernel/pid_max", /(\d+)/)
+
+/**
+ * Where a run's processes can be among the pids: after `leader`'s, while fewer processes were
+ * created since it started than there are pids above it (no wrap-around can have happened).
+ * Undefined: anywhere (the counts are unknown, or the counter may have wrapped).
+ */
+const pidsAfter = (leader: number | undefined, forksAtStart: number | undefined): number | undefined => {
+  if (leader === undefined || forksAtStart === undefined) return undefined
+  const forks = forkCount()
+  const max = pidMax()
+  // The count is taken just after the leader started: the margin covers what started in between.
+  return forks !== undefined && max !== undefined && forks - forksAtStart + FORK_MARGIN < max - leader ? leader : undefined
+}
+
 /**
  * The live processes carrying a run's mark (src/core/RunMark.ts), started at or after `since`.
- * Reading every process costs some 0.3 ms each on a busy machine, so when the pid counter has not
- * wrapped since `leader` started only the pids after it are read: anything the run started got a
- * later pid. After a wrap (or when the kernel does not say) every process is read.
+ * Reading every process costs some 0.3 ms each on a busy machine, so when `after` is known (no
+ * wrap-around since the run's leader started: `pidsAfter`) only the later pids are read: anything
+ * the run started got one. Otherwise every process is read.
  */
-const markedProcesses = (mark: string, since: number, leader: number | undefined): ReadonlyArray<LiveProcess> => {
+const markedProcesses = (mark: string, since: number, after: number | undefined): ReadonlyArray<LiveProcess> => {
   const entry = Buffer.from(`${ENV_RUN_MARK}=${mark}`)
   const last = lastPid()
-  const unwrapped = leader !== undefined && last !== undefined && last >= leader
-  // Few pids handed out since the leader: each is tried directly (listing /proc took 4 ms on a busy machine).
-  const pids = unwrapped && last - leader <= PID_RANGE_TRIED
-    ? Array.from({ length: last - leader }, (_, i) => leader + 1 + i)
+  // Few pids handed out since: each is tried directly (listing /proc took 4 ms on a busy machine).
+  const pids = after !== undefined && last !== undefined && last >= after && last - after <= PID_RANGE_TRIED
+    ? Array.from({ length: last - after }, (_, i) => after + 1 + i)
     : Fs.readdirSync("/proc").filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57).map(Number)
-        .filter((pid) => !unwrapped || pid > leader)
+        .filter((pid) => after === undefined || pid > after)
   const found: Array<LiveProcess> = []
   for (const pid of pids) {
     if (pid === process.pid) continue
@@ -206,11 +225,13 @@ const awaitAllEnded = (t: Targets, ms: number) =>
 /** SIGTERM, then SIGKILL after `graceMs` to whatever is left; bounded, and never cut short. */
 const endTargets = (t: Targets, graceMs: number) =>
   Effect.gen(function* () {
+    // Each single process by its start too: after the grace its pid may name another process.
+    const started = new Map(t.pids.map((p) => [p, readStat(p)?.startTime]))
     for (const g of t.groups) signal(-g, "SIGTERM")
     for (const p of t.pids) signal(p, "SIGTERM")
     if (yield* awaitAllEnded(t, graceMs)) return
     for (const g of t.groups) signal(-g, "SIGKILL")
-    for (const p of t.pids) signal(p, "SIGKILL")
+    for (const p of t.pids) if (readStat(p)?.startTime === started.get(p)) signal(p, "SIGKILL")
     // SIGKILL cannot be ignored; the short wait only lets the kernel finish. Never wait forever.
     yield* awaitAllEnded(t, 1000)
   }).pipe(Effect.uninterruptible)
@@ -251,12 +272,13 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   const selfStart = processStartTime(process.pid) ?? null
 
   // When each tracked group's leader started: what endThreadCommands looks after, even once the leader is gone.
-  const leaderStarts = Ref.unsafeMake(HashMap.empty<number, number>())
+  // With the fork count then, which tells whether the pid counter can have wrapped since.
+  const leaderStarts = Ref.unsafeMake(HashMap.empty<number, { readonly start: number; readonly forks: number | undefined }>())
 
   /** When the leader of a tracked group started, or now if it still runs; undefined when neither is known. */
   const leaderStart = (pgid: number) =>
     Effect.map(Ref.get(leaderStarts), (starts) => {
-      const tracked = Option.getOrUndefined(HashMap.get(starts, pgid))
+      const tracked = Option.getOrUndefined(HashMap.get(starts, pgid))?.start
       if (tracked !== undefined) return tracked
       const alive = processStartTime(pgid)
       return alive === undefined ? undefined : Number(alive)
@@ -275,7 +297,8 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       const members = live.some((p) => p.pgrp === pgid)
       const from = since ?? (pgid === undefined ? undefined : yield* leaderStart(pgid))
       // What carries the run's mark, wherever it is now.
-      const marked = mark === undefined || from === undefined ? [] : markedProcesses(mark, from, pgid)
+      const forksAtStart = pgid === undefined ? undefined : Option.getOrUndefined(HashMap.get(yield* Ref.get(leaderStarts), pgid))?.forks
+      const marked = mark === undefined || from === undefined ? [] : markedProcesses(mark, from, pidsAfter(pgid, forksAtStart))
       if (!members && marked.length === 0) return false
       const own = readStat(process.pid)?.pgrp
       const groups = new Set(members ? [pgid!, ...descendantGroups(pgid!, live)] : [])
@@ -313,7 +336,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
 
   const track = Effect.fn("ProcessGroups.track")(function* (pgid: number, mark?: string) {
     const leaderStartTime = processStartTime(pgid)
-    if (leaderStartTime !== undefined) yield* Ref.update(leaderStarts, HashMap.set(pgid, Number(leaderStartTime)))
+    if (leaderStartTime !== undefined) yield* Ref.update(leaderStarts, HashMap.set(pgid, { start: Number(leaderStartTime), forks: forkCount() }))
     const record: RunningRecord = {
       pgid,
       ...(mark === undefined ? {} : { mark }),
@@ -386,6 +409,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
     untrack,
     alive: (pgid) => Effect.sync(() => groupMembers(pgid).length > 0),
     end: (pgid, mark) => endRun(pgid, mark),
+    endProcesses: (pids) => endTargets({ groups: [], pids }, graceMs),
     endThreadCommands,
     reapOrphans
   }

@@ -111,7 +111,10 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
               try: (signal) => acquireWriterLock(paths.codexHome, threadId, waitMs, signal, coordination),
               catch: (e) =>
                 e instanceof WriterLockBusy
-                  ? new ThreadInUse({ threadId, message: `thread ${threadId} is in use by another codex process (it kept codex's writer lock for ${waitMs} ms)` })
+                  ? new ThreadInUse({
+                    threadId,
+                    message: `thread ${threadId} is in use by another codex process (${e.why ?? `it kept codex's writer lock for ${waitMs} ms`})`
+                  })
                   : new RolloutWriteError({ path, message: `cannot take codex's writer lock of thread ${threadId}: ${describe(e)}` })
             }),
             (held) =>
@@ -132,11 +135,11 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       Effect.gen(function* () {
         const deadline = Date.now() + waitMs
         for (;;) {
-          const writers = rolloutWriters(path)
+          const writers = yield* Effect.promise(() => rolloutWriters(path))
           if (writers.length === 0) return
           if (Date.now() >= deadline) {
             return yield* new ThreadInUse({
-              threadId: threadId ?? path,
+              threadId: threadId ?? Path.basename(path),
               message: `rollout ${path} is open for writing by process ${writers.join(", ")} (kept for ${waitMs} ms)`
             })
           }

@@ -38,6 +38,14 @@ export const makeTurns = Effect.gen(function* () {
       })
     ).pipe(STM.commit)
 
+  /** Holds `threadId` for `holder` if nobody holds it; whether it did. */
+  const tryAcquireThread = (threadId: string, holder: symbol) =>
+    STM.flatMap(TRef.get(state), (s) =>
+      HashMap.has(s.threads, threadId)
+        ? STM.succeed(false)
+        : STM.as(TRef.set(state, { ...s, threads: HashMap.set(s.threads, threadId, holder) }), true)
+    ).pipe(STM.commit)
+
   const releaseThreads = (holder: symbol) =>
     TRef.update(state, (s) => ({ ...s, threads: HashMap.filter(s.threads, (h) => h !== holder) }))
 
@@ -123,6 +131,12 @@ export const makeTurns = Effect.gen(function* () {
         Effect.sync(() => Symbol(`rewrite ${threadId}`)).pipe(Effect.tap((holder) => acquireThread(threadId, holder))),
         () => self,
         (holder) => STM.commit(releaseThreads(holder))
+      ),
+    ifThreadFree: (threadId) => (self) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => Symbol(`idle ${threadId}`)).pipe(Effect.flatMap((holder) => Effect.map(tryAcquireThread(threadId, holder), (held) => ({ holder, held })))),
+        ({ held }) => (held ? self : Effect.void),
+        ({ holder }) => STM.commit(releaseThreads(holder))
       )
   } satisfies TurnsShape
 })

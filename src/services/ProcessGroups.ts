@@ -25,6 +25,8 @@ export interface ProcessGroupsShape {
    * was still running (nothing is signalled for a group that already ended on its own).
    */
   readonly end: (pgid: number, mark?: string) => Effect.Effect<boolean>
+  /** SIGTERM to each of `pids`, then SIGKILL after the grace period to whatever is left (the same pids, not reused ones). */
+  readonly endProcesses: (pids: ReadonlyArray<number>) => Effect.Effect<void>
   /**
    * Ends every command codex started for `threadId` that still runs, wherever it is now: codex puts
    * CODEX_THREAD_ID in a command's environment. A command whose spawn was under way as its turn was

@@ -51,6 +51,8 @@ export interface TurnsShape {
   readonly cancelAll: Effect.Effect<void>
   /** Runs `self` holding `threadId`: waits until no turn holds it, and no turn takes it meanwhile. */
   readonly withThread: (threadId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Runs `self` holding `threadId` if nobody holds it now; otherwise does nothing (never waits). */
+  readonly ifThreadFree: (threadId: string) => <E, R>(self: Effect.Effect<void, E, R>) => Effect.Effect<void, E, R>
 }
 
 export class Turns extends Context.Tag("Turns")<Turns, TurnsShape>() {}

@@ -1,11 +1,13 @@
 // What the shared app-server holds follows the active agents (PROTOCOL.md §8): a thread no turn
-// has used for `thread_idle_unload_sec` is unloaded, so codex lets go of its writer lock (the
-// user's own `codex resume` of it works again), and the agent's next turn resumes it as before.
+// has used for `thread_idle_unload_sec` is unloaded (codex 0.169 and later), so codex lets go of
+// its writer lock (the user's own `codex resume` of it works again), and the agent's next turn
+// resumes it as before.
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { flockHolders } from "../../src/core/rollout/RolloutWriters.ts"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
 import { waitFor } from "../support/Processes.ts"
+import { codexAtLeast } from "../support/CodexVersion.ts"
 import { assistantMessage, requestText } from "../support/ScriptedModelServer.ts"
 
 let harness: PluginHarness | undefined
@@ -24,10 +26,17 @@ describe("app-server engine: idle threads", () => {
     expect(first.response.result.status).toBe("completed")
     const threadId = first.response.result.threadId as string
     const lock = join(h.codexHome, "thread-writer-locks", `${threadId}.lock`)
-    // codex ≥ 0.151 takes writer locks; an older one has nothing to let go of.
-    const locking = flockHolders(lock).length > 0
-    if (locking) expect(await waitFor(() => flockHolders(lock).length === 0, 15_000)).toBe(true)
-    else await new Promise((r) => setTimeout(r, 3_000))
+    const unloaded = () => h.host.logs.some((l) => l.level === "info" && String(l.message).includes(`unloaded idle thread ${threadId}`))
+    if (codexAtLeast("0.169.0")) {
+      // Loaded after its turn: the app-server holds codex's writer lock of it, until the idle unload.
+      expect(flockHolders(lock).length).toBeGreaterThan(0)
+      expect(await waitFor(unloaded, 15_000)).toBe(true)
+      expect(flockHolders(lock)).toEqual([])
+    } else {
+      // Before 0.169 unloading archives and unarchives the user's rollout: never on a timer.
+      await new Promise((r) => setTimeout(r, 3_000))
+      expect(unloaded()).toBe(false)
+    }
     const second = await h.turn("t2", { messages: [userMessage("remember PLUM"), { role: "assistant", content: "answer 0" }, userMessage("what was it?")] })
     expect(second.response.result).toMatchObject({ status: "completed", threadId })
     expect(second.events[0]).toMatchObject({ type: "turn.started", resumed: true, threadId })

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AppServerEngineLive } from "../../src/layers/AppServerEngineLive.ts"
 import { TurnsLive } from "../../src/layers/TurnsLive.ts"
+import { ActiveConfigLive } from "../../src/layers/ActiveConfigLive.ts"
 import { ProcessGroupsLive } from "../../src/layers/ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "../../src/layers/RolloutStoreLive.ts"
 import { defaultConfig, type Config } from "../../src/schemas/Config.ts"
@@ -53,7 +54,7 @@ export const makeWorld = (baseUrl: string, overrides: Partial<Config> = {}) =>
 export const engineLayer = (world: AppServerWorld) => {
   const pathsLayer = Layer.succeed(PluginPaths, world.paths)
   return AppServerEngineLive.pipe(
-    Layer.provide(Layer.mergeAll(ProcessGroupsLive, RolloutStoreLive, TurnsLive)),
+    Layer.provide(Layer.mergeAll(ProcessGroupsLive, RolloutStoreLive, TurnsLive, ActiveConfigLive)),
     Layer.provide(pathsLayer)
   )
 }

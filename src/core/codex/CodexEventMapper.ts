@@ -50,8 +50,7 @@ export interface CodexEventMapper {
 /** A turn codex never finished, with what is known of how codex ended (PROTOCOL §4: the cause, for the host). */
 const unfinished = (exited: CodexExited | undefined): string => {
   if (exited === undefined) return "codex ended without finishing the turn"
-  const how = exited.status === null ? `was killed by ${exited.signal}` : `exited with status ${exited.status}`
-  return `codex ${how} without finishing the turn: ${exited.stderrTail === "" ? "nothing on stderr" : `stderr: ${exited.stderrTail}`}`
+  return `codex exited with status ${exited.status} without finishing the turn: ${exited.stderrTail === "" ? "nothing on stderr" : `stderr: ${exited.stderrTail}`}`
 }
 
 /** How many unreadable stdout lines are shown before the rest are only counted. */

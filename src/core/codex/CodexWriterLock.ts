@@ -29,10 +29,10 @@ const COORDINATION = ".coordination.lock"
 const BUSY_STATUS = 75
 const RETRY_MS = 50
 
-/** Another process holds the thread's writer lock past the deadline. */
+/** Another process holds the thread's writer lock past the deadline (or codex's coordination lock stayed taken). */
 export class WriterLockBusy extends Error {
-  constructor(readonly threadId: string) {
-    super(`thread ${threadId} is in use by another codex process`)
+  constructor(readonly threadId: string, readonly why?: string) {
+    super(`thread ${threadId} is in use by another codex process${why === undefined ? "" : ` (${why})`}`)
   }
 }
 
@@ -151,8 +151,8 @@ const COORDINATION_WAIT_MS = 60_000
 
 /**
  * Takes codex's writer lock of `threadId`, waiting up to `waitMs` for another holder (counted from
- * when it was first found held, not while waiting in `queue` or for `.coordination.lock`); rejects
- * with `WriterLockBusy` when it is still held then. Abort `signal` to give up early.
+ * when it was first found held, so not the first wait in `queue` or for `.coordination.lock`);
+ * rejects with `WriterLockBusy` when it is still held then. Abort `signal` to give up early.
  */
 export const acquireWriterLock = async (
   codexHome: string,
@@ -186,10 +186,9 @@ export const acquireWriterLock = async (
         return locked ? { fh, created } : undefined
       })
     )
+    if (attempt?.value !== undefined) return holding(dir, path, attempt.value.fh, attempt.value.created, queue)
     signal?.throwIfAborted()
-    if (attempt === undefined) throw new WriterLockBusy(threadId) // `.coordination.lock` never came free
-    const held = attempt.value
-    if (held !== undefined) return holding(dir, path, held.fh, held.created, queue)
+    if (attempt === undefined) throw new WriterLockBusy(threadId, `${COORDINATION} stayed locked for ${Math.max(waitMs, COORDINATION_WAIT_MS)} ms`)
     busySince ??= Date.now()
     if (Date.now() - busySince >= waitMs) throw new WriterLockBusy(threadId)
     await sleep(Math.min(RETRY_MS, busySince + waitMs - Date.now()), signal)

@@ -6,59 +6,15 @@
  * writing, and which hold the thread's lock file locked. Elsewhere than Linux both answer nothing.
  */
 import * as Fs from "node:fs"
-
-const O_ACCMODE = 0o3
-const O_RDONLY = 0
-
-const numericEntries = (dir: string): Array<string> => {
-  try {
-    return Fs.readdirSync(dir).filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57)
-  } catch {
-    return [] // gone, or not ours to read
-  }
-}
-
-/** Whether descriptor `fd` of `pid` is open for writing (its fdinfo `flags`, octal). */
-const openForWriting = (pid: string, fd: string): boolean => {
-  try {
-    const m = /^flags:\s+([0-7]+)/m.exec(Fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "latin1"))
-    return m !== null && (Number.parseInt(m[1]!, 8) & O_ACCMODE) !== O_RDONLY
-  } catch {
-    return false
-  }
-}
+import { processesHolding } from "../ProcFds.ts"
 
 /**
  * The processes other than this one that hold `path` open for writing, among `pids` (default:
  * every process whose descriptors this user may read).
  */
-export const rolloutWriters = (path: string, pids?: ReadonlyArray<number>): ReadonlyArray<number> => {
-  if (process.platform !== "linux") return []
-  let target: string
-  try {
-    target = Fs.realpathSync(path)
-  } catch {
-    return []
-  }
-  const self = String(process.pid)
-  const candidates = pids === undefined ? numericEntries("/proc") : pids.map(String)
-  const found: Array<number> = []
-  for (const pid of candidates) {
-    if (pid === self) continue
-    for (const fd of numericEntries(`/proc/${pid}/fd`)) {
-      let link: string
-      try {
-        link = Fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
-      } catch {
-        continue
-      }
-      if (link === target && openForWriting(pid, fd)) {
-        found.push(Number(pid))
-        break
-      }
-    }
-  }
-  return found
+export const rolloutWriters = async (path: string, pids?: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
+  const target = await Fs.promises.realpath(path).catch(() => undefined)
+  return target === undefined ? [] : processesHolding(target, { writing: true, ...(pids === undefined ? {} : { pids }) })
 }
 
 /** The pids holding a `flock` on `lockFile` (from /proc/locks); none when the file is gone. */

@@ -21,7 +21,14 @@ const fakeEngine = (world: AppServerWorld) =>
     const rollouts = yield* makeRolloutStore(world.paths)
     const groups = makeProcessGroups({ runningDir: join(world.paths.stateDir, "running") })
     const turns = yield* makeTurns
-    return yield* makeAppServerEngine({ paths: world.paths, groups, rollouts, turns, options: { controlTimeoutMs: 500, rolloutSettleMs: 0 } })
+    return yield* makeAppServerEngine({
+      paths: world.paths,
+      groups,
+      rollouts,
+      turns,
+      idleUnloadSec: Effect.succeed(600),
+      options: { controlTimeoutMs: 500, rolloutSettleMs: 0 }
+    })
   })
 
 const withEnv = (vars: Record<string, string>) =>

@@ -1,6 +1,7 @@
 // Nothing codex says is lost and nothing it starts outlives the run, through the real executable
 // with a fake codex: its stdout read to end of file (never cut on a timer after its exit), what it
-// starts outside its own group found by the run's mark and ended, also after a SIGKILLed plugin.
+// starts outside its own group found by the run's mark (or, without it, by the pipe it holds) and
+// ended, also after a SIGKILLed plugin.
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { makeTempCodexHome } from "../../support/CodexOffline.ts"
@@ -45,13 +46,19 @@ const reportedPids = async (host: ReferenceHost, turnId: string) => {
 }
 
 describe("nothing lost, nothing left behind", () => {
-  it("lines that reach codex's stdout after codex exited still reach the host, in every one of many turns at once", async () => {
-    const { host } = await startPlugin("late-lines", { FAKE_CODEX_LATE_MS: "1200" })
-    const turns = Array.from({ length: 8 }, (_, i) => `late-${i}`)
+  it("a process that kept codex's stdout open without the run's mark is found by the pipe and ended, with a warn; every turn completes", async () => {
+    const { host } = await startPlugin("foreign-holder")
+    const turns = Array.from({ length: 8 }, (_, i) => `held-${i}`)
     const responses = await Promise.all(turns.map((t) => turn(host, t)))
     for (const [i, r] of responses.entries()) {
-      expect(r.result?.status, JSON.stringify(host.eventsOf(turns[i]!).at(-1))).toBe("completed")
-      expect(host.eventsOf(turns[i]!).at(-1)).toMatchObject({ type: "turn.completed", finalMessage: "the last message" })
+      const turnId = turns[i]!
+      expect(r.result?.status, JSON.stringify(host.eventsOf(turnId).at(-1))).toBe("completed")
+      expect(host.eventsOf(turnId).at(-1)).toMatchObject({ type: "turn.completed", finalMessage: "the last message" })
+      const [, holder] = pidsOf(host, turnId)
+      expect(holder).toBeGreaterThan(0)
+      // Ended before the turn was answered: its end of file waited for that.
+      expect(isRunning(holder!)).toBe(false)
+      expect(host.logs.some((l) => l.level === "warn" && String(l.message).includes(`${holder}`) && /kept its stdout open/.test(l.message))).toBe(true)
     }
   }, 60_000)
 
@@ -70,6 +77,16 @@ describe("nothing lost, nothing left behind", () => {
       expect(isRunning(holder!)).toBe(false)
     }
   }, 60_000)
+
+  it("a shell snapshot that does not hold codex's stdout ends right after the turn's answer", async () => {
+    const { host } = await startPlugin("snapshot")
+    const r = await turn(host, "snap")
+    expect(r.result?.status).toBe("completed")
+    const [, holder] = pidsOf(host, "snap")
+    expect(holder).toBeGreaterThan(0)
+    // Ended off the host's wait, once the answer is out: bounded by the TERM → KILL grace.
+    expect(await waitFor(() => !isRunning(holder!), 5_000)).toBe(true)
+  }, 30_000)
 
   it("when codex is SIGKILLed mid-turn, its shell snapshot is ended too", async () => {
     const { host } = await startPlugin("holder-hang")
