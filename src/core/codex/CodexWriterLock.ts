@@ -96,7 +96,7 @@ const withCoordination = async <A>(
   signal: AbortSignal | undefined,
   f: () => Promise<A>
 ): Promise<{ readonly value: A } | undefined> => {
-  const fh = await Fs.open(Path.join(dir, COORDINATION), constants.O_RDWR | constants.O_CREAT, 0o644)
+  const fh = await Fs.open(Path.join(dir, COORDINATION), constants.O_RDWR | constants.O_CREAT, 0o600)
   try {
     if (!(await flockFd(fh, waitMs, signal))) return undefined
     return { value: await f() }
@@ -114,7 +114,7 @@ const openLockFile = async (path: string): Promise<{ fh: FileHandle; created: bo
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
     }
     try {
-      return { fh: await Fs.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644), created: true }
+      return { fh: await Fs.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600), created: true }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
     }
