@@ -30,6 +30,12 @@ import { isProcessAlive } from "../core/ProcessAlive.ts"
 export interface McpRegistryOptions {
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
+  /**
+   * The node that runs `launcher` (the plugin's own, absolute): codex then runs
+   * `<interpreter> <launcher> mcp-host`, not the launcher's `#!/usr/bin/env node`, which looks node
+   * up on PATH from the agent's workspace (src/core/HelperCommands.ts says why that is unsafe).
+   */
+  readonly interpreter?: string
   /** How long codex waits for mcp-host to list its tools (it starts in well under a second). */
   readonly startupTimeoutSec?: number
 }
@@ -196,6 +202,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         ? hostServerTable({
           name,
           launcher: options.launcher,
+          ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
           socketPath: socketPath(agentId),
           agentId,
           startupTimeoutSec,

@@ -41,6 +41,11 @@ describe("the host-tools server of one run (a table of the run's profile)", () =
     expect(table).toContain('PLEXUM_MCP_AGENT_ID = "a.b \\"quoted\\"\\n"')
   })
 
+  it("runs the launcher with the given node, not through its `#!/usr/bin/env node` (a PATH lookup)", () => {
+    const table = hostServerTable({ ...spec, interpreter: "/usr/local/bin/node" })
+    expect(table).toContain('command = "/usr/local/bin/node"\nargs = ["/p/bin/plexum-openai-provider-plugin", "mcp-host"]')
+  })
+
   it("switches off, for the run, every registration an earlier version left, the agent's own included", () => {
     expect(disabledServerTables(["plexum-host-a", "plexum-host-b"], "plexum-host-a")).toBe('[mcp_servers."plexum-host-b"]\nenabled = false\n')
     expect(disabledServerTables(["plexum-host-a"], undefined)).toBe('[mcp_servers."plexum-host-a"]\nenabled = false\n')

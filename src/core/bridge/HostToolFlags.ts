@@ -23,6 +23,8 @@ export interface HostServerSpec {
   readonly name: string
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
+  /** When set, codex runs `<interpreter> <launcher> mcp-host` (src/layers/McpRegistryLive.ts says why). */
+  readonly interpreter?: string
   readonly socketPath: string
   readonly agentId: string
   readonly startupTimeoutSec: number
@@ -40,8 +42,9 @@ const header = (name: string, sub?: string) => `[mcp_servers.${tomlString(name)}
 export const hostServerTable = (spec: HostServerSpec): string =>
   [
     header(spec.name),
-    `command = ${tomlString(spec.launcher)}`,
-    `args = ["mcp-host"]`,
+    ...(spec.interpreter === undefined
+      ? [`command = ${tomlString(spec.launcher)}`, `args = ["mcp-host"]`]
+      : [`command = ${tomlString(spec.interpreter)}`, `args = [${tomlString(spec.launcher)}, "mcp-host"]`]),
     `env_vars = [${tomlString(ENV_TURN_TOKEN)}]`,
     `startup_timeout_sec = ${spec.startupTimeoutSec}`,
     `tool_timeout_sec = ${spec.toolTimeoutSec}`,

@@ -6,11 +6,13 @@
  * Node has no SO_PEERCRED. On Linux the socket's inode is `/proc/self/fd/<fd>` → `socket:[N]`;
  * `ss -x` (iproute2, kernel sock_diag) names the peer's inode for it; and a process holding the peer
  * end has a `/proc/<pid>/fd/*` link to `socket:[peer]`. Only the candidate's descendants are
- * searched. Anything that cannot be learned (no /proc, no `ss`, no fd) answers `unknown`.
+ * searched. Anything that cannot be learned (no /proc, no `ss`, no fd) answers `unknown`. `ss` is
+ * run by absolute path (src/core/HelperCommands.ts).
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs/promises"
 import type * as Net from "node:net"
+import { helperPath } from "../HelperCommands.ts"
 
 export type PeerAncestry =
   | { readonly kind: "descends"; readonly pid: number }
@@ -87,9 +89,11 @@ export const peerAncestry = async (socket: Net.Socket, ancestor: number): Promis
   if (fd === undefined) return { kind: "unknown", reason: "the accepted socket has no file descriptor" }
   const local = await socketInodeOfFd(`/proc/self/fd/${fd}`)
   if (local === undefined) return { kind: "unknown", reason: `fd ${fd} is not a socket in /proc/self/fd` }
+  const ssPath = helperPath("ss")
+  if (ssPath === undefined) return { kind: "unknown", reason: "the `ss` command (iproute2) is not installed" }
   let ss: string
   try {
-    ss = await run("ss", ["-xnH"])
+    ss = await run(ssPath, ["-xnH"])
   } catch (e) {
     return { kind: "unknown", reason: `cannot run ss (iproute2): ${(e as Error).message}` }
   }
