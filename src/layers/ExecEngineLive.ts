@@ -70,21 +70,26 @@ export const ExecEngineLive = Layer.effect(
           const tools = request.tools ?? []
           const serverName = registry.serverName(agent.agentId)
           const turnToken = Crypto.randomBytes(16).toString("hex")
+          // Only mcp-host processes below this turn's codex are served (besides the token check).
+          let codexPid: number | undefined
+          const socketPath =
+            tools.length === 0
+              ? undefined
+              : yield* bridge
+                .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool, expectedAncestorPid: () => codexPid })
+                .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           // The system prompt and the host-tools server reach codex in a private per-run file, never argv.
           const serverTables = yield* registry
-            .runServerTables(agent.agentId, { offersTools: tools.length > 0, toolTimeoutSec: config.tool_timeout_sec })
+            .runServerTables(agent.agentId, {
+              offersTools: tools.length > 0,
+              toolTimeoutSec: config.tool_timeout_sec,
+              ...(socketPath === undefined ? {} : { socketPath })
+            })
             .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
           const runProfile = yield* writeRunProfile(
             paths.codexHome,
             runProfileToml({ developerInstructions: request.system, serverTables })
           ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
-          // Only mcp-host processes below this turn's codex are served (besides the token check).
-          let codexPid: number | undefined
-          if (tools.length > 0) {
-            yield* bridge
-              .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool, expectedAncestorPid: () => codexPid })
-              .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
-          }
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
           const resumed = plan.resumeThreadId
           const rolloutBefore = yield* rolloutEnd(resumed, hooks)

@@ -10,7 +10,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { peerAncestry } from "../core/bridge/PeerProcess.ts"
-import { ensurePrivateDir, removeDirIfEmpty, socketPathFor } from "../core/bridge/SocketPath.ts"
+import { ensurePrivateDir, makeTempSocketDir, removeDirIfEmpty, socketDirFor, socketFileName } from "../core/bridge/SocketPath.ts"
 import { tokenMatches } from "../core/bridge/TurnToken.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
 import { BRIDGE_WIRE_VERSION } from "../schemas/BridgeEnv.ts"
@@ -102,7 +102,15 @@ export const makeToolBridge = Effect.gen(function* () {
   const paths = yield* PluginPaths
 
   const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
-    const socketPath = socketPathFor(paths.profileRoot, options.agentId)
+    // The profile's fixed private directory, or, where none fits, one of this turn's own in /tmp.
+    const fixedDir = socketDirFor(paths.profileRoot, paths.runtimeDir)
+    const dir =
+      fixedDir ??
+      (yield* Effect.try({
+        try: makeTempSocketDir,
+        catch: (e) => new BridgeError({ socketPath: "/tmp", message: `cannot make a private socket directory in /tmp: ${(e as Error).message}` })
+      }))
+    const socketPath = Path.join(dir, socketFileName(options.agentId))
     const bridgeError = (message: string) => new BridgeError({ socketPath, message })
 
     const exposed = exposeToolNames(options.tools.map((t) => t.name))
@@ -139,12 +147,12 @@ export const makeToolBridge = Effect.gen(function* () {
         // server.close() unlinks the socket; make sure even if it did not.
         if (bound) Fs.rmSync(socketPath, { force: true })
       }).pipe(
-        // The last socket out removes the directory (a per-profile one in /tmp must not pile up);
+        // The last socket out removes the directory (the turn's own one in /tmp always goes);
         // rmdir fails on a directory holding another turn's socket, which keeps it.
         Effect.zipRight(
           Effect.suspend(() =>
-            bound
-              ? Effect.try(() => removeDirIfEmpty(Path.dirname(socketPath))).pipe(
+            bound || fixedDir === undefined
+              ? Effect.try(() => removeDirIfEmpty(dir)).pipe(
                   Effect.catchAll((e) =>
                     Effect.logWarning("cannot remove the bridge socket directory").pipe(Effect.annotateLogs({ error: String(e.error) }))
                   )
@@ -289,7 +297,8 @@ export const makeToolBridge = Effect.gen(function* () {
     server.on("connection", onConnection)
 
     yield* Effect.tryPromise({
-      try: () => bindInPrivateDir(server, socketPath),
+      // The turn's own /tmp directory is fresh and empty: nothing to prepare or to take over.
+      try: () => (fixedDir === undefined ? listen(server, socketPath) : bindInPrivateDir(server, socketPath)),
       catch: (e) =>
         bridgeError(
           e instanceof SocketDirError
@@ -302,6 +311,7 @@ export const makeToolBridge = Effect.gen(function* () {
       try: () => Fs.chmodSync(socketPath, 0o600),
       catch: (e) => bridgeError(`cannot restrict ${socketPath}: ${(e as Error).message}`)
     })
+    return socketPath
   })
 
   return { serve } satisfies ToolBridgeShape

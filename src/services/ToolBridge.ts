@@ -46,10 +46,11 @@ export interface ServeOptions {
 export interface ToolBridgeShape {
   /**
    * Listens on the agent's socket until the scope closes; then answers calls still
-   * running with `isError`, closes the connections and unlinks the socket. Fails
-   * with BridgeError when the socket cannot be set up or another live plugin holds it.
+   * running with `isError`, closes the connections and unlinks the socket. The socket's path
+   * (src/core/bridge/SocketPath.ts: the profile's fixed one, or one in a directory of the turn's
+   * own). Fails with BridgeError when the socket cannot be set up or another live plugin holds it.
    */
-  readonly serve: (options: ServeOptions) => Effect.Effect<void, BridgeError, Scope.Scope>
+  readonly serve: (options: ServeOptions) => Effect.Effect<string, BridgeError, Scope.Scope>
 }
 
 export class ToolBridge extends Context.Tag("ToolBridge")<ToolBridge, ToolBridgeShape>() {}

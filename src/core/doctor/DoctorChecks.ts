@@ -41,7 +41,7 @@ export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: 
       : inputs.appServerSupport({ ...config, binary: binary.path }, paths.codexHome)
   )
   const stateDir = yield* checkStateDir(paths.stateDir)
-  const socketDir = yield* checkSocketDir(paths.profileRoot)
+  const socketDir = yield* checkSocketDir(paths.profileRoot, paths.runtimeDir)
   const helpers = checkHelpers(env)
   const version = checkCodexVersion(binary.path === undefined ? undefined : binary.version)
   return [configResult, binary.result, version, home, credentials, ...registrations, engine, stateDir, socketDir, helpers] as ReadonlyArray<CheckResult>

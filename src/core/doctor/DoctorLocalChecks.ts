@@ -148,9 +148,16 @@ export const checkStateDir = (stateDir: string): Effect.Effect<CheckResult> =>
   })
 
 /** The bridge sockets' directory must be private: 0700 and ours (the plugin refuses anything else). */
-export const checkSocketDir = (profileRoot: string): Effect.Effect<CheckResult> =>
+export const checkSocketDir = (profileRoot: string, runtimeDir?: string): Effect.Effect<CheckResult> =>
   Effect.sync(() => {
-    const dir = socketDirFor(profileRoot)
+    const dir = socketDirFor(profileRoot, runtimeDir)
+    if (dir === undefined) {
+      return check(
+        "socket directory",
+        "ok",
+        `the profile's path is too long for a socket: each turn with tools makes its own private directory in /tmp (random name, 0700)`
+      )
+    }
     let st: Fs.Stats
     try {
       st = Fs.lstatSync(dir)

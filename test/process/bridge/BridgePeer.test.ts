@@ -88,11 +88,11 @@ describe("bridge peer process", () => {
       const other = yield* bystander
       // The test process stands in for the turn's codex: the mcp-host it starts descends from it.
       const served = yield* Effect.scoped(
-        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => process.pid }), listTools(socketPathFor(profile, "a"), "a"))
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => process.pid }), listTools(socketPathFor(profile, "a")!, "a"))
       )
       expect(served).toEqual(["echo"])
       const refused = yield* Effect.scoped(
-        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a"), "a"))
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a")!, "a"))
       )
       expect(refused).toEqual([])
     })
@@ -111,7 +111,7 @@ describe("turn token", () => {
   })
 })
 
-/** A profile whose socket directory is the per-profile one in /tmp (the profile path is too long). */
+/** A profile too long for a socket path under it: each turn then makes its own directory in /tmp. */
 const longProfile = Effect.acquireRelease(
   Effect.sync(() => {
     const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bridge-long-"))
@@ -119,43 +119,48 @@ const longProfile = Effect.acquireRelease(
     Fs.mkdirSync(profile)
     return { root, profile }
   }),
-  ({ root, profile }) =>
-    Effect.sync(() => {
-      Fs.rmSync(socketDirFor(profile), { recursive: true, force: true })
-      Fs.rmSync(root, { recursive: true, force: true })
-    })
+  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
 )
 
 describe("bridge socket directories", () => {
-  it.scopedLive("the /tmp directory goes with the last turn's listener, not before", () =>
+  it.scopedLive("where the profile is too long, each turn listens in a /tmp directory of its own: random, 0700, gone with the turn", () =>
     Effect.gen(function* () {
       const { profile } = yield* longProfile
-      const dir = socketDirFor(profile)
-      expect(dir.startsWith("/tmp/plexum-mcp-")).toBe(true)
+      expect(socketDirFor(profile)).toBeUndefined()
       const [a, b] = [yield* Scope.make(), yield* Scope.make()]
-      yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(a))
-      yield* serveTurn(profile, echoTurn("b")).pipe(Scope.extend(b))
-      expect(Fs.readdirSync(dir).length).toBe(2)
+      const pathA = yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(a))
+      const pathB = yield* serveTurn(profile, echoTurn("b")).pipe(Scope.extend(b))
+      const [dirA, dirB] = [Path.dirname(pathA), Path.dirname(pathB)]
+      for (const dir of [dirA, dirB]) {
+        expect(dir).toMatch(new RegExp(`^/tmp/plexum-mcp-${process.pid}-[A-Za-z0-9]{6}$`))
+        expect(Fs.statSync(dir).mode & 0o777).toBe(0o700)
+        expect(Fs.statSync(dir).uid).toBe(process.getuid!())
+      }
+      expect(dirA).not.toBe(dirB)
       yield* Scope.close(a, Exit.void)
-      // b's turn still runs: its socket and the directory stay, and it still serves.
-      expect(Fs.readdirSync(dir)).toEqual([Path.basename(socketPathFor(profile, "b"))])
-      expect(yield* listTools(socketPathFor(profile, "b"), "b")).toEqual(["echo"])
+      expect(Fs.existsSync(dirA)).toBe(false)
+      // b's turn still runs, in its own directory.
+      expect(yield* listTools(pathB, "b")).toEqual(["echo"])
       yield* Scope.close(b, Exit.void)
-      expect(Fs.existsSync(dir)).toBe(false)
+      expect(Fs.existsSync(dirB)).toBe(false)
     })
   )
 
   it.scopedLive("turns of one profile opening and closing at once never fail to bind, and leave nothing", () =>
     Effect.gen(function* () {
-      const { profile } = yield* longProfile
-      const oneTurn = (agentId: string) => Effect.scoped(serveTurn(profile, echoTurn(agentId)))
+      const profile = yield* tempProfile
+      const { profile: long } = yield* longProfile
+      const dirs: Array<string> = []
+      const oneTurn = (root: string, agentId: string) =>
+        Effect.scoped(Effect.map(serveTurn(root, echoTurn(agentId)), (path) => void dirs.push(Path.dirname(path))))
       const results = yield* Effect.forEach(
-        Array.from({ length: 60 }, (_, i) => `agent-${i % 3}-${i}`),
-        (id) => Effect.exit(oneTurn(id)),
+        Array.from({ length: 60 }, (_, i) => [i % 2 === 0 ? profile : long, `agent-${i % 3}-${i}`] as const),
+        ([root, id]) => Effect.exit(oneTurn(root, id)),
         { concurrency: 6 }
       )
       expect(results.filter(Exit.isFailure)).toEqual([])
-      expect(Fs.existsSync(socketDirFor(profile))).toBe(false)
+      expect(dirs).toHaveLength(60)
+      expect(dirs.filter((d) => Fs.existsSync(d))).toEqual([])
     })
   )
 })

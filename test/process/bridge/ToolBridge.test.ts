@@ -38,7 +38,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("listens in a 0700 directory on a 0600 socket and unlinks it when the turn ends", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "agent-1")
+      const path = socketPathFor(profile, "agent-1")!
       const turn = yield* Scope.make()
       yield* serveTurn(profile, echoTurn("agent-1")).pipe(Scope.extend(turn))
       expect(Fs.statSync(Path.dirname(path)).mode & 0o777).toBe(0o700)
@@ -53,7 +53,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("repairs a socket directory left readable by others", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const dir = socketDirFor(profile)
+      const dir = socketDirFor(profile)!
       Fs.mkdirSync(dir, { recursive: true })
       Fs.chmodSync(dir, 0o755)
       yield* serveTurn(profile, echoTurn("a"))
@@ -64,7 +64,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("takes over a stale socket file left by a crashed plugin", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "agent-1")
+      const path = socketPathFor(profile, "agent-1")!
       Fs.mkdirSync(Path.dirname(path), { recursive: true, mode: 0o700 })
       // A process that listens and is killed without cleaning up leaves the socket file behind.
       yield* Effect.promise(
@@ -93,7 +93,7 @@ describe("ToolBridge.serve", () => {
       expect(second._tag).toBe("BridgeError")
       expect(second.message).toMatch(/another live plugin/)
       // The first listener still answers.
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "agent-1"), "--agent-id", "agent-1"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "agent-1")!, "--agent-id", "agent-1"] })
       expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
     })
   )
@@ -102,20 +102,20 @@ describe("ToolBridge.serve", () => {
     Effect.gen(function* () {
       const profile = yield* tempProfile
       for (const id of ["../../escape", "/etc/passwd", "a/b/../c"]) {
-        const path = socketPathFor(profile, id)
-        expect(Path.dirname(path)).toBe(socketDirFor(profile))
+        const path = socketPathFor(profile, id)!
+        expect(Path.dirname(path)).toBe(socketDirFor(profile)!)
         yield* serveTurn(profile, echoTurn(id))
         const host = yield* connectMcpHost({ args: ["--socket", path, "--agent-id", id] })
         expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
       }
-      expect(Fs.readdirSync(socketDirFor(profile)).length).toBe(3)
+      expect(Fs.readdirSync(socketDirFor(profile)!).length).toBe(3)
     })
   )
 
   it.scopedLive("wants a hello with this agent's id before anything else", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "a")
+      const path = socketPathFor(profile, "a")!
       yield* serveTurn(profile, echoTurn("a"))
       expect(yield* exchange(path, [{ type: "list", id: 1 }], 1)).toEqual([{ type: "refused", message: "say hello first" }])
       expect(yield* exchange(path, [{ type: "hello", version: 1, agentId: "b" }, { type: "list", id: 1 }], 2)).toEqual([
@@ -137,7 +137,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("with a turn token, serves only the mcp-host that presents it", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "a")
+      const path = socketPathFor(profile, "a")!
       yield* serveTurn(profile, { ...echoTurn("a"), turnToken: "s3cret" })
       const list = (env: Record<string, string>) =>
         Effect.flatMap(connectMcpHost({ args: ["--socket", path, "--agent-id", "a"], env }), (host) =>
@@ -154,7 +154,7 @@ describe("ToolBridge.serve", () => {
     Effect.gen(function* () {
       const profile = yield* tempProfile
       yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.never, callTimeoutMs: 200 })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
       const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
       expect(result.isError).toBe(true)
       expect(textOf(result)).toMatch(/did not finish in 200 ms/)

@@ -105,7 +105,7 @@ describe("socket directory check", () => {
 
   it("passes 0700 and flags a wider mode with the chmod to run", async () => {
     const profile = tempDir()
-    const dir = socketDirFor(profile)
+    const dir = socketDirFor(profile)!
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     chmodSync(dir, 0o700)
     expect((await run(checkSocketDir(profile))).status).toBe("ok")
@@ -115,7 +115,7 @@ describe("socket directory check", () => {
 
   it("fails a file squatting the directory's name", async () => {
     const profile = tempDir()
-    const dir = socketDirFor(profile)
+    const dir = socketDirFor(profile)!
     mkdirSync(join(dir, ".."), { recursive: true })
     writeFileSync(dir, "")
     expect((await run(checkSocketDir(profile))).status).toBe("fail")
