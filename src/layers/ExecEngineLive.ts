@@ -70,13 +70,21 @@ export const ExecEngineLive = Layer.effect(
           const tools = request.tools ?? []
           const serverName = registry.serverName(agent.agentId)
           const turnToken = Crypto.randomBytes(16).toString("hex")
-          // Only mcp-host processes below this turn's codex are served (besides the token check).
+          // Only mcp-host processes below this turn's codex are served (besides the token check),
+          // unless the operator turned that check off (config bridge_peer_check, docs/security.md).
           let codexPid: number | undefined
           const socketPath =
             tools.length === 0
               ? undefined
               : yield* bridge
-                .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool, expectedAncestorPid: () => codexPid })
+                .serve({
+                  agentId: agent.agentId,
+                  turnId,
+                  tools,
+                  turnToken,
+                  callTool: hooks.callHostTool,
+                  ...(config.bridge_peer_check ? { expectedAncestorPid: () => codexPid } : {})
+                })
                 .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           // The system prompt and the host-tools server reach codex in a private per-run file, never argv.
           const serverTables = yield* registry

@@ -4,6 +4,7 @@
  * back and runs the host call. Every call is answered exactly once: with the
  * host's result, or with an `isError` result on a defect, a timeout or the end of
  * the turn.
+
  */
 import { Cause, Effect, Either, FiberSet, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
@@ -31,6 +32,10 @@ const CLOSE_GRACE_MS = 1_000
 const decodePeer = Schema.decodeUnknownEither(Schema.parseJson(PeerMessage))
 
 const NOT_THIS_TURN = "this connection does not come from the running turn's codex"
+/** What a peer's call gets when its process could not be told (and the check is on). */
+const unverifiedCall = (tool: string, reason: string) =>
+  `the plugin refused host tool ${tool}: it cannot tell which process asked (${reason}), and it serves only processes of the running turn's codex. ` +
+  `Where that cannot be checked (no /proc, no \`ss\`), the operator can set "bridge_peer_check": false in the plugin's config.json (docs/security.md)`
 
 export const errorResult = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
 
@@ -208,6 +213,13 @@ export const makeToolBridge = Effect.gen(function* () {
       )
     }
 
+    const warn = (message: string, reason?: string) =>
+      run(
+        Effect.logWarning(message).pipe(
+          Effect.annotateLogs({ agentId: options.agentId, turnId: options.turnId, ...(reason === undefined ? {} : { reason }) })
+        )
+      )
+
     const onConnection = (socket: Net.Socket) => {
       connections.add(socket)
       socket.once("close", () => connections.delete(socket))
@@ -215,6 +227,8 @@ export const makeToolBridge = Effect.gen(function* () {
       socket.setEncoding("utf8")
       const frame = makeLineFramer()
       let greeted = false
+      // Why this peer's calls are refused: its process could not be told (the check is on).
+      let unverified: string | undefined
       // Messages after the hello run in order behind the peer check (resolved at once without one).
       let checked: Promise<void> = Promise.resolve()
       const refuse = (message: string) => {
@@ -253,24 +267,23 @@ export const makeToolBridge = Effect.gen(function* () {
               return refuse(NOT_THIS_TURN)
             }
             greeted = true
-            const ancestor = options.expectedAncestorPid?.()
-            if (ancestor !== undefined) {
+            const expectedAncestor = options.expectedAncestorPid
+            if (expectedAncestor !== undefined) {
               // Lines after the hello wait until the peer's process is known.
+              const ancestor = expectedAncestor()
+              const found =
+                ancestor === undefined
+                  ? Promise.resolve({ kind: "unknown", reason: "the turn's codex has no process id yet" } as const)
+                  : peerAncestry(socket, ancestor, socketPath).catch((e: unknown) => ({ kind: "unknown", reason: String(e) }) as const)
               checked = checked.then(() =>
-                peerAncestry(socket, ancestor).then(
-                  (found) => {
-                    if (found.kind === "foreign") return refuse(NOT_THIS_TURN)
-                    if (found.kind === "unknown") {
-                      run(
-                        Effect.logWarning("cannot tell which process connected to the bridge; the turn token alone decides").pipe(
-                          Effect.annotateLogs({ agentId: options.agentId, reason: found.reason })
-                        )
-                      )
-                    }
-                    write(socket, { type: "welcome", turnId: options.turnId })
-                  },
-                  () => refuse(NOT_THIS_TURN)
-                )
+                found.then((peer) => {
+                  if (peer.kind === "foreign") {
+                    warn(`refused a bridge connection for agent ${options.agentId}: it presented the turn's token but does not come from the turn's codex`)
+                    return refuse(NOT_THIS_TURN)
+                  }
+                  if (peer.kind === "unknown") unverified = peer.reason
+                  write(socket, { type: "welcome", turnId: options.turnId })
+                })
               )
               continue
             }
@@ -282,7 +295,10 @@ export const makeToolBridge = Effect.gen(function* () {
             if (message.type === "list" && "id" in message && message.id !== undefined) {
               write(socket, { type: "tools", id: message.id, tools: toolList })
             } else if (message.type === "call" && "name" in message) {
-              run(answerCall(socket, message))
+              if (unverified === undefined) return void run(answerCall(socket, message))
+              // Fails closed: a call from a process that cannot be told apart is not run.
+              warn(`refused host tool call ${message.name} of agent ${options.agentId}: cannot tell which process asked`, unverified)
+              write(socket, { type: "result", id: message.id, result: errorResult(unverifiedCall(message.name, unverified)) })
             } else {
               write(socket, {
                 type: "error",

@@ -16,7 +16,12 @@ export const ConfigFile = Schema.Struct({
   consume_marker: Schema.optionalWith(Schema.String, { default: () => "...(tool called)" }),
   tool_timeout_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
   /** `exec`: one `codex exec` per turn; `app-server`: a long-lived `codex app-server` (PROTOCOL.md §8). */
-  engine: Schema.optionalWith(Schema.Literal("exec", "app-server"), { default: () => "exec" as const })
+  engine: Schema.optionalWith(Schema.Literal("exec", "app-server"), { default: () => "exec" as const }),
+  /**
+   * Whether the bridge serves only processes it can show descend from the turn's codex (true), or
+   * trusts the turn token alone (false: for systems without /proc or `ss`; docs/security.md).
+   */
+  bridge_peer_check: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 export type Config = typeof ConfigFile.Type
 export type EngineName = Config["engine"]

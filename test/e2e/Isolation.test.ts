@@ -1,5 +1,6 @@
 // Agents apart, through the real plugin executable, the real codex, the real mcp-host and a
-// scripted model: helper commands never come from a relative PATH entry.
+// scripted model: a bridge peer that cannot be told is refused, helper commands never come from a
+// relative PATH entry.
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
@@ -34,6 +35,46 @@ const hostToolOnce = (req: ModelRequest) => {
   const flat = (req.body.tools as Array<any>).some((t) => t.type === "function" && t.name === "lookup_ticket")
   return { items: [flat ? functionCall("lookup_ticket", { id: "T-1" }, { callId: "call_host" }) : assistantMessage("no host tools were offered")] }
 }
+
+/** The output the model got back for call `callId`, as one string. */
+const outputOf = (req: ModelRequest, callId: string): string => {
+  const item = (req.body.input as Array<any>).find((i) => i.type === "function_call_output" && i.call_id === callId)
+  return typeof item?.output === "string" ? item.output : JSON.stringify(item?.output ?? null)
+}
+
+describe("the bridge's peer check", () => {
+  // A profile whose path holds a newline: the bridge's socket then has one too, ss prints its
+  // listing over broken lines, and the plugin cannot tell which process connected. (Any system
+  // without /proc or ss meets the same refusal.)
+  const profile = { prefix: "/tmp/pn-", subdir: "x\ny" }
+
+  it("refuses the calls of a peer it cannot tell, with a warn to the host and a failed tool call the model reads", async () => {
+    harness = await startPluginHarness(hostToolOnce, { profile })
+    const h = harness
+    h.host.onToolCall(() => ({ content: [{ type: "text", text: "ticket T-1: printer on fire" }] }))
+    const { response, events } = await h.turn("t1", { messages: [userMessage("go")], tools: [lookupTool] })
+    expect(response.result.status).toBe("completed")
+    // The call failed inside codex and never reached the host.
+    expect(h.host.toolCalls).toEqual([])
+    expect(events).toContainEqual(expect.objectContaining({ type: "tool.completed", kind: "dynamic", status: "failed" }))
+    const output = outputOf(h.model.requests[1]!, "call_host")
+    expect(output).toContain("refused host tool lookup_ticket: it cannot tell which process asked")
+    expect(output).toContain('\\"bridge_peer_check\\": false')
+    const warns = h.host.logs.filter((l) => l.level === "warn" && /refused host tool call lookup_ticket/.test(l.message))
+    expect(warns).toHaveLength(1)
+    expect(warns[0].fields.reason).toMatch(/ss printed a line not understood/)
+  }, 120_000)
+
+  it("with bridge_peer_check off, serves that peer on the turn token alone", async () => {
+    harness = await startPluginHarness(hostToolOnce, { profile, config: { bridge_peer_check: false } })
+    const h = harness
+    h.host.onToolCall(() => ({ content: [{ type: "text", text: "ticket T-1: printer on fire" }] }))
+    const { response } = await h.turn("t1", { messages: [userMessage("go")], tools: [lookupTool] })
+    expect(response.result.status).toBe("completed")
+    expect(h.host.toolCalls).toHaveLength(1)
+    expect(outputOf(h.model.requests[1]!, "call_host")).toContain("ticket T-1: printer on fire")
+  }, 120_000)
+})
 
 describe("helper commands", () => {
   it("never come from a relative PATH entry: planted ss and flock in the host's directory do not run", async () => {
@@ -71,6 +112,7 @@ describe("helper commands", () => {
     })
     const line = doctor.split("\n").find((l) => l.includes("helper commands"))
     expect(line).toMatch(/ss: \/\S*\/ss, flock: \/\S*\/flock/)
+    expect(doctor.split("\n").find((l) => l.includes("bridge peer check"))).toMatch(/^ok/)
     expect(Fs.existsSync(ran)).toBe(false)
   }, 120_000)
 })

@@ -3,15 +3,15 @@
 // when their last turn does, without tripping a turn of the same profile that starts meanwhile.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { descendantsOf, peerAncestry, peerInodeFromSs } from "../../../src/core/bridge/PeerProcess.ts"
+import { descendantsOf, peerAncestry, peerInodeFromSs, ssSourcePattern } from "../../../src/core/bridge/PeerProcess.ts"
 import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import { tokenMatches } from "../../../src/core/bridge/TurnToken.ts"
-import { connectMcpHost, echoTurn, serveTurn, tempProfile } from "./BridgeKit.ts"
+import { connectMcpHost, echoTurn, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
 
 
 /** A process that is not an ancestor of anything the test starts. */
@@ -64,23 +64,64 @@ describe("bridge peer process", () => {
       const listener = yield* rawListener
       const shell = yield* connectFromGrandchild(listener.path)
       const socket = yield* Effect.promise(listener.next)
-      const viaShell = yield* Effect.promise(() => peerAncestry(socket, shell.pid!))
+      const viaShell = yield* Effect.promise(() => peerAncestry(socket, shell.pid!, listener.path))
       expect(viaShell.kind).toBe("descends")
       const descendants = yield* Effect.promise(() => descendantsOf(shell.pid!))
       expect(viaShell.kind === "descends" && descendants.includes(viaShell.pid) && viaShell.pid !== shell.pid).toBe(true)
-      expect((yield* Effect.promise(() => peerAncestry(socket, process.pid))).kind).toBe("descends")
+      expect((yield* Effect.promise(() => peerAncestry(socket, process.pid, listener.path))).kind).toBe("descends")
       const other = yield* bystander
-      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!))).toEqual({ kind: "foreign" })
+      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!, listener.path))).toEqual({ kind: "foreign" })
     })
   )
 
-  it("reads the peer inode from ss output, paths with spaces included", () => {
-    const out = ["u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 * 4343 * 4242", "u_str LISTEN 0 5 /tmp/x.sock 99 * 0"].join("\n")
-    expect(peerInodeFromSs(out, 4242)).toBe(4343)
-    expect(peerInodeFromSs(out, 4343)).toBe(4242)
-    expect(peerInodeFromSs(out, 99)).toBeUndefined()
-    expect(peerInodeFromSs(out, 1)).toBeUndefined()
+  it("reads the peer inode from ss's listing of the bridge's own socket, paths with spaces included", () => {
+    const path = "/tmp/a b/s.sock"
+    const out = ["u_str ESTAB 0      0      /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 /tmp/a b/s.sock 4250 * 4251"].join("\n") + "\n"
+    expect(peerInodeFromSs(out, 4242, path)).toEqual({ kind: "peer", inode: 4343 })
+    expect(peerInodeFromSs(out, 4250, path)).toEqual({ kind: "peer", inode: 4251 })
+    expect(peerInodeFromSs(out, 1, path).kind).toBe("unreadable")
+    // ss matches names case-insensitively: another case of our path is still a line of the right shape.
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /TMP/A B/S.SOCK 77 * 78\n", 77, path)).toEqual({ kind: "peer", inode: 78 })
+    // Spaces cannot pass ss's filter parser: they become "any one character".
+    expect(ssSourcePattern(path)).toBe("/tmp/a?b/s.sock")
+    expect(ssSourcePattern("/p/[x]*.sock")).toBe("/p/?x??.sock")
   })
+
+  it("believes nothing when a line of ss's output is not one of our socket's: a name cannot forge a peer", () => {
+    const path = "/tmp/a b/s.sock"
+    // A socket bound to "/tmp/a\nb/s.sock" passes the filter (same length, "?" where the space is):
+    // its name breaks its record over two lines, so the listing is refused, not half believed.
+    const forged = ["u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 /tmp/a", "b/s.sock 4242 * 999"].join("\n")
+    expect(peerInodeFromSs(forged, 4242, path).kind).toBe("unreadable")
+    // A record listed twice, a peer of 0 (ss without sock_diag names none), or another shape: unreadable.
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 1\nu_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 2\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 0\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 /elsewhere 4343\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/other.sock 4242 * 4343\n", 4242, path).kind).toBe("unreadable")
+  })
+
+  it.scopedLive("a socket elsewhere whose name holds a newline and a forged line does not stop the check", () =>
+    Effect.gen(function* () {
+      const listener = yield* rawListener
+      // Another process (any local user may) listens on an abstract name that mimics a line of
+      // ss's output and connects to itself, so its accepted socket is listed by every plain `ss -x`.
+      const forged = `u_str ESTAB 0 0 ${listener.path} 1 * 2`
+      const evil = `\0e\n${forged}`
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const script = `const n=require("net");n.createServer(()=>{}).listen(${JSON.stringify(evil)},()=>{n.connect(${JSON.stringify(evil)});});setInterval(()=>{},1e6)`
+          return spawn(process.execPath, ["-e", script], { stdio: "ignore" })
+        }),
+        (p) => Effect.sync(() => p.kill("SIGKILL"))
+      )
+      yield* Effect.promise(async () => {
+        while (!execFileSync("ss", ["-xnH"], { encoding: "utf8" }).includes(forged)) await new Promise((r) => setTimeout(r, 20))
+      })
+      const shell = yield* connectFromGrandchild(listener.path)
+      const socket = yield* Effect.promise(listener.next)
+      expect((yield* Effect.promise(() => peerAncestry(socket, shell.pid!, listener.path))).kind).toBe("descends")
+    })
+  )
 
   it.scopedLive("serves an mcp-host below the turn's codex, refuses one that is not", () =>
     Effect.gen(function* () {
@@ -95,6 +136,28 @@ describe("bridge peer process", () => {
         Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a")!, "a"))
       )
       expect(refused).toEqual([])
+    })
+  )
+})
+
+describe("a peer whose process cannot be told", () => {
+  it.scopedLive("may list the tools, but each of its calls fails with the reason and the way out; none reaches the host", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const calls: Array<string> = []
+      // No pid of the turn's codex to check against: what cannot be established is refused.
+      yield* serveTurn(profile, {
+        ...echoTurn("a"),
+        callTool: (name) => Effect.sync(() => (calls.push(name), { content: [{ type: "text", text: "ran" }] })),
+        expectedAncestorPid: () => undefined
+      })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
+      expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
+      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
+      expect(result.isError).toBe(true)
+      expect(textOf(result)).toMatch(/refused host tool echo: it cannot tell which process asked \(the turn's codex has no process id yet\)/)
+      expect(textOf(result)).toContain('"bridge_peer_check": false')
+      expect(calls).toEqual([])
     })
   )
 })

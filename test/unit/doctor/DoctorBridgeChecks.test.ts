@@ -1,6 +1,30 @@
-// doctor's line for the helper commands (src/core/doctor/DoctorBridgeChecks.ts).
+// doctor's lines for the helper commands and the bridge's peer check (src/core/doctor/DoctorBridgeChecks.ts).
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { checkHelpers } from "../../../src/core/doctor/DoctorBridgeChecks.ts"
+import { checkBridgePeer, checkHelpers, selfPeerCheck } from "../../../src/core/doctor/DoctorBridgeChecks.ts"
+
+const run = <A>(e: Effect.Effect<A>) => Effect.runPromise(e)
+
+describe("bridge peer check line", () => {
+  it("is ok on this Linux machine, where the check really tells doctor's own process", async () => {
+    expect(await run(selfPeerCheck)).toMatchObject({ kind: "descends", pid: process.pid })
+    expect((await run(checkBridgePeer({ bridge_peer_check: true }))).status).toBe("ok")
+  })
+
+  it("fails where the check cannot work, saying why and the two ways out", async () => {
+    const result = await run(checkBridgePeer({ bridge_peer_check: true }, Effect.succeed({ kind: "unknown", reason: "the `ss` command (iproute2) is not installed" })))
+    expect(result.status).toBe("fail")
+    expect(result.detail).toContain("the `ss` command (iproute2) is not installed")
+    expect(result.detail).toContain("every host tool call will be refused")
+    expect(result.fix).toContain('"bridge_peer_check": false')
+  })
+
+  it("warns when the operator turned it off", async () => {
+    const result = await run(checkBridgePeer({ bridge_peer_check: false }, Effect.die("not asked")))
+    expect(result).toMatchObject({ status: "warn" })
+    expect(result.detail).toContain("off")
+  })
+})
 
 describe("helper commands line", () => {
   it("names where each helper was found, or warns with what is missing and what needs it", () => {
