@@ -11,7 +11,7 @@ import * as Path from "node:path"
 import { buildCodexArgs } from "../core/codex/CodexArgs.ts"
 import { makeCodexEventMapper } from "../core/codex/CodexEventMapper.ts"
 import { isBridgeStartFailure } from "../core/bridge/HostToolFlags.ts"
-import { runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
+import { removeRunProfile, runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import { mapChunksEffect } from "../core/StreamPull.ts"
@@ -28,6 +28,16 @@ import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../servi
 
 const failure = (code: TurnFailure["code"], message: string, cause?: unknown) =>
   new TurnFailure({ code, message, ...(cause === undefined ? {} : { cause }) })
+
+/**
+ * The environment codex runs with: the plugin's own with CODEX_HOME set. A turn token the plugin
+ * itself inherited is dropped: codex's environment reaches every command the model runs, so the
+ * token goes to the agent's server alone, in its own env table of the run's profile.
+ */
+const codexEnv = (codexHome: string): Record<string, string | undefined> => {
+  const { [ENV_TURN_TOKEN]: _inherited, ...env } = process.env
+  return { ...env, CODEX_HOME: codexHome }
+}
 
 const causeText = (e: unknown): string => {
   const c = (e as { cause?: unknown }).cause ?? e
@@ -91,7 +101,7 @@ export const ExecEngineLive = Layer.effect(
             .runServerTables(agent.agentId, {
               offersTools: tools.length > 0,
               toolTimeoutSec: config.tool_timeout_sec,
-              ...(socketPath === undefined ? {} : { socketPath })
+              ...(socketPath === undefined ? {} : { socketPath, turnToken })
             })
             .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
           const runProfile = yield* writeRunProfile(
@@ -137,7 +147,7 @@ export const ExecEngineLive = Layer.effect(
               binary: config.binary,
               args,
               cwd: agent.workspace,
-              env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
+              env: codexEnv(paths.codexHome),
               stdin: plan.prompt.text,
               onSpawn: (pid) => {
                 codexPid = pid
@@ -156,7 +166,12 @@ export const ExecEngineLive = Layer.effect(
               const search = threadId !== undefined && mapper.turnEnded() && rolloutSearch === undefined
               if (!started && !search) return Effect.succeed(events)
               return Effect.as(
-                Effect.zipRight(started ? hooks.threadStarted(threadId!) : Effect.void, search ? searchRollout(threadId!) : Effect.void),
+                Effect.zipRight(
+                  // codex has read its run profile by the time it names the thread (RunProfile.ts):
+                  // the turn token and the system prompt in it need not wait on disk for the turn's end.
+                  started ? Effect.zipRight(removeRunProfile(paths.codexHome, runProfile), hooks.threadStarted(threadId!)) : Effect.void,
+                  search ? searchRollout(threadId!) : Effect.void
+                ),
                 events
               )
             }

@@ -191,7 +191,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
 
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
-      run: { readonly offersTools: boolean; readonly toolTimeoutSec: number; readonly socketPath?: string }
+      run: { readonly offersTools: boolean; readonly toolTimeoutSec: number; readonly socketPath?: string; readonly turnToken?: string }
     ) {
       const { offersTools } = run
       yield* cleanedUp
@@ -208,6 +208,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
           ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
           socketPath: socketPath!,
           agentId,
+          ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
           startupTimeoutSec,
           toolTimeoutSec: run.toolTimeoutSec
         })

@@ -27,6 +27,8 @@ export interface McpRegistryShape {
       readonly toolTimeoutSec: number
       /** Where the turn's bridge listens (ToolBridge.serve); default the profile's fixed socket of the agent. */
       readonly socketPath?: string
+      /** The turn's secret, handed to this server alone through its own env table (never codex's environment). */
+      readonly turnToken?: string
     }
   ) => Effect.Effect<string, McpRegistrationError>
   /**

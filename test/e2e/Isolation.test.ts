@@ -1,14 +1,15 @@
 // Agents apart, through the real plugin executable, the real codex, the real mcp-host and a
-// scripted model: a bridge peer that cannot be told is refused, helper commands never come from a
-// relative PATH entry.
+// scripted model: the turn token reaches no command, a bridge peer that cannot be told is refused,
+// helper commands never come from a relative PATH entry.
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
+import { processesMatching } from "../support/Processes.ts"
 import { pluginBin } from "../support/ReferenceHost.ts"
-import { assistantMessage, functionCall, type ModelRequest } from "../support/ScriptedModelServer.ts"
+import { assistantMessage, functionCall, type ModelRequest, requestText } from "../support/ScriptedModelServer.ts"
 
 let harness: PluginHarness | undefined
 const temps: Array<string> = []
@@ -27,6 +28,17 @@ const lookupTool = {
 const namespaceOf = (req: ModelRequest): string | undefined =>
   (req.body.tools as Array<any>).find((t) => t.type === "namespace" && String(t.name).startsWith("mcp__plexum_host_"))?.name
 
+/** Model: run `cmd` in the shell, then call lookup_ticket, then answer. */
+const shellThenHostTool = (cmd: string) => (req: ModelRequest) => {
+  if (req.index === 0) return { items: [functionCall("exec_command", { cmd }, { callId: "call_shell" })] }
+  if (req.index === 1) {
+    const namespace = namespaceOf(req)
+    if (namespace === undefined) return { items: [assistantMessage("no host tools were offered")] }
+    return { items: [functionCall("lookup_ticket", { id: "T-1" }, { callId: "call_host", namespace })] }
+  }
+  return { items: [assistantMessage("done")] }
+}
+
 /** Model: call lookup_ticket once (in the MCP namespace, or flat as an app-server dynamic tool), then answer. */
 const hostToolOnce = (req: ModelRequest) => {
   if ((req.body.input as Array<any>).some((i) => i.type === "function_call_output")) return { items: [assistantMessage("done")] }
@@ -36,11 +48,91 @@ const hostToolOnce = (req: ModelRequest) => {
   return { items: [flat ? functionCall("lookup_ticket", { id: "T-1" }, { callId: "call_host" }) : assistantMessage("no host tools were offered")] }
 }
 
+const environOf = (pid: number): Record<string, string> => {
+  try {
+    const entries = Fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter((e) => e.includes("="))
+    return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]))
+  } catch {
+    return {}
+  }
+}
+
+const parentOf = (pid: number): number => {
+  const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+}
+
+/** The environment of the mcp-host that the codex running in `workspace` started (while a turn runs). */
+const turnMcpHostEnv = (workspace: string): Record<string, string> | undefined => {
+  const codex = processesMatching(new RegExp(`exec --json .*-C ${workspace}`)).map((p) => p.pid)
+  const [host] = processesMatching(/ mcp-host/).filter((p) => codex.includes(parentOf(p.pid)))
+  return host === undefined ? undefined : environOf(host.pid)
+}
+
 /** The output the model got back for call `callId`, as one string. */
 const outputOf = (req: ModelRequest, callId: string): string => {
   const item = (req.body.input as Array<any>).find((i) => i.type === "function_call_output" && i.call_id === callId)
   return typeof item?.output === "string" ? item.output : JSON.stringify(item?.output ?? null)
 }
+
+/**
+ * What the model's command looks at: its own environment, and every process environment it can
+ * read (the turn's mcp-host holds the token; codex's sandbox keeps the command from reading it).
+ */
+const SHELL_LOOKS = String.raw`env; echo env-done
+readable=0
+for f in /proc/[0-9]*/environ; do
+  if cat "$f" > /dev/null 2>&1; then readable=$((readable+1)); grep -qa PLEXUM_MCP_TURN_TOKEN "$f" && echo "TOKEN IN $f"; fi
+done
+echo "readable environs: $readable"`
+
+describe("the turn token", () => {
+  it("is in the turn's mcp-host alone: not in codex's environment, not in a command's, not on disk while the turn runs", async () => {
+    const seen: { codex: Array<Record<string, string>>; mcpHost: Array<Record<string, string>>; runProfiles: Array<string> } = {
+      codex: [],
+      mcpHost: [],
+      runProfiles: []
+    }
+    harness = await startPluginHarness(shellThenHostTool(SHELL_LOOKS))
+    const h = harness
+    h.host.onToolCall(() => {
+      // While codex waits for this host tool: codex (its npm launcher and the native binary, both
+      // run with `-C <workspace>`) and the mcp-host it started.
+      seen.codex = processesMatching(new RegExp(`exec --json .*-C ${h.workspace}`)).map((p) => environOf(p.pid))
+      seen.mcpHost = [turnMcpHostEnv(h.workspace)].flatMap((env) => (env === undefined ? [] : [env]))
+      seen.runProfiles = Fs.readdirSync(h.codexHome).filter((f) => f.startsWith("plexum-run-"))
+      return { content: [{ type: "text", text: "ticket T-1: printer on fire" }] }
+    })
+    const { response } = await h.turn("t1", { messages: [userMessage("go")], tools: [lookupTool] })
+    expect(response.result.status).toBe("completed")
+    expect(h.host.toolCalls).toHaveLength(1)
+
+    // The token exists, and the agent's server has it (else the bridge would have refused it) ...
+    expect(seen.mcpHost).toHaveLength(1)
+    const token = seen.mcpHost[0]!.PLEXUM_MCP_TURN_TOKEN!
+    expect(token).toMatch(/^[0-9a-f]{32}$/)
+    // ... but not codex, which every command inherits from,
+    expect(seen.codex.length).toBeGreaterThan(0)
+    for (const env of seen.codex) {
+      expect(env.CODEX_HOME).toBe(h.codexHome)
+      expect(Object.keys(env)).not.toContain("PLEXUM_MCP_TURN_TOKEN")
+      expect(Object.values(env).join("\n")).not.toContain(token)
+    }
+    // ... nor the command the model ran,
+    const shellOutput = outputOf(h.model.requests[1]!, "call_shell")
+    expect(shellOutput).toContain("env-done")
+    expect(shellOutput).toContain(`CODEX_HOME=${h.codexHome}`)
+    expect(shellOutput).not.toContain("PLEXUM_MCP_TURN_TOKEN")
+    expect(shellOutput).not.toContain(token)
+    // ... nor could it read the mcp-host's environment (workspace-write, the default sandbox; under
+    // danger-full-access it can: docs/security.md).
+    expect(shellOutput).toMatch(/readable environs: [1-9]/)
+    expect(shellOutput).not.toContain("TOKEN IN")
+    // ... and the run's profile, which held it for codex to read at start, was gone by then.
+    expect(seen.runProfiles).toEqual([])
+    expect(requestText(h.model.requests[2]!)).toContain("ticket T-1: printer on fire")
+  }, 120_000)
+})
 
 describe("the bridge's peer check", () => {
   // A profile whose path holds a newline: the bridge's socket then has one too, ss prints its
@@ -116,4 +208,3 @@ describe("helper commands", () => {
     expect(Fs.existsSync(ran)).toBe(false)
   }, 120_000)
 })
-

@@ -27,6 +27,8 @@ export interface HostServerSpec {
   readonly interpreter?: string
   readonly socketPath: string
   readonly agentId: string
+  /** The running turn's secret (ENV_TURN_TOKEN), for this server's environment alone. */
+  readonly turnToken?: string
   readonly startupTimeoutSec: number
   readonly toolTimeoutSec: number
 }
@@ -36,8 +38,9 @@ const header = (name: string, sub?: string) => `[mcp_servers.${tomlString(name)}
 /**
  * The agent's server for one run: launched from the plugin; pre-approved (codex exec's approval
  * policy "never" refuses MCP calls otherwise); `required` (codex otherwise drops a server that is
- * slow to list its tools); handed the turn token through `env_vars` (only this run's mcp-host gets
- * it, so the bridge can refuse any other).
+ * slow to list its tools); handed the turn token in its own `env` table, so only this run's
+ * mcp-host gets it and the bridge can refuse any other. Not through codex's environment: every
+ * command the model runs inherits that (docs/security.md "Tokens").
  */
 export const hostServerTable = (spec: HostServerSpec): string =>
   [
@@ -45,7 +48,6 @@ export const hostServerTable = (spec: HostServerSpec): string =>
     ...(spec.interpreter === undefined
       ? [`command = ${tomlString(spec.launcher)}`, `args = ["mcp-host"]`]
       : [`command = ${tomlString(spec.interpreter)}`, `args = [${tomlString(spec.launcher)}, "mcp-host"]`]),
-    `env_vars = [${tomlString(ENV_TURN_TOKEN)}]`,
     `startup_timeout_sec = ${spec.startupTimeoutSec}`,
     `tool_timeout_sec = ${spec.toolTimeoutSec}`,
     `default_tools_approval_mode = "approve"`,
@@ -55,6 +57,7 @@ export const hostServerTable = (spec: HostServerSpec): string =>
     header(spec.name, "env"),
     `${ENV_SOCKET} = ${tomlString(spec.socketPath)}`,
     `${ENV_AGENT_ID} = ${tomlString(spec.agentId)}`,
+    ...(spec.turnToken === undefined ? [] : [`${ENV_TURN_TOKEN} = ${tomlString(spec.turnToken)}`]),
     ""
   ].join("\n")
 
