@@ -4,7 +4,10 @@
  * back and runs the host call. Every call is answered exactly once: with the
  * host's result, or with an `isError` result on a defect, a timeout or the end of
  * the turn.
-
+ *
+ * A peer that has not been let in yet costs little: its hello must fit in MAX_HELLO_CHARS and come
+ * within HELLO_TIMEOUT_MS, its socket is not read while its process is being checked, and at most
+ * MAX_WAITING_PEERS such connections are held at once (docs/security.md "The bridge").
  */
 import { Cause, Effect, Either, FiberSet, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
@@ -28,6 +31,12 @@ import { PluginPaths } from "../services/PluginPaths.ts"
 
 /** How long the connections get to flush their last answers when the turn ends. */
 const CLOSE_GRACE_MS = 1_000
+/** A hello is a few hundred characters; more before it is not a peer worth buffering for. */
+const MAX_HELLO_CHARS = 64 * 1024
+/** mcp-host says hello as it connects; a connection silent this long is dropped. */
+const HELLO_TIMEOUT_MS = 10_000
+/** Connections not let in yet (no hello, or their process being checked) held at once; more are dropped. */
+const MAX_WAITING_PEERS = 32
 
 const decodePeer = Schema.decodeUnknownEither(Schema.parseJson(PeerMessage))
 
@@ -134,6 +143,7 @@ export const makeToolBridge = Effect.gen(function* () {
 
     const server = Net.createServer()
     const connections = new Set<Net.Socket>()
+    let waitingPeers = 0
     let nextCallId = 0
     // Only a socket we bound is ours to unlink: a failed bind may have met a live plugin's.
     let bound = false
@@ -222,19 +232,40 @@ export const makeToolBridge = Effect.gen(function* () {
 
     const onConnection = (socket: Net.Socket) => {
       connections.add(socket)
-      socket.once("close", () => connections.delete(socket))
       socket.on("error", () => socket.destroy())
+      const refuse = (message: string) => {
+        write(socket, { type: "refused", message })
+        socket.end()
+      }
+      if (waitingPeers >= MAX_WAITING_PEERS) {
+        refuse(`too many connections are waiting to be let in (${MAX_WAITING_PEERS})`)
+        socket.destroy()
+        return
+      }
+      // Counted until the peer is let in (or gone): what has not said a valid hello yet is bounded.
+      waitingPeers++
+      let waiting = true
+      const letIn = () => {
+        if (!waiting) return
+        waiting = false
+        waitingPeers--
+        clearTimeout(helloTimer)
+      }
+      const helloTimer = setTimeout(() => {
+        if (!greeted) refuse(`no hello within ${HELLO_TIMEOUT_MS} ms`)
+        socket.destroy()
+      }, HELLO_TIMEOUT_MS)
+      socket.once("close", () => {
+        connections.delete(socket)
+        letIn()
+      })
       socket.setEncoding("utf8")
-      const frame = makeLineFramer()
+      const frame = makeLineFramer(undefined, MAX_HELLO_CHARS)
       let greeted = false
       // Why this peer's calls are refused: its process could not be told (the check is on).
       let unverified: string | undefined
       // Messages after the hello run in order behind the peer check (resolved at once without one).
       let checked: Promise<void> = Promise.resolve()
-      const refuse = (message: string) => {
-        write(socket, { type: "refused", message })
-        socket.end()
-      }
       // Nothing in a socket handler may throw past it: a bad peer costs its connection, never the plugin.
       socket.on("data", (chunk: string) => {
         try {
@@ -267,9 +298,12 @@ export const makeToolBridge = Effect.gen(function* () {
               return refuse(NOT_THIS_TURN)
             }
             greeted = true
+            clearTimeout(helloTimer)
             const expectedAncestor = options.expectedAncestorPid
             if (expectedAncestor !== undefined) {
-              // Lines after the hello wait until the peer's process is known.
+              // Nothing more is read from this peer until its process is known; the lines already
+              // read wait behind the check.
+              socket.pause()
               const ancestor = expectedAncestor()
               const found =
                 ancestor === undefined
@@ -282,11 +316,14 @@ export const makeToolBridge = Effect.gen(function* () {
                     return refuse(NOT_THIS_TURN)
                   }
                   if (peer.kind === "unknown") unverified = peer.reason
+                  letIn()
                   write(socket, { type: "welcome", turnId: options.turnId })
+                  socket.resume()
                 })
               )
               continue
             }
+            letIn()
             write(socket, { type: "welcome", turnId: options.turnId })
             continue
           }

@@ -150,6 +150,49 @@ describe("ToolBridge.serve", () => {
     })
   )
 
+  it.scopedLive("holds little for a peer not let in yet: a long hello ends its connection", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      yield* serveTurn(profile, echoTurn("a"))
+      // 100 KiB where a hello goes: refused as it arrives, not buffered up to the 64 MiB line limit.
+      const answers = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a", padding: "x".repeat(100 * 1024) }], 1)
+      expect(answers).toEqual([{ type: "refused", message: expect.stringMatching(/longer than 65536 characters/) }])
+      // After a valid hello, a long line is a call's arguments and is fine.
+      const big = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "list", id: 1, padding: "y".repeat(200 * 1024) }], 2)
+      expect(big.map((a) => a.type)).toEqual(["welcome", "tools"])
+    })
+  )
+
+  it.scopedLive("holds at most 32 connections waiting for their hello; one that says it is let in and frees its place", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      yield* serveTurn(profile, echoTurn("a"))
+      const silent = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          Promise.all(
+            Array.from({ length: 32 }, () => new Promise<Net.Socket>((resolve) => {
+              const s = Net.connect(path, () => resolve(s))
+            }))
+          )
+        ),
+        (sockets) => Effect.sync(() => sockets.forEach((s) => s.destroy()))
+      )
+      expect(silent).toHaveLength(32)
+      // The listener takes connections in the order they came: the 33rd finds 32 waiting and is turned away.
+      const turnedAway = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }], 1)
+      expect(turnedAway).toEqual([{ type: "refused", message: "too many connections are waiting to be let in (32)" }])
+      // One of the silent ones says hello and is let in; its place goes to the next peer.
+      const first = silent[0]!
+      const welcomed = new Promise<string>((resolve) => first.once("data", (d) => resolve(d.toString())))
+      first.write(JSON.stringify({ type: "hello", version: 1, agentId: "a" }) + "\n")
+      expect(JSON.parse(yield* Effect.promise(() => welcomed))).toEqual({ type: "welcome", turnId: "t" })
+      const next = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "list", id: 1 }], 2)
+      expect(next.map((a) => a.type)).toEqual(["welcome", "tools"])
+    })
+  )
+
   it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
