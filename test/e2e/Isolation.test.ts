@@ -1,6 +1,7 @@
-// Agents apart, through the real plugin executable, the real codex, the real mcp-host and a
-// scripted model: the turn token reaches no command, a bridge peer that cannot be told is refused,
-// helper commands never come from a relative PATH entry.
+// Agents apart (docs/security.md), through the real plugin executable, the real codex, the real
+// mcp-host and a scripted model: the turn token reaches no command, a bridge peer that cannot be
+// told is refused, helper commands never come from a relative PATH entry, and the plugin's state is
+// private whatever the umask.
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
@@ -207,4 +208,70 @@ describe("helper commands", () => {
     expect(doctor.split("\n").find((l) => l.includes("bridge peer check"))).toMatch(/^ok/)
     expect(Fs.existsSync(ran)).toBe(false)
   }, 120_000)
+})
+
+/** Every file and directory under `root` (itself included) with its permission bits. */
+const modesUnder = (root: string): Array<[string, string]> => {
+  const out: Array<[string, string]> = []
+  const visit = (path: string) => {
+    const st = Fs.lstatSync(path)
+    out.push([Path.relative(root, path) || ".", (st.mode & 0o777).toString(8)])
+    if (st.isDirectory()) for (const name of Fs.readdirSync(path)) visit(Path.join(path, name))
+  }
+  visit(root)
+  return out
+}
+
+describe("the plugin's state", () => {
+  it("is private (0700 directories, 0600 files) under umask 022, and what an earlier version left readable is repaired at start", async () => {
+    const umask022 = ["/bin/sh", "-c", 'umask 022 && exec "$0" "$@"', pluginBin]
+    const seen: { socket: Array<string>; running: Array<[string, string]> } = { socket: [], running: [] }
+    harness = await startPluginHarness(hostToolOnce, {
+      command: umask022,
+      beforeStart: (root) => {
+        // What an earlier version left under umask 022.
+        const state = Path.join(root, "plugins", "plexum-openai-provider", "state")
+        Fs.mkdirSync(Path.join(state, "sessions"), { recursive: true, mode: 0o755 })
+        Fs.chmodSync(state, 0o755)
+        Fs.writeFileSync(Path.join(state, "sessions", "old.json"), "{}", { mode: 0o644 })
+        Fs.chmodSync(Path.join(state, "sessions", "old.json"), 0o644)
+      }
+    })
+    const h = harness
+    const state = Path.join(h.profileRoot, "plugins", "plexum-openai-provider", "state")
+    h.host.onToolCall(() => {
+      // While the turn runs: its codex's record, and the bridge's socket and directory.
+      seen.running = modesUnder(Path.join(state, "running"))
+      const path = turnMcpHostEnv(h.workspace)?.PLEXUM_MCP_SOCKET
+      if (path !== undefined) seen.socket = [(Fs.statSync(Path.dirname(path)).mode & 0o777).toString(8), (Fs.statSync(path).mode & 0o777).toString(8)]
+      return { content: [{ type: "text", text: "ticket T-1: printer on fire" }] }
+    })
+    const exec = await h.turn("t1", { messages: [userMessage("go")], tools: [lookupTool] })
+    expect(exec.response.result.status).toBe("completed")
+    expect(h.host.toolCalls).toHaveLength(1)
+    expect(seen.running.length).toBeGreaterThan(1)
+    for (const [path, mode] of seen.running) expect([path, mode]).toEqual([path, path === "." ? "700" : "600"])
+    expect(seen.socket).toEqual(["700", "600"])
+
+    // The app-server engine's records too.
+    Fs.writeFileSync(
+      Path.join(h.profileRoot, "plugins", "plexum-openai-provider", "config.json"),
+      JSON.stringify({ ...JSON.parse(Fs.readFileSync(Path.join(h.profileRoot, "plugins", "plexum-openai-provider", "config.json"), "utf8")), engine: "app-server" })
+    )
+    expect((await h.host.initialize()).error).toBeUndefined()
+    const appServer = await h.turn("t2", { messages: [userMessage("go")], tools: [lookupTool] }, "agent-2")
+    expect(appServer.response.result.status).toBe("completed")
+
+    const modes = modesUnder(state)
+    const names = modes.map(([path]) => path)
+    expect(names).toContain(Path.join("sessions", "old.json"))
+    expect(names.filter((n) => n.startsWith("sessions/") && n !== "sessions/old.json")).toHaveLength(2)
+    expect(names.filter((n) => n.startsWith("app-server-threads/"))).toHaveLength(1)
+    for (const [path, mode] of modes) {
+      const isDir = Fs.statSync(Path.join(state, path)).isDirectory()
+      expect([path, mode]).toEqual([path, isDir ? "700" : "600"])
+    }
+    // Nothing of the plugin's is left in CODEX_HOME.
+    expect(Fs.readdirSync(h.codexHome).filter((f) => f.startsWith("plexum-") || f.startsWith(".plexum-"))).toEqual([])
+  }, 180_000)
 })
