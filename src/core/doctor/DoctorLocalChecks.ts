@@ -67,6 +67,17 @@ export const checkCodexHome = (codexHome: string): Effect.Effect<CheckResult> =>
         `chown/chmod it so uid ${uid()} can write it, or set CODEX_HOME to a directory you own`
       )
     }
+    // codex writes rollouts with the umask's modes (0644 under 022): only the home's own mode keeps
+    // other users from reading every agent's conversations (docs/security.md).
+    const mode = stat.mode & 0o777
+    if ((mode & 0o011) !== 0) {
+      return check(
+        "CODEX_HOME",
+        "warn",
+        `${codexHome} has mode 0${mode.toString(8)}: other users can enter it and read the rollouts codex writes there (every agent's conversations)`,
+        `chmod 700 ${codexHome}`
+      )
+    }
     return check("CODEX_HOME", "ok", `${codexHome} exists and is writable`)
   })
 

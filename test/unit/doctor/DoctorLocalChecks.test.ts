@@ -62,6 +62,12 @@ describe("CODEX_HOME check", () => {
   it("passes a writable directory", async () => {
     expect((await run(checkCodexHome(tempDir()))).status).toBe("ok")
   })
+
+  it("warns when other users can enter it: codex's rollouts there (0644 under umask 022) are theirs to read", async () => {
+    const open = tempDir()
+    chmodSync(open, 0o755)
+    expect(await run(checkCodexHome(open))).toMatchObject({ status: "warn", fix: `chmod 700 ${open}` })
+  })
 })
 
 describe("credentials check", () => {
