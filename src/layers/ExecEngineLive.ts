@@ -80,6 +80,11 @@ export const ExecEngineLive = Layer.effect(
           const tools = request.tools ?? []
           const serverName = registry.serverName(agent.agentId)
           const turnToken = Crypto.randomBytes(16).toString("hex")
+          // codex has read its run profile once it names the thread or calls a host tool, whichever
+          // the plugin learns first (RunProfile.ts): the token and the system prompt in it need not
+          // wait on disk for the turn's end. (The call comes through the bridge, not codex's stdout.)
+          let runProfile: string | undefined
+          const runProfileRead = Effect.suspend(() => (runProfile === undefined ? Effect.void : removeRunProfile(paths.codexHome, runProfile)))
           // Only mcp-host processes below this turn's codex are served (besides the token check),
           // unless the operator turned that check off (config bridge_peer_check, docs/security.md).
           let codexPid: number | undefined
@@ -93,6 +98,7 @@ export const ExecEngineLive = Layer.effect(
                   tools,
                   turnToken,
                   callTool: hooks.callHostTool,
+                  onCall: (e) => (e.phase === "started" ? runProfileRead : Effect.void),
                   ...(config.bridge_peer_check ? { expectedAncestorPid: () => codexPid } : {})
                 })
                 .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
@@ -104,7 +110,7 @@ export const ExecEngineLive = Layer.effect(
               ...(socketPath === undefined ? {} : { socketPath, turnToken })
             })
             .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
-          const runProfile = yield* writeRunProfile(
+          runProfile = yield* writeRunProfile(
             paths.codexHome,
             runProfileToml({ developerInstructions: request.system, serverTables })
           ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
@@ -122,7 +128,7 @@ export const ExecEngineLive = Layer.effect(
             resumeThreadId: resumed,
             outputSchemaFile: request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined,
             images,
-            runProfile
+            runProfile: runProfile!
           })
           const mapper = makeCodexEventMapper({
             resumed: resumed !== undefined,
@@ -167,9 +173,7 @@ export const ExecEngineLive = Layer.effect(
               if (!started && !search) return Effect.succeed(events)
               return Effect.as(
                 Effect.zipRight(
-                  // codex has read its run profile by the time it names the thread (RunProfile.ts):
-                  // the turn token and the system prompt in it need not wait on disk for the turn's end.
-                  started ? Effect.zipRight(removeRunProfile(paths.codexHome, runProfile), hooks.threadStarted(threadId!)) : Effect.void,
+                  started ? Effect.zipRight(runProfileRead, hooks.threadStarted(threadId!)) : Effect.void,
                   search ? searchRollout(threadId!) : Effect.void
                 ),
                 events

@@ -5,8 +5,8 @@
  * CODEX_HOME). It carries what must not go on the command line (PROTOCOL.md §4): the system prompt
  * as `developer_instructions` (reaches the model as a developer message, exactly as
  * `-c developer_instructions=…` did) and the agent's host-tools server with the turn token. Created
- * 0600 with O_EXCL under a random name, and removed as soon as codex has named the thread (at the
- * latest when the turn ends): codex reads it only while it starts. Checked with strace on 0.171
+ * 0600 with O_EXCL under a random name, and removed as soon as codex has named the thread or called
+ * a host tool (at the latest when the turn ends): codex reads it only while it starts. Checked with strace on 0.171
  * (`codex exec` and `exec … resume`, a server from the profile): codex opened the file five times,
  * all before it printed `thread.started`, and started the server from what it had read; nothing
  * opened it after. While it exists, a command the model runs under codex's workspace-write
