@@ -3,17 +3,23 @@
  * new content: write a uniquely named temp file beside it, then rename it over.
  * A failed write removes its temp file. (Rollouts, which are large and streamed,
  * have their own rewrite in RolloutRewrite.ts.)
+ *
+ * The plugin's own files are private (src/core/PrivateFiles.ts): written 0600 unless told
+ * otherwise, the mode set on the temp file before it takes the name, whatever the umask.
  */
 import * as Crypto from "node:crypto"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
+import { PRIVATE_FILE_MODE } from "./PrivateFiles.ts"
 
 const tempName = (file: string) => `${file}.${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`
 
 export const writeFileAtomic = async (file: string, data: string, options: { readonly mode?: number } = {}) => {
   const tmp = tempName(file)
+  const mode = options.mode ?? PRIVATE_FILE_MODE
   try {
-    await Fs.writeFile(tmp, data, options.mode === undefined ? {} : { mode: options.mode })
+    await Fs.writeFile(tmp, data, { mode, flag: "wx" })
+    await Fs.chmod(tmp, mode)
     await Fs.rename(tmp, file)
   } catch (e) {
     await Fs.rm(tmp, { force: true })
@@ -25,7 +31,8 @@ export const writeFileAtomic = async (file: string, data: string, options: { rea
 export const writeFileAtomicSync = (file: string, data: string) => {
   const tmp = tempName(file)
   try {
-    FsSync.writeFileSync(tmp, data)
+    FsSync.writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE, flag: "wx" })
+    FsSync.chmodSync(tmp, PRIVATE_FILE_MODE)
     FsSync.renameSync(tmp, file)
   } catch (e) {
     FsSync.rmSync(tmp, { force: true })

@@ -10,7 +10,7 @@
  * resumes the thread from its rollout. A config whose binary or `extra_args` differ from the
  * running app-server's replaces it (its running turns fail): those are settings of the process.
  */
-import { Effect, ExecutionStrategy, Exit, Fiber, HashMap, Layer, Option, Queue, Ref, Schema, Scope, Stream, SynchronizedRef } from "effect"
+import { Deferred, Effect, ExecutionStrategy, Exit, Fiber, HashMap, Layer, Option, Queue, Ref, Schema, Scope, Stream, SynchronizedRef } from "effect"
 import * as Path from "node:path"
 import { appServerArgv, compareVersions, RESUME_EXCLUDES_TURNS_FROM, UNSUBSCRIBE_UNLOADS_FROM } from "../core/codex/AppServerArgs.ts"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
@@ -23,7 +23,7 @@ import { flockHolders, rolloutWriters } from "../core/rollout/RolloutWriters.ts"
 import { ThreadResult, TurnStartResult } from "../schemas/AppServerWire.ts"
 import { type Config, defaultConfig } from "../schemas/Config.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
-import { AppServerError, type AppServerConnectionShape, type ThreadSignal } from "../services/AppServerConnection.ts"
+import { AppServerError, type AppServerConnectionShape, type DynamicToolResponse, type ThreadSignal } from "../services/AppServerConnection.ts"
 import { PluginPaths, type PluginPathsShape } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import { RolloutStore, type RolloutStoreShape } from "../services/RolloutStore.ts"
@@ -82,6 +82,12 @@ const toTurnFailure = (e: AppServerError): TurnFailure =>
 
 const protocolError = (what: string) => (e: { message: string }) =>
   new AppServerError({ reason: "protocol", message: `codex app-server answered ${what} in a shape not understood: ${e.message}` })
+
+/** The answer to a tool call of a turn that is no longer running (CODEX.md: failures as `success: false`). */
+const notThisTurn = (turnId: string): DynamicToolResponse => ({
+  contentItems: [{ type: "inputText", text: `this tool call belongs to turn ${turnId}, which is no longer running; it was not run` }],
+  success: false
+})
 
 const ZERO_USAGE: Usage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0 }
 
@@ -435,10 +441,23 @@ export const makeAppServerEngine = (deps: {
         yield* Effect.addFinalizer(() =>
           Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join))
         )
+        // A call belongs to the turn codex names in it: one of an earlier turn of this thread (an
+        // interrupted turn's call arriving late) is answered with an error, never run with this
+        // turn's host tools. Calls wait until codex has named this turn; a turn that never starts
+        // cancels them (the connection answers them as cancelled).
+        const running = yield* Deferred.make<string>()
+        yield* Effect.addFinalizer(() => Deferred.interrupt(running))
         yield* slot.conn.serveTools(threadId, (call) =>
-          hooks
-            .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
-            .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
+          Effect.flatMap(Deferred.await(running), (turnId) =>
+            call.turnId !== undefined && call.turnId !== turnId
+              ? Effect.as(
+                Effect.logWarning(`codex app-server sent a tool call (${call.tool}) of turn ${call.turnId} of thread ${threadId}, which is no longer running; answered with an error`),
+                notThisTurn(call.turnId)
+              )
+              : hooks
+                .callHostTool(tools.hostName(call.tool), (call.arguments ?? {}) as Record<string, unknown>)
+                .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
+          )
         )
         // A new thread has no rollout yet (offset 0); a resumed one that cannot be read would make
         // earlier turns' calls look like this turn's, which the host must hear about.
@@ -464,6 +483,7 @@ export const makeAppServerEngine = (deps: {
         }).pipe(Effect.tapError((e) => (e.reason === "exit" || e.reason === "timeout" ? discardSlot(slot) : Effect.void)))
         const turnId = (yield* decodeTurn(answer).pipe(Effect.mapError(protocolError("turn/start")))).turn.id
         yield* Ref.set(progress, { _tag: "Sent", turnId })
+        yield* Deferred.succeed(running, turnId)
         return { slot, chosen, queue, turnId, fromOffset, progress }
       })
 

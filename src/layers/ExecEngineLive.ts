@@ -11,7 +11,7 @@ import * as Path from "node:path"
 import { buildCodexArgs } from "../core/codex/CodexArgs.ts"
 import { makeCodexEventMapper } from "../core/codex/CodexEventMapper.ts"
 import { isBridgeStartFailure } from "../core/bridge/HostToolFlags.ts"
-import { runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
+import { removeRunProfile, runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import { mapChunksEffect } from "../core/StreamPull.ts"
@@ -28,6 +28,16 @@ import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../servi
 
 const failure = (code: TurnFailure["code"], message: string, cause?: unknown) =>
   new TurnFailure({ code, message, ...(cause === undefined ? {} : { cause }) })
+
+/**
+ * The environment codex runs with: the plugin's own with CODEX_HOME set. A turn token the plugin
+ * itself inherited is dropped: codex's environment reaches every command the model runs, so the
+ * token goes to the agent's server alone, in its own env table of the run's profile.
+ */
+const codexEnv = (codexHome: string): Record<string, string | undefined> => {
+  const { [ENV_TURN_TOKEN]: _inherited, ...env } = process.env
+  return { ...env, CODEX_HOME: codexHome }
+}
 
 const causeText = (e: unknown): string => {
   const c = (e as { cause?: unknown }).cause ?? e
@@ -70,21 +80,40 @@ export const ExecEngineLive = Layer.effect(
           const tools = request.tools ?? []
           const serverName = registry.serverName(agent.agentId)
           const turnToken = Crypto.randomBytes(16).toString("hex")
+          // codex has read its run profile once it names the thread or calls a host tool, whichever
+          // the plugin learns first (RunProfile.ts): the token and the system prompt in it need not
+          // wait on disk for the turn's end. (The call comes through the bridge, not codex's stdout.)
+          let runProfile: string | undefined
+          const runProfileRead = Effect.suspend(() => (runProfile === undefined ? Effect.void : removeRunProfile(paths.codexHome, runProfile)))
+          // Only mcp-host processes below this turn's codex are served (besides the token check),
+          // unless the operator turned that check off (config bridge_peer_check, docs/security.md).
+          let codexPid: number | undefined
+          const socketPath =
+            tools.length === 0
+              ? undefined
+              : yield* bridge
+                .serve({
+                  agentId: agent.agentId,
+                  turnId,
+                  tools,
+                  turnToken,
+                  callTool: hooks.callHostTool,
+                  onCall: (e) => (e.phase === "started" ? runProfileRead : Effect.void),
+                  ...(config.bridge_peer_check ? { expectedAncestorPid: () => codexPid } : {})
+                })
+                .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           // The system prompt and the host-tools server reach codex in a private per-run file, never argv.
           const serverTables = yield* registry
-            .runServerTables(agent.agentId, { offersTools: tools.length > 0, toolTimeoutSec: config.tool_timeout_sec })
+            .runServerTables(agent.agentId, {
+              offersTools: tools.length > 0,
+              toolTimeoutSec: config.tool_timeout_sec,
+              ...(socketPath === undefined ? {} : { socketPath, turnToken })
+            })
             .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
-          const runProfile = yield* writeRunProfile(
+          runProfile = yield* writeRunProfile(
             paths.codexHome,
             runProfileToml({ developerInstructions: request.system, serverTables })
           ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
-          // Only mcp-host processes below this turn's codex are served (besides the token check).
-          let codexPid: number | undefined
-          if (tools.length > 0) {
-            yield* bridge
-              .serve({ agentId: agent.agentId, turnId, tools, turnToken, callTool: hooks.callHostTool, expectedAncestorPid: () => codexPid })
-              .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
-          }
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
           const resumed = plan.resumeThreadId
           const rolloutBefore = yield* rolloutEnd(resumed, hooks)
@@ -99,7 +128,7 @@ export const ExecEngineLive = Layer.effect(
             resumeThreadId: resumed,
             outputSchemaFile: request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined,
             images,
-            runProfile
+            runProfile: runProfile!
           })
           const mapper = makeCodexEventMapper({
             resumed: resumed !== undefined,
@@ -124,7 +153,7 @@ export const ExecEngineLive = Layer.effect(
               binary: config.binary,
               args,
               cwd: agent.workspace,
-              env: { ...process.env, CODEX_HOME: paths.codexHome, [ENV_TURN_TOKEN]: turnToken },
+              env: codexEnv(paths.codexHome),
               stdin: plan.prompt.text,
               onSpawn: (pid) => {
                 codexPid = pid
@@ -143,7 +172,10 @@ export const ExecEngineLive = Layer.effect(
               const search = threadId !== undefined && mapper.turnEnded() && rolloutSearch === undefined
               if (!started && !search) return Effect.succeed(events)
               return Effect.as(
-                Effect.zipRight(started ? hooks.threadStarted(threadId!) : Effect.void, search ? searchRollout(threadId!) : Effect.void),
+                Effect.zipRight(
+                  started ? Effect.zipRight(runProfileRead, hooks.threadStarted(threadId!)) : Effect.void,
+                  search ? searchRollout(threadId!) : Effect.void
+                ),
                 events
               )
             }

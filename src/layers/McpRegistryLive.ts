@@ -30,6 +30,12 @@ import { isProcessAlive } from "../core/ProcessAlive.ts"
 export interface McpRegistryOptions {
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
+  /**
+   * The node that runs `launcher` (the plugin's own, absolute): codex then runs
+   * `<interpreter> <launcher> mcp-host`, not the launcher's `#!/usr/bin/env node`, which looks node
+   * up on PATH from the agent's workspace (src/core/HelperCommands.ts says why that is unsafe).
+   */
+  readonly interpreter?: string
   /** How long codex waits for mcp-host to list its tools (it starts in well under a second). */
   readonly startupTimeoutSec?: number
 }
@@ -119,7 +125,6 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     const lockPath = Path.join(paths.codexHome, LOCK_FILE)
 
     const serverName = serverNameFor
-    const socketPath = (agentId: string) => socketPathFor(paths.profileRoot, agentId)
     const fail = (message: string, cause?: unknown) =>
       new McpRegistrationError({ serverName: "plexum-host-*", message: cause === undefined ? message : `${message}: ${(cause as Error).message ?? String(cause)}` })
     const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
@@ -186,18 +191,24 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
 
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
-      run: { readonly offersTools: boolean; readonly toolTimeoutSec: number }
+      run: { readonly offersTools: boolean; readonly toolTimeoutSec: number; readonly socketPath?: string; readonly turnToken?: string }
     ) {
       const { offersTools } = run
       yield* cleanedUp
       const name = serverName(agentId)
       const leftovers = legacyHostServers(yield* readConfigTomlNow)
+      const socketPath = run.socketPath ?? socketPathFor(paths.profileRoot, agentId, paths.runtimeDir)
+      if (offersTools && socketPath === undefined) {
+        return yield* fail("no socket to give the agent's server: the profile's socket directory does not fit and the turn named none")
+      }
       const own = offersTools
         ? hostServerTable({
           name,
           launcher: options.launcher,
-          socketPath: socketPath(agentId),
+          ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
+          socketPath: socketPath!,
           agentId,
+          ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
           startupTimeoutSec,
           toolTimeoutSec: run.toolTimeoutSec
         })
@@ -205,7 +216,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
       return [own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n")
     })
 
-    return { serverName, socketPath, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
+    return { serverName, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
   })
 
 /** Requires PluginPaths; logs through PluginTransport when there is one. */

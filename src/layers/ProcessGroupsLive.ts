@@ -6,6 +6,7 @@ import { Duration, Effect, HashMap, Layer, Option, Ref } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { writeFileAtomicSync } from "../core/AtomicFile.ts"
+import { ensurePrivateDirSync } from "../core/PrivateFiles.ts"
 import { ENV_RUN_MARK } from "../core/RunMark.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
@@ -346,7 +347,7 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       startedAt: new Date().toISOString()
     }
     yield* Effect.try(() => {
-      Fs.mkdirSync(options.runningDir, { recursive: true })
+      ensurePrivateDirSync(options.runningDir)
       writeFileAtomicSync(recordPath(pgid), JSON.stringify(record))
     }).pipe(
       // Losing the record only loses crash recovery for this group; the turn itself goes on.

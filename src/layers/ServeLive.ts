@@ -23,7 +23,7 @@ import { TurnsLive } from "./TurnsLive.ts"
 const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
 
 const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
-  Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher() }), ToolBridgeLive)),
+  Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher(), interpreter: process.execPath }), ToolBridgeLive)),
   Layer.provideMerge(ProcessGroupsLive)
 )
 

@@ -9,6 +9,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../core/AtomicFile.ts"
+import { ensurePrivateDirSync } from "../core/PrivateFiles.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { SessionStore, type SessionStoreShape } from "../services/SessionStore.ts"
@@ -23,7 +24,7 @@ export const sessionFileName = (agentId: string, workspace: string) =>
 
 const writeAtomic = (file: string, value: unknown) =>
   Effect.tryPromise(async () => {
-    await Fs.mkdir(Path.dirname(file), { recursive: true })
+    ensurePrivateDirSync(Path.dirname(file))
     await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n")
   })
 

@@ -4,13 +4,17 @@
  * back and runs the host call. Every call is answered exactly once: with the
  * host's result, or with an `isError` result on a defect, a timeout or the end of
  * the turn.
+ *
+ * A peer that has not been let in yet costs little: its hello must fit in MAX_HELLO_CHARS and come
+ * within HELLO_TIMEOUT_MS, its socket is not read while its process is being checked, and at most
+ * MAX_WAITING_PEERS such connections are held at once (docs/security.md "The bridge").
  */
 import { Cause, Effect, Either, FiberSet, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { peerAncestry } from "../core/bridge/PeerProcess.ts"
-import { ensurePrivateDir, removeDirIfEmpty, socketPathFor } from "../core/bridge/SocketPath.ts"
+import { ensurePrivateDir, makeTempSocketDir, removeDirIfEmpty, socketDirFor, socketFileName } from "../core/bridge/SocketPath.ts"
 import { tokenMatches } from "../core/bridge/TurnToken.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
 import { BRIDGE_WIRE_VERSION } from "../schemas/BridgeEnv.ts"
@@ -27,10 +31,20 @@ import { PluginPaths } from "../services/PluginPaths.ts"
 
 /** How long the connections get to flush their last answers when the turn ends. */
 const CLOSE_GRACE_MS = 1_000
+/** A hello is a few hundred characters; more before it is not a peer worth buffering for. */
+const MAX_HELLO_CHARS = 64 * 1024
+/** mcp-host says hello as it connects; a connection silent this long is dropped. */
+const HELLO_TIMEOUT_MS = 10_000
+/** Connections not let in yet (no hello, or their process being checked) held at once; more are dropped. */
+const MAX_WAITING_PEERS = 32
 
 const decodePeer = Schema.decodeUnknownEither(Schema.parseJson(PeerMessage))
 
 const NOT_THIS_TURN = "this connection does not come from the running turn's codex"
+/** What a peer's call gets when its process could not be told (and the check is on). */
+const unverifiedCall = (tool: string, reason: string) =>
+  `the plugin refused host tool ${tool}: it cannot tell which process asked (${reason}), and it serves only processes of the running turn's codex. ` +
+  `Where that cannot be checked (no /proc, no \`ss\`), the operator can set "bridge_peer_check": false in the plugin's config.json (docs/security.md)`
 
 export const errorResult = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
 
@@ -102,7 +116,15 @@ export const makeToolBridge = Effect.gen(function* () {
   const paths = yield* PluginPaths
 
   const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
-    const socketPath = socketPathFor(paths.profileRoot, options.agentId)
+    // The profile's fixed private directory, or, where none fits, one of this turn's own in /tmp.
+    const fixedDir = socketDirFor(paths.profileRoot, paths.runtimeDir)
+    const dir =
+      fixedDir ??
+      (yield* Effect.try({
+        try: makeTempSocketDir,
+        catch: (e) => new BridgeError({ socketPath: "/tmp", message: `cannot make a private socket directory in /tmp: ${(e as Error).message}` })
+      }))
+    const socketPath = Path.join(dir, socketFileName(options.agentId))
     const bridgeError = (message: string) => new BridgeError({ socketPath, message })
 
     const exposed = exposeToolNames(options.tools.map((t) => t.name))
@@ -121,6 +143,7 @@ export const makeToolBridge = Effect.gen(function* () {
 
     const server = Net.createServer()
     const connections = new Set<Net.Socket>()
+    let waitingPeers = 0
     let nextCallId = 0
     // Only a socket we bound is ours to unlink: a failed bind may have met a live plugin's.
     let bound = false
@@ -139,12 +162,12 @@ export const makeToolBridge = Effect.gen(function* () {
         // server.close() unlinks the socket; make sure even if it did not.
         if (bound) Fs.rmSync(socketPath, { force: true })
       }).pipe(
-        // The last socket out removes the directory (a per-profile one in /tmp must not pile up);
+        // The last socket out removes the directory (the turn's own one in /tmp always goes);
         // rmdir fails on a directory holding another turn's socket, which keeps it.
         Effect.zipRight(
           Effect.suspend(() =>
-            bound
-              ? Effect.try(() => removeDirIfEmpty(Path.dirname(socketPath))).pipe(
+            bound || fixedDir === undefined
+              ? Effect.try(() => removeDirIfEmpty(dir)).pipe(
                   Effect.catchAll((e) =>
                     Effect.logWarning("cannot remove the bridge socket directory").pipe(Effect.annotateLogs({ error: String(e.error) }))
                   )
@@ -200,19 +223,49 @@ export const makeToolBridge = Effect.gen(function* () {
       )
     }
 
+    const warn = (message: string, reason?: string) =>
+      run(
+        Effect.logWarning(message).pipe(
+          Effect.annotateLogs({ agentId: options.agentId, turnId: options.turnId, ...(reason === undefined ? {} : { reason }) })
+        )
+      )
+
     const onConnection = (socket: Net.Socket) => {
       connections.add(socket)
-      socket.once("close", () => connections.delete(socket))
       socket.on("error", () => socket.destroy())
-      socket.setEncoding("utf8")
-      const frame = makeLineFramer()
-      let greeted = false
-      // Messages after the hello run in order behind the peer check (resolved at once without one).
-      let checked: Promise<void> = Promise.resolve()
       const refuse = (message: string) => {
         write(socket, { type: "refused", message })
         socket.end()
       }
+      if (waitingPeers >= MAX_WAITING_PEERS) {
+        refuse(`too many connections are waiting to be let in (${MAX_WAITING_PEERS})`)
+        socket.destroy()
+        return
+      }
+      // Counted until the peer is let in (or gone): what has not said a valid hello yet is bounded.
+      waitingPeers++
+      let waiting = true
+      const letIn = () => {
+        if (!waiting) return
+        waiting = false
+        waitingPeers--
+        clearTimeout(helloTimer)
+      }
+      const helloTimer = setTimeout(() => {
+        if (!greeted) refuse(`no hello within ${HELLO_TIMEOUT_MS} ms`)
+        socket.destroy()
+      }, HELLO_TIMEOUT_MS)
+      socket.once("close", () => {
+        connections.delete(socket)
+        letIn()
+      })
+      socket.setEncoding("utf8")
+      const frame = makeLineFramer(undefined, MAX_HELLO_CHARS)
+      let greeted = false
+      // Why this peer's calls are refused: its process could not be told (the check is on).
+      let unverified: string | undefined
+      // Messages after the hello run in order behind the peer check (resolved at once without one).
+      let checked: Promise<void> = Promise.resolve()
       // Nothing in a socket handler may throw past it: a bad peer costs its connection, never the plugin.
       socket.on("data", (chunk: string) => {
         try {
@@ -245,27 +298,32 @@ export const makeToolBridge = Effect.gen(function* () {
               return refuse(NOT_THIS_TURN)
             }
             greeted = true
-            const ancestor = options.expectedAncestorPid?.()
-            if (ancestor !== undefined) {
-              // Lines after the hello wait until the peer's process is known.
+            clearTimeout(helloTimer)
+            const expectedAncestor = options.expectedAncestorPid
+            if (expectedAncestor !== undefined) {
+              // Nothing more is read from this peer until its process is known; the lines already
+              // read wait behind the check.
+              socket.pause()
+              const ancestor = expectedAncestor()
+              const found =
+                ancestor === undefined
+                  ? Promise.resolve({ kind: "unknown", reason: "the turn's codex has no process id yet" } as const)
+                  : peerAncestry(socket, ancestor, socketPath).catch((e: unknown) => ({ kind: "unknown", reason: String(e) }) as const)
               checked = checked.then(() =>
-                peerAncestry(socket, ancestor).then(
-                  (found) => {
-                    if (found.kind === "foreign") return refuse(NOT_THIS_TURN)
-                    if (found.kind === "unknown") {
-                      run(
-                        Effect.logWarning("cannot tell which process connected to the bridge; the turn token alone decides").pipe(
-                          Effect.annotateLogs({ agentId: options.agentId, reason: found.reason })
-                        )
-                      )
-                    }
-                    write(socket, { type: "welcome", turnId: options.turnId })
-                  },
-                  () => refuse(NOT_THIS_TURN)
-                )
+                found.then((peer) => {
+                  if (peer.kind === "foreign") {
+                    warn(`refused a bridge connection for agent ${options.agentId}: it presented the turn's token but does not come from the turn's codex`)
+                    return refuse(NOT_THIS_TURN)
+                  }
+                  if (peer.kind === "unknown") unverified = peer.reason
+                  letIn()
+                  write(socket, { type: "welcome", turnId: options.turnId })
+                  socket.resume()
+                })
               )
               continue
             }
+            letIn()
             write(socket, { type: "welcome", turnId: options.turnId })
             continue
           }
@@ -274,7 +332,10 @@ export const makeToolBridge = Effect.gen(function* () {
             if (message.type === "list" && "id" in message && message.id !== undefined) {
               write(socket, { type: "tools", id: message.id, tools: toolList })
             } else if (message.type === "call" && "name" in message) {
-              run(answerCall(socket, message))
+              if (unverified === undefined) return void run(answerCall(socket, message))
+              // Fails closed: a call from a process that cannot be told apart is not run.
+              warn(`refused host tool call ${message.name} of agent ${options.agentId}: cannot tell which process asked`, unverified)
+              write(socket, { type: "result", id: message.id, result: errorResult(unverifiedCall(message.name, unverified)) })
             } else {
               write(socket, {
                 type: "error",
@@ -289,7 +350,8 @@ export const makeToolBridge = Effect.gen(function* () {
     server.on("connection", onConnection)
 
     yield* Effect.tryPromise({
-      try: () => bindInPrivateDir(server, socketPath),
+      // The turn's own /tmp directory is fresh and empty: nothing to prepare or to take over.
+      try: () => (fixedDir === undefined ? listen(server, socketPath) : bindInPrivateDir(server, socketPath)),
       catch: (e) =>
         bridgeError(
           e instanceof SocketDirError
@@ -302,6 +364,7 @@ export const makeToolBridge = Effect.gen(function* () {
       try: () => Fs.chmodSync(socketPath, 0o600),
       catch: (e) => bridgeError(`cannot restrict ${socketPath}: ${(e as Error).message}`)
     })
+    return socketPath
   })
 
   return { serve } satisfies ToolBridgeShape

@@ -9,6 +9,9 @@ import { ProcessGroups } from "../services/ProcessGroups.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import * as Fs from "node:fs/promises"
+import { privatizeTree } from "../core/PrivateFiles.ts"
+import { isProcessAlive } from "../core/ProcessAlive.ts"
+import { removeStaleTempSocketDirs } from "../core/bridge/SocketPath.ts"
 
 /** Ends codex process groups that a plugin killed before it could end them left behind. */
 const reapOrphans = Effect.gen(function* () {
@@ -32,10 +35,37 @@ const codexHomeReady = Effect.gen(function* () {
   )
 })
 
+/**
+ * The plugin's state is private (src/core/PrivateFiles.ts): what an earlier version or another
+ * umask left readable by others (sessions name agents, workspaces and threads; app-server records
+ * hold tool specs) is made 0700/0600 before the first turn. The turns' socket directories a
+ * SIGKILLed plugin left in /tmp (src/core/bridge/SocketPath.ts) go too.
+ */
+const stateMadePrivate = Effect.gen(function* () {
+  const paths = yield* PluginPaths
+  const transport = yield* PluginTransport
+  const { repaired, failed } = yield* Effect.sync(() => privatizeTree(paths.stateDir))
+  if (repaired.length > 0) {
+    yield* transport.log("info", `made ${repaired.length} file(s) and directories under ${paths.stateDir} private (0600/0700)`)
+  }
+  if (failed.length > 0) {
+    yield* transport.log("warn", `cannot make ${failed.length} path(s) under ${paths.stateDir} private (another owner?); other users may read them`, {
+      paths: failed.slice(0, 20)
+    })
+  }
+  const staleSocketDirs = yield* Effect.try(() => removeStaleTempSocketDirs(isProcessAlive)).pipe(
+    Effect.catchAll((e) => Effect.as(transport.log("warn", `cannot look for socket directories a stopped plugin left in /tmp: ${String(e.error)}`), []))
+  )
+  if (staleSocketDirs.length > 0) {
+    yield* transport.log("info", `removed ${staleSocketDirs.length} bridge socket directory(ies) a stopped plugin left in /tmp`, { dirs: staleSocketDirs })
+  }
+})
+
 export const serveProtocol = Effect.gen(function* () {
   const transport = yield* PluginTransport
   const router = yield* makeProtocolRouter
   yield* codexHomeReady
+  yield* stateMadePrivate
   yield* Effect.forkScoped(reapOrphans)
   yield* transport.serve(router)
 }).pipe(Effect.provide(HostLoggerLive))

@@ -3,15 +3,15 @@
  * mcp-host bundle reads them too.
  */
 
-/** Env var carrying the agent's socket path into `mcp-host` (set by `codex mcp add --env`). */
+/** Env var carrying the agent's socket path into `mcp-host` (the run's server `env` table). */
 export const ENV_SOCKET = "PLEXUM_MCP_SOCKET"
 /** Env var carrying the agent id into `mcp-host`; presented in the bridge hello. */
 export const ENV_AGENT_ID = "PLEXUM_MCP_AGENT_ID"
 /**
- * Env var carrying the running turn's secret into `mcp-host` (codex forwards it because
- * the turn names it in the server's `env_vars`). Every codex run starts every registered
- * server, so another agent's codex may start this agent's mcp-host: without the token
- * of this agent's running turn, the bridge refuses it.
+ * Env var carrying the running turn's secret into `mcp-host`, set in that server's own `env` table
+ * of the run's profile and nowhere else (not in codex's environment, which every command the model
+ * runs inherits). Any process that finds the agent's socket without the running turn's token is
+ * refused by the bridge.
  */
 export const ENV_TURN_TOKEN = "PLEXUM_MCP_TURN_TOKEN"
 /** Version of the newline-delimited JSON spoken on the socket (src/schemas/BridgeWire.ts). */

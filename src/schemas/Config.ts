@@ -21,7 +21,12 @@ export const ConfigFile = Schema.Struct({
    * app-server engine: a thread no turn has used for this long is unloaded from the shared
    * app-server, which then lets go of its memory and of codex's writer lock of the thread.
    */
-  thread_idle_unload_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 })
+  thread_idle_unload_sec: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
+  /**
+   * Whether the bridge serves only processes it can show descend from the turn's codex (true), or
+   * trusts the turn token alone (false: for systems without /proc or `ss`; docs/security.md).
+   */
+  bridge_peer_check: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 export type Config = typeof ConfigFile.Type
 export type EngineName = Config["engine"]

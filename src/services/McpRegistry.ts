@@ -1,6 +1,6 @@
 /**
  * Gives codex each agent's host-tools MCP server (PROTOCOL.md §7): a stable
- * server name, a stable socket path, and the server's definition for one run
+ * server name and the server's definition for one run
  * (a table of the run's private profile), never a registration in
  * `$CODEX_HOME/config.toml`, which the user's own codex would start too.
  */
@@ -14,8 +14,6 @@ export class McpRegistrationError extends Schema.TaggedError<McpRegistrationErro
 export interface McpRegistryShape {
   /** `plexum-host-<sanitised agent id>`: `[A-Za-z0-9_-]`, ≤ 64 characters, distinct per agent id. */
   readonly serverName: (agentId: string) => string
-  /** The agent's bridge socket: stable per profile and agent, in a 0700 directory, < 100 bytes. */
-  readonly socketPath: (agentId: string) => string
   /**
    * TOML tables for the run's profile (src/core/codex/RunProfile.ts): the agent's server when the turn
    * offers tools, and every registration an earlier version left in config.toml switched off.
@@ -27,6 +25,10 @@ export interface McpRegistryShape {
       readonly offersTools: boolean
       /** config `tool_timeout_sec` of the turn: codex's limit on one host tool call. */
       readonly toolTimeoutSec: number
+      /** Where the turn's bridge listens (ToolBridge.serve); default the profile's fixed socket of the agent. */
+      readonly socketPath?: string
+      /** The turn's secret, handed to this server alone through its own env table (never codex's environment). */
+      readonly turnToken?: string
     }
   ) => Effect.Effect<string, McpRegistrationError>
   /**

@@ -19,6 +19,8 @@ export interface PluginPathsShape {
   readonly configPath: string
   /** `<pluginDir>/state`: thread memory, running-process records. */
   readonly stateDir: string
+  /** `XDG_RUNTIME_DIR` if set: where the bridge sockets go when it is private (src/core/bridge/SocketPath.ts). */
+  readonly runtimeDir?: string | undefined
 }
 
 export class PluginPaths extends Context.Tag("PluginPaths")<PluginPaths, PluginPathsShape>() {}
@@ -33,6 +35,7 @@ export const resolvePluginPaths = (env: NodeJS.ProcessEnv = process.env): Plugin
     codexHome,
     pluginDir,
     configPath: Path.join(pluginDir, "config.json"),
-    stateDir: Path.join(pluginDir, "state")
+    stateDir: Path.join(pluginDir, "state"),
+    runtimeDir: env.XDG_RUNTIME_DIR || undefined
   }
 }

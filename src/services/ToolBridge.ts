@@ -34,9 +34,11 @@ export interface ServeOptions {
    */
   readonly turnToken?: string
   /**
-   * When set (the turn's codex pid once it runs), a peer is also required to be that process or to descend
-   * from it, as far as /proc tells (core/PeerProcess.ts): a peer shown to be elsewhere is refused;
-   * when it cannot be learned the token alone decides, with a warning logged.
+   * When set (the turn's codex pid once it runs), a peer is also required to be that process or to
+   * descend from it (core/bridge/PeerProcess.ts): a peer shown to be elsewhere is refused; one whose
+   * process cannot be told (no /proc, no `ss`, no pid yet) may list the tools, but each of its calls
+   * is answered with an `isError` result and a `warn` log: the check fails closed. Left unset when
+   * the operator turned the check off (config `bridge_peer_check`).
    */
   readonly expectedAncestorPid?: () => number | undefined
   /** A call running longer than this is answered with an `isError` result (default: no limit; codex has its own). */
@@ -46,10 +48,11 @@ export interface ServeOptions {
 export interface ToolBridgeShape {
   /**
    * Listens on the agent's socket until the scope closes; then answers calls still
-   * running with `isError`, closes the connections and unlinks the socket. Fails
-   * with BridgeError when the socket cannot be set up or another live plugin holds it.
+   * running with `isError`, closes the connections and unlinks the socket. The socket's path
+   * (src/core/bridge/SocketPath.ts: the profile's fixed one, or one in a directory of the turn's
+   * own). Fails with BridgeError when the socket cannot be set up or another live plugin holds it.
    */
-  readonly serve: (options: ServeOptions) => Effect.Effect<void, BridgeError, Scope.Scope>
+  readonly serve: (options: ServeOptions) => Effect.Effect<string, BridgeError, Scope.Scope>
 }
 
 export class ToolBridge extends Context.Tag("ToolBridge")<ToolBridge, ToolBridgeShape>() {}

@@ -10,7 +10,6 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile.ts"
 import { codexNamespaceFor, serverNameFor } from "../../src/core/bridge/ServerName.ts"
-import { socketDirFor } from "../../src/core/bridge/SocketPath.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
@@ -67,7 +66,6 @@ const world = Effect.acquireRelease(
   ({ root }) =>
     Effect.promise(async () => {
       await waitForNoProcesses(new RegExp(root), 5_000)
-      Fs.rmSync(socketDirFor(Path.join(root, "profile")), { recursive: true, force: true })
       Fs.rmSync(root, { recursive: true, force: true })
     })
 )
@@ -107,7 +105,7 @@ const runTurn = (
     )
     const run = yield* Effect.scoped(
       Effect.gen(function* () {
-        yield* bridge.serve({
+        const socketPath = yield* bridge.serve({
           agentId: AGENT,
           turnId: "turn-1",
           tools,
@@ -119,7 +117,7 @@ const runTurn = (
           onCall: (e) => Effect.sync(() => void events.push(e))
         })
         // As the turn runner does: the agent's server lives in the run's private profile only.
-        const tables = yield* registry.runServerTables(AGENT, { offersTools: true, toolTimeoutSec: 60 })
+        const tables = yield* registry.runServerTables(AGENT, { offersTools: true, toolTimeoutSec: 60, socketPath })
         const profile = yield* writeRunProfile(w.codexHome, runProfileToml({ serverTables: tables }))
         return yield* Effect.promise(() =>
           runCodexExec({

@@ -10,7 +10,6 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile.ts"
 import { serverNameFor } from "../../src/core/bridge/ServerName.ts"
-import { socketDirFor, socketPathFor } from "../../src/core/bridge/SocketPath.ts"
 import { McpRegistryLive, type McpRegistryOptions } from "../../src/layers/McpRegistryLive.ts"
 import { McpRegistry } from "../../src/services/McpRegistry.ts"
 import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.ts"
@@ -36,11 +35,7 @@ const tempHomes = Effect.acquireRelease(
     Fs.mkdirSync(Path.join(root, "dotfiles"))
     return { root, profile, codexHome, dotfile: Path.join(root, "dotfiles", "codex-config.toml") }
   }),
-  ({ root, profile }) =>
-    Effect.sync(() => {
-      Fs.rmSync(socketDirFor(profile), { recursive: true, force: true })
-      Fs.rmSync(root, { recursive: true, force: true })
-    })
+  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
 )
 
 const registryLayer = (homes: Homes, options: Partial<McpRegistryOptions> = {}) =>
@@ -57,7 +52,7 @@ const mcpList = (codexHome: string): Array<{ name: string; enabled: boolean }> =
 const legacyRegister = (homes: Homes, agentId: string) =>
   codex(homes.codexHome, [
     "mcp", "add", serverNameFor(agentId),
-    "--env", `PLEXUM_MCP_SOCKET=${socketPathFor(homes.profile, agentId)}`,
+    "--env", `PLEXUM_MCP_SOCKET=${Path.join(homes.profile, "plugins/plexum-openai-provider/sock", `${agentId}.sock`)}`,
     "--env", `PLEXUM_MCP_AGENT_ID=${agentId}`,
     "--", LAUNCHER, "mcp-host"
   ])
@@ -91,6 +86,9 @@ const expectUserConfigKept = (homes: Homes, mode: number) => {
   expect(text).not.toContain("plexum-host")
 }
 
+/** Where the turn's bridge listens (ToolBridge.serve names it; these tests run no bridge). */
+const SOCKET = "/tmp/plexum-mcp-abc123/agent-1-0123456789abcdef.sock"
+
 const lookAlikes = ["team.a", "team_a", "team/a", "team a"]
 
 describe("McpRegistry with the real codex", () => {
@@ -98,9 +96,9 @@ describe("McpRegistry with the real codex", () => {
     Effect.gen(function* () {
       const homes = yield* tempHomes
       const registry = yield* Effect.provide(McpRegistry, registryLayer(homes))
-      const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600 })
+      const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600, socketPath: SOCKET })
       expect(tables).toContain(`[mcp_servers."plexum-host-agent-1"]\ncommand = "${LAUNCHER}"`)
-      expect(tables).toContain(`PLEXUM_MCP_SOCKET = "${socketPathFor(homes.profile, "agent-1")}"`)
+      expect(tables).toContain(`PLEXUM_MCP_SOCKET = "${SOCKET}"`)
       expect(yield* registry.runServerTables("agent-1", { offersTools: false, toolTimeoutSec: 600 })).toBe("")
       yield* Effect.scoped(writeRunProfile(homes.codexHome, runProfileToml({ serverTables: tables })))
       expect(Fs.readdirSync(homes.codexHome)).toEqual([])
@@ -185,7 +183,7 @@ describe("McpRegistry with the real codex", () => {
       Fs.mkdirSync(Path.join(homes.codexHome, ".plexum-mcp-registry.lock"))
       const registry = yield* Effect.provide(McpRegistry, registryLayer(homes))
       expect(yield* registry.removeLegacyRegistrations).toEqual([])
-      const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600 })
+      const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600, socketPath: SOCKET })
       expect(tables).toContain('[mcp_servers."plexum-host-agent-2"]\nenabled = false')
       expect(tables).not.toContain('[mcp_servers."plexum-host-agent-1"]\nenabled = false')
       expect(tables).toContain('[mcp_servers."plexum-host-agent-1"]\ncommand = ')

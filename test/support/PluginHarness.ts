@@ -28,15 +28,25 @@ export const startPluginHarness = async (
     env?: Record<string, string>
     /** The config's extra_args from the model server's URL (default: codexOfflineArgs). */
     extraArgs?: (baseUrl: string) => ReadonlyArray<string>
+    /** Where the profile goes (makeProfile's options); default a fresh temp directory. */
+    profile?: Parameters<typeof makeProfile>[1]
+    /** Runs before the plugin starts, e.g. to leave files in the profile. */
+    beforeStart?: (profileRoot: string) => Promise<void> | void
+    /** How the plugin is started (startReferenceHost's `command`, `cwd`). */
+    command?: ReadonlyArray<string>
+    cwd?: string
   } = {}
 ): Promise<PluginHarness> => {
   const model = await startScriptedModelServer(script)
   const codexHome = await makeTempCodexHome()
   const workspace = await mkdtemp(join(tmpdir(), "plexum-ws-"))
   const extraArgs = (opts.extraArgs ?? codexOfflineArgs)(model.baseUrl)
-  const profile = await makeProfile({ binary: codexBin, extra_args: extraArgs, ...opts.config })
+  const profile = await makeProfile({ binary: codexBin, extra_args: extraArgs, ...opts.config }, opts.profile)
+  await opts.beforeStart?.(profile.root)
   const host = await startReferenceHost({
-    env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir, ...opts.env }
+    env: { PLEXUM_PROFILE_ROOT: profile.root, CODEX_HOME: codexHome.dir, ...opts.env },
+    ...(opts.command === undefined ? {} : { command: opts.command }),
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd })
   })
   const init = await host.initialize()
   if (init.error) throw new Error(`initialize failed: ${JSON.stringify(init.error)}`)

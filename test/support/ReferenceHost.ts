@@ -76,11 +76,14 @@ export const startReferenceHost = async (opts: {
   args?: ReadonlyArray<string>
   /** argv prefix to run instead of the real plugin, e.g. [process.execPath, "fake-plugin.mjs"]. */
   command?: ReadonlyArray<string>
+  /** The plugin's working directory (default: this process's). */
+  cwd?: string
 }): Promise<ReferenceHost> => {
   const [file, ...prefix] = opts.command ?? [pluginBin]
   const child: ChildProcessWithoutNullStreams = spawn(file!, [...prefix, ...(opts.args ?? [])], {
     env: { ...process.env, ...opts.env },
-    stdio: ["pipe", "pipe", "pipe"]
+    stdio: ["pipe", "pipe", "pipe"],
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd })
   })
   await new Promise<void>((resolve, reject) => {
     child.once("spawn", () => resolve())
@@ -268,12 +271,20 @@ export const startReferenceHost = async (opts: {
  * A temp PLEXUM_PROFILE_ROOT. With `config`, writes plugins/plexum-openai-provider/config.json
  * (a string is the raw file text, anything else is JSON-encoded); without, no config file.
  */
-export const makeProfile = async (config?: unknown): Promise<{ root: string; cleanup(): Promise<void> }> => {
-  const root = await mkdtemp(join(tmpdir(), "plexum-profile-"))
+export const makeProfile = async (
+  config?: unknown,
+  opts: {
+    /** mkdtemp's prefix (default `<os temp dir>/plexum-profile-`) and a sub-directory of it to be the profile. */
+    readonly prefix?: string
+    readonly subdir?: string
+  } = {}
+): Promise<{ root: string; cleanup(): Promise<void> }> => {
+  const temp = await mkdtemp(opts.prefix ?? join(tmpdir(), "plexum-profile-"))
+  const root = opts.subdir === undefined ? temp : join(temp, opts.subdir)
   const pluginDir = join(root, "plugins", "plexum-openai-provider")
   await mkdir(pluginDir, { recursive: true })
   if (config !== undefined) {
     await writeFile(join(pluginDir, "config.json"), typeof config === "string" ? config : JSON.stringify(config, null, 2))
   }
-  return { root, cleanup: () => rm(root, { recursive: true, force: true }) }
+  return { root, cleanup: () => rm(temp, { recursive: true, force: true }) }
 }

@@ -20,6 +20,7 @@ const spec = {
   launcher: "/p/bin/plexum-openai-provider-plugin",
   socketPath: "/s/a_b-0123.sock",
   agentId: 'a.b "quoted"\n',
+  turnToken: "0123abcd",
   startupTimeoutSec: 30,
   toolTimeoutSec: 600
 }
@@ -29,16 +30,24 @@ describe("the host-tools server of one run (a table of the run's profile)", () =
     expect(registeredHostServers(toml)).toEqual(["plexum-host-a_b-1234abcd", "plexum-host-other"])
   })
 
-  it("launches mcp-host, pre-approved, required, with the turn token forwarded and socket and agent id in its env", () => {
+  it("launches mcp-host, pre-approved, required, with the turn token, socket and agent id in its own env", () => {
     const table = hostServerTable(spec)
     expect(table).toContain('[mcp_servers."plexum-host-a_b-1234abcd"]\ncommand = "/p/bin/plexum-openai-provider-plugin"\nargs = ["mcp-host"]')
-    expect(table).toContain('env_vars = ["PLEXUM_MCP_TURN_TOKEN"]')
+    // The token is this server's alone: in its env table, not forwarded from codex's environment
+    // (which every command the model runs inherits).
+    expect(table).not.toContain("env_vars")
+    expect(table).toMatch(/\[mcp_servers\."plexum-host-a_b-1234abcd"\.env\]\n(?:.*\n)*PLEXUM_MCP_TURN_TOKEN = "0123abcd"\n/)
     expect(table).toContain('default_tools_approval_mode = "approve"')
     expect(table).toContain("required = true")
     expect(table).toContain("tool_timeout_sec = 600")
     expect(table).toContain('[mcp_servers."plexum-host-a_b-1234abcd".env]\nPLEXUM_MCP_SOCKET = "/s/a_b-0123.sock"')
     // Any agent id is a valid TOML string: quotes and newlines escaped.
     expect(table).toContain('PLEXUM_MCP_AGENT_ID = "a.b \\"quoted\\"\\n"')
+  })
+
+  it("runs the launcher with the given node, not through its `#!/usr/bin/env node` (a PATH lookup)", () => {
+    const table = hostServerTable({ ...spec, interpreter: "/usr/local/bin/node" })
+    expect(table).toContain('command = "/usr/local/bin/node"\nargs = ["/p/bin/plexum-openai-provider-plugin", "mcp-host"]')
   })
 
   it("switches off, for the run, every registration an earlier version left, the agent's own included", () => {

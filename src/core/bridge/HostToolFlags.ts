@@ -23,8 +23,12 @@ export interface HostServerSpec {
   readonly name: string
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
   readonly launcher: string
+  /** When set, codex runs `<interpreter> <launcher> mcp-host` (src/layers/McpRegistryLive.ts says why). */
+  readonly interpreter?: string
   readonly socketPath: string
   readonly agentId: string
+  /** The running turn's secret (ENV_TURN_TOKEN), for this server's environment alone. */
+  readonly turnToken?: string
   readonly startupTimeoutSec: number
   readonly toolTimeoutSec: number
 }
@@ -34,15 +38,16 @@ const header = (name: string, sub?: string) => `[mcp_servers.${tomlString(name)}
 /**
  * The agent's server for one run: launched from the plugin; pre-approved (codex exec's approval
  * policy "never" refuses MCP calls otherwise); `required` (codex otherwise drops a server that is
- * slow to list its tools); handed the turn token through `env_vars` (only this run's mcp-host gets
- * it, so the bridge can refuse any other).
+ * slow to list its tools); handed the turn token in its own `env` table, so only this run's
+ * mcp-host gets it and the bridge can refuse any other. Not through codex's environment: every
+ * command the model runs inherits that (docs/security.md "Tokens").
  */
 export const hostServerTable = (spec: HostServerSpec): string =>
   [
     header(spec.name),
-    `command = ${tomlString(spec.launcher)}`,
-    `args = ["mcp-host"]`,
-    `env_vars = [${tomlString(ENV_TURN_TOKEN)}]`,
+    ...(spec.interpreter === undefined
+      ? [`command = ${tomlString(spec.launcher)}`, `args = ["mcp-host"]`]
+      : [`command = ${tomlString(spec.interpreter)}`, `args = [${tomlString(spec.launcher)}, "mcp-host"]`]),
     `startup_timeout_sec = ${spec.startupTimeoutSec}`,
     `tool_timeout_sec = ${spec.toolTimeoutSec}`,
     `default_tools_approval_mode = "approve"`,
@@ -52,6 +57,7 @@ export const hostServerTable = (spec: HostServerSpec): string =>
     header(spec.name, "env"),
     `${ENV_SOCKET} = ${tomlString(spec.socketPath)}`,
     `${ENV_AGENT_ID} = ${tomlString(spec.agentId)}`,
+    ...(spec.turnToken === undefined ? [] : [`${ENV_TURN_TOKEN} = ${tomlString(spec.turnToken)}`]),
     ""
   ].join("\n")
 

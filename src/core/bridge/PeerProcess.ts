@@ -3,14 +3,23 @@
  * given process (the bridge's second check after the turn token, PROTOCOL.md §7: the peer must be
  * the turn's codex or one of its children, e.g. the mcp-host codex started).
  *
- * Node has no SO_PEERCRED. On Linux the socket's inode is `/proc/self/fd/<fd>` → `socket:[N]`;
- * `ss -x` (iproute2, kernel sock_diag) names the peer's inode for it; and a process holding the peer
- * end has a `/proc/<pid>/fd/*` link to `socket:[peer]`. Only the candidate's descendants are
- * searched. Anything that cannot be learned (no /proc, no `ss`, no fd) answers `unknown`.
+ * Node has no SO_PEERCRED, and /proc alone does not say which socket is connected to which
+ * (/proc/net/unix lists no peers). On Linux the socket's inode is `/proc/self/fd/<fd>` →
+ * `socket:[N]`; `ss` (iproute2, through the kernel's sock_diag) names the peer's inode for it; and a
+ * process holding the peer end has a `/proc/<pid>/fd/*` link to `socket:[peer]`. Only the
+ * candidate's descendants are searched.
+ *
+ * ss prints socket names as they are, newlines included, and any local user can bind a socket to
+ * any abstract name: read whole, its output is text an attacker writes into. So ss is asked only
+ * about sockets bound to the bridge's own path (`src <pattern>`), whose names cannot hold a newline,
+ * and every line must have exactly the shape of such a socket, or nothing is believed. Whatever
+ * cannot be learned (no /proc, no `ss`, output not understood) is `unknown`: the bridge refuses
+ * such a peer's calls unless the operator turned the check off (docs/security.md).
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs/promises"
 import type * as Net from "node:net"
+import { helperPath } from "../HelperCommands.ts"
 
 export type PeerAncestry =
   | { readonly kind: "descends"; readonly pid: number }
@@ -28,21 +37,51 @@ const fdOf = (socket: Net.Socket): number | undefined => {
   return typeof fd === "number" && fd >= 0 ? fd : undefined
 }
 
+/** ss answers in milliseconds; this only bounds a hung one (the peer is then refused). */
+const SS_TIMEOUT_MS = 10_000
+/** The filtered listing holds this socket's connections only: a few hundred bytes each. */
+const SS_MAX_OUTPUT = 1 << 20
+
 const run = (file: string, args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
-    execFile(file, [...args], { timeout: 5_000, maxBuffer: 16 << 20, encoding: "utf8" }, (e, out) => (e ? reject(e) : resolve(out)))
+    execFile(file, [...args], { timeout: SS_TIMEOUT_MS, maxBuffer: SS_MAX_OUTPUT, encoding: "utf8" }, (e, out) => (e ? reject(e) : resolve(out)))
   )
 
-/** The peer inode of unix socket `local` from `ss -xnH`: lines end `<local inode> <peer addr> <peer inode>`. */
-export const peerInodeFromSs = (ssOutput: string, local: number): number | undefined => {
+/** Characters that stand for themselves in both ss's filter syntax and a glob. */
+const PLAIN = /[A-Za-z0-9/._-]/
+
+/**
+ * The `ss … src <pattern>` that lists the sockets bound to `socketPath`: ss matches it with
+ * fnmatch(FNM_CASEFOLD), and its filter parser splits on spaces, so every other character becomes
+ * `?` (any one character). A name matching it has our path's length and our path's characters
+ * everywhere else: too little room to forge a line.
+ */
+export const ssSourcePattern = (socketPath: string): string => [...socketPath].map((c) => (PLAIN.test(c) ? c : "?")).join("")
+
+const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+
+export type SsPeer = { readonly kind: "peer"; readonly inode: number } | { readonly kind: "unreadable"; readonly reason: string }
+
+/**
+ * The peer inode of unix socket `local` from `ss -xnH src <ssSourcePattern(socketPath)>`. Every
+ * line must read `u_str <state> <recv-q> <send-q> <our path> <inode> * <peer inode>` (ss names no
+ * peer of a socket it lists through sock_diag); any other line means the listing is not what this
+ * expects (an older ss, a /proc fallback without peers, a name that was not ours), and then no
+ * line is trusted.
+ */
+export const peerInodeFromSs = (ssOutput: string, local: number, socketPath: string): SsPeer => {
+  const path = [...ssSourcePattern(socketPath)].map((c) => (c === "?" ? "[^\\n]" : escapeRegExp(c))).join("")
+  const shape = new RegExp(`^u_str[ \\t]+\\S+[ \\t]+\\d+[ \\t]+\\d+[ \\t]+${path}[ \\t]+(\\d+)[ \\t]+\\*[ \\t]+(\\d+)[ \\t]*$`, "i")
+  const peers: Array<number> = []
   for (const line of ssOutput.split("\n")) {
-    const t = line.trim().split(/\s+/)
-    if (t.length >= 3 && Number(t[t.length - 3]) === local) {
-      const peer = Number(t[t.length - 1])
-      return Number.isInteger(peer) && peer > 0 ? peer : undefined
-    }
+    if (line.trim() === "") continue
+    const m = shape.exec(line)
+    if (m === null) return { kind: "unreadable", reason: `ss printed a line not understood: ${JSON.stringify(line.slice(0, 200))}` }
+    if (Number(m[1]) === local) peers.push(Number(m[2]))
   }
-  return undefined
+  if (peers.length !== 1) return { kind: "unreadable", reason: `ss lists socket ${local} ${peers.length} times` }
+  const peer = peers[0]!
+  return peer > 0 ? { kind: "peer", inode: peer } : { kind: "unreadable", reason: `ss names no peer of socket ${local}` }
 }
 
 /** pid → parent pid for every process we may read. */
@@ -80,21 +119,26 @@ const holdsSocket = async (pid: number, inode: number): Promise<boolean> => {
   return false
 }
 
-/** Whether the process at the other end of `socket` is `ancestor` or descends from it. */
-export const peerAncestry = async (socket: Net.Socket, ancestor: number): Promise<PeerAncestry> => {
+/**
+ * Whether the process at the other end of `socket` (accepted on the listener bound to
+ * `socketPath`) is `ancestor` or descends from it.
+ */
+export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketPath: string): Promise<PeerAncestry> => {
   if (process.platform !== "linux") return { kind: "unknown", reason: `no /proc on ${process.platform}` }
   const fd = fdOf(socket)
   if (fd === undefined) return { kind: "unknown", reason: "the accepted socket has no file descriptor" }
   const local = await socketInodeOfFd(`/proc/self/fd/${fd}`)
   if (local === undefined) return { kind: "unknown", reason: `fd ${fd} is not a socket in /proc/self/fd` }
-  let ss: string
+  const ss = helperPath("ss")
+  if (ss === undefined) return { kind: "unknown", reason: "the `ss` command (iproute2) is not installed" }
+  let listing: string
   try {
-    ss = await run("ss", ["-xnH"])
+    listing = await run(ss, ["-xnH", "src", ssSourcePattern(socketPath)])
   } catch (e) {
-    return { kind: "unknown", reason: `cannot run ss (iproute2): ${(e as Error).message}` }
+    return { kind: "unknown", reason: `${ss} failed: ${(e as Error).message.split("\n")[0]}` }
   }
-  const peer = peerInodeFromSs(ss, local)
-  if (peer === undefined) return { kind: "unknown", reason: `ss does not list socket ${local}` }
-  for (const pid of await descendantsOf(ancestor)) if (await holdsSocket(pid, peer)) return { kind: "descends", pid }
+  const peer = peerInodeFromSs(listing, local, socketPath)
+  if (peer.kind === "unreadable") return { kind: "unknown", reason: peer.reason }
+  for (const pid of await descendantsOf(ancestor)) if (await holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
   return { kind: "foreign" }
 }

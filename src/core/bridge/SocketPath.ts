@@ -1,7 +1,20 @@
 /**
- * Where an agent's bridge socket lives (PROTOCOL.md §7): a private directory
- * (mode 0700) under the profile, a path that depends only on the profile root and
- * the agent id, and stays under the unix socket limit (~104 bytes; we keep < 100).
+ * Where an agent's bridge socket lives (PROTOCOL.md §7, docs/security.md "Sockets"): in a private
+ * directory (mode 0700, ours) that no other user can create first, and on a path under the unix
+ * socket limit (sun_path is 108 bytes; we keep < 100).
+ *
+ * 1. `$XDG_RUNTIME_DIR/plexum-openai-provider-<hash of the profile root>/`, when that is set and is
+ *    a private directory of ours (the per-user runtime directory systemd makes, 0700);
+ * 2. else `<profile>/plugins/plexum-openai-provider/sock/`;
+ * 3. else, when both are too long, a directory of the turn's own in /tmp, made by mkdtemp
+ *    (`/tmp/plexum-mcp-<pid>-XXXXXX`): a random name created atomically with mode 0700, so no
+ *    other user can predict it and create it first (a fixed name there let anyone make every
+ *    host-tool turn fail), gone with the turn. The pid in the name lets the next plugin remove
+ *    what a SIGKILLed one left (removeStaleTempSocketDirs).
+ *
+ * In 1 and 2 the path depends only on the profile root and the agent id, so two plugins serving
+ * one profile find each other's live listener; in 3 each turn hands its socket's path to its own
+ * mcp-host in the run's profile.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -9,32 +22,85 @@ import { shortHash } from "./ServerName.ts"
 
 export const SOCKET_PATH_LIMIT = 100
 const PLUGIN_DIR = Path.join("plugins", "plexum-openai-provider")
+/** The prefix of a turn's own socket directory when no fixed one fits: `/tmp/plexum-mcp-XXXXXX`. */
+export const TEMP_SOCKET_DIR_PREFIX = "/tmp/plexum-mcp-"
 
 const SOCKET_FILE_NAME_MAX = 16 + 1 + 16 + ".sock".length
 /** The agent's socket file name: a readable hint plus a hash of the whole id; never a path separator. */
-const socketFileName = (agentId: string): string =>
+export const socketFileName = (agentId: string): string =>
   `${agentId.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 16)}-${shortHash(agentId, 16)}.sock`
 
 const uid = (): number => (typeof process.getuid === "function" ? process.getuid() : 0)
 
+const fits = (dir: string) => Buffer.byteLength(dir) + 1 + SOCKET_FILE_NAME_MAX < SOCKET_PATH_LIMIT
+
 /**
- * `<profile>/plugins/plexum-openai-provider/sock` when the whole path fits;
- * otherwise a per-user, per-profile directory in /tmp (not $TMPDIR, which can be
- * long and can differ between processes that must agree).
+ * `$XDG_RUNTIME_DIR` when it can hold private sockets: an absolute path to a directory of ours that
+ * no one else may enter (the XDG spec's own requirements). Anything else is not used.
  */
-export const socketDirFor = (profileRoot: string): string => {
-  const preferred = Path.join(Path.resolve(profileRoot), PLUGIN_DIR, "sock")
-  if (Buffer.byteLength(preferred) + 1 + SOCKET_FILE_NAME_MAX < SOCKET_PATH_LIMIT) return preferred
-  return Path.join("/tmp", `plexum-mcp-${uid()}-${shortHash(Path.resolve(profileRoot), 12)}`)
+export const usableRuntimeDir = (runtimeDir: string | undefined): string | undefined => {
+  if (runtimeDir === undefined || runtimeDir === "" || !Path.isAbsolute(runtimeDir)) return undefined
+  try {
+    const st = Fs.statSync(runtimeDir)
+    return st.isDirectory() && st.uid === uid() && (st.mode & 0o077) === 0 ? Path.resolve(runtimeDir) : undefined
+  } catch {
+    return undefined
+  }
 }
 
-export const socketPathFor = (profileRoot: string, agentId: string): string =>
-  Path.join(socketDirFor(profileRoot), socketFileName(agentId))
+/**
+ * The profile's fixed socket directory (1 or 2 above), or undefined when neither fits and every
+ * turn makes its own in /tmp.
+ */
+export const socketDirFor = (profileRoot: string, runtimeDir?: string): string | undefined => {
+  const runtime = usableRuntimeDir(runtimeDir)
+  if (runtime !== undefined) {
+    const dir = Path.join(runtime, `plexum-openai-provider-${shortHash(Path.resolve(profileRoot), 12)}`)
+    if (fits(dir)) return dir
+  }
+  const preferred = Path.join(Path.resolve(profileRoot), PLUGIN_DIR, "sock")
+  return fits(preferred) ? preferred : undefined
+}
+
+/** The agent's socket in the profile's fixed directory; undefined when each turn makes its own. */
+export const socketPathFor = (profileRoot: string, agentId: string, runtimeDir?: string): string | undefined => {
+  const dir = socketDirFor(profileRoot, runtimeDir)
+  return dir === undefined ? undefined : Path.join(dir, socketFileName(agentId))
+}
+
+/** A turn's own socket directory in /tmp: mkdtemp's random name, created with mode 0700 in one step. */
+export const makeTempSocketDir = (): string => Fs.mkdtempSync(`${TEMP_SOCKET_DIR_PREFIX}${process.pid}-`)
+
+const TEMP_SOCKET_DIR = /^plexum-mcp-(\d+)-[A-Za-z0-9]{6}$/
+
+/**
+ * Removes the turns' socket directories in /tmp that a plugin which is gone left behind (a
+ * SIGKILLed one cannot remove its own): ours by owner, theirs by the dead pid in the name. What
+ * was removed.
+ */
+export const removeStaleTempSocketDirs = (isAlive: (pid: number) => boolean): ReadonlyArray<string> => {
+  const tmp = Path.dirname(TEMP_SOCKET_DIR_PREFIX)
+  const removed: Array<string> = []
+  for (const name of Fs.readdirSync(tmp)) {
+    const m = TEMP_SOCKET_DIR.exec(name)
+    if (m === null || Number(m[1]) === process.pid || isAlive(Number(m[1]))) continue
+    const dir = Path.join(tmp, name)
+    try {
+      const st = Fs.lstatSync(dir)
+      if (!st.isDirectory() || st.uid !== uid()) continue
+      Fs.rmSync(dir, { recursive: true, force: true })
+      removed.push(dir)
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed
+}
 
 /**
  * Creates the socket directory with mode 0700, or repairs its mode. Refuses a
- * symlink, a non-directory, or a directory another user owns (someone squatting
- * the name in /tmp), since our sockets would then be reachable by them.
+ * symlink, a non-directory, or a directory another user owns, since our sockets
+ * would then be reachable by them.
  */
 export const ensurePrivateDir = (dir: string): void => {
   Fs.mkdirSync(Path.dirname(dir), { recursive: true })

@@ -8,6 +8,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { writeFileAtomicSync } from "../AtomicFile.ts"
+import { ensurePrivateDirSync } from "../PrivateFiles.ts"
 import { isValidThreadId } from "../rollout/RolloutLocate.ts"
 
 const recordPath = (dir: string, threadId: string) => Path.join(dir, `${threadId}.json`)
@@ -29,6 +30,6 @@ export const readThreadToolsKey = (dir: string, threadId: string): string | unde
 
 export const writeThreadToolsKey = (dir: string, threadId: string, toolsKey: string): void => {
   if (!isValidThreadId(threadId)) return
-  Fs.mkdirSync(dir, { recursive: true })
+  ensurePrivateDirSync(dir)
   writeFileAtomicSync(recordPath(dir, threadId), JSON.stringify({ toolsKey }))
 }

@@ -22,12 +22,14 @@ import { constants } from "node:fs"
 import * as Fs from "node:fs/promises"
 import type { FileHandle } from "node:fs/promises"
 import * as Path from "node:path"
+import { helperPath } from "../HelperCommands.ts"
 
 export const WRITER_LOCK_DIR = "thread-writer-locks"
 const COORDINATION = ".coordination.lock"
 /** flock's exit status when the lock is taken (`-E`), distinct from its own errors (1). */
 const BUSY_STATUS = 75
 const RETRY_MS = 50
+const FLOCK_MISSING = "the `flock` command (util-linux) is not installed; it is needed to honour codex's writer lock"
 
 /** Another process holds the thread's writer lock past the deadline (or codex's coordination lock stayed taken). */
 export class WriterLockBusy extends Error {
@@ -55,7 +57,10 @@ export const writerLockPath = (codexHome: string, threadId: string) =>
 const flockFd = (fh: FileHandle, waitMs: number, signal?: AbortSignal): Promise<boolean> =>
   new Promise((resolve, reject) => {
     const wait = waitMs <= 0 ? ["-n"] : ["-w", (waitMs / 1000).toFixed(3)]
-    const child = spawn("flock", ["-x", ...wait, "-E", String(BUSY_STATUS), "3"], {
+    // By absolute path only (src/core/HelperCommands.ts), never through a relative PATH entry.
+    const flock = helperPath("flock")
+    if (flock === undefined) return reject(new Error(FLOCK_MISSING))
+    const child = spawn(flock, ["-x", ...wait, "-E", String(BUSY_STATUS), "3"], {
       stdio: ["ignore", "ignore", "pipe", fh.fd],
       signal
     })
@@ -64,7 +69,7 @@ const flockFd = (fh: FileHandle, waitMs: number, signal?: AbortSignal): Promise<
     child.on("error", (e) =>
       reject(
         (e as NodeJS.ErrnoException).code === "ENOENT"
-          ? new Error("the `flock` command (util-linux) is not installed; it is needed to honour codex's writer lock")
+          ? new Error(FLOCK_MISSING)
           : e
       )
     )
@@ -96,7 +101,7 @@ const withCoordination = async <A>(
   signal: AbortSignal | undefined,
   f: () => Promise<A>
 ): Promise<{ readonly value: A } | undefined> => {
-  const fh = await Fs.open(Path.join(dir, COORDINATION), constants.O_RDWR | constants.O_CREAT, 0o644)
+  const fh = await Fs.open(Path.join(dir, COORDINATION), constants.O_RDWR | constants.O_CREAT, 0o600)
   try {
     if (!(await flockFd(fh, waitMs, signal))) return undefined
     return { value: await f() }
@@ -114,7 +119,7 @@ const openLockFile = async (path: string): Promise<{ fh: FileHandle; created: bo
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
     }
     try {
-      return { fh: await Fs.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644), created: true }
+      return { fh: await Fs.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600), created: true }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
     }

@@ -4,9 +4,14 @@
  * read by codex 0.135 through 0.171; the name must be a plain name, so the file sits in
  * CODEX_HOME). It carries what must not go on the command line (PROTOCOL.md §4): the system prompt
  * as `developer_instructions` (reaches the model as a developer message, exactly as
- * `-c developer_instructions=…` did) and the agent's host-tools server. Created 0600 with O_EXCL
- * under a random name, removed when the turn ends; a plugin that was SIGKILLed leaves one behind,
- * which the next plugin removes (its pid is in the name).
+ * `-c developer_instructions=…` did) and the agent's host-tools server with the turn token. Created
+ * 0600 with O_EXCL under a random name, and removed as soon as codex has named the thread or called
+ * a host tool (at the latest when the turn ends): codex reads it only while it starts. Checked with strace on 0.171
+ * (`codex exec` and `exec … resume`, a server from the profile): codex opened the file five times,
+ * all before it printed `thread.started`, and started the server from what it had read; nothing
+ * opened it after. While it exists, a command the model runs under codex's workspace-write
+ * sandbox can read it like any file of this user (docs/security.md). A plugin that was SIGKILLed
+ * leaves one behind, which the next plugin removes (its pid is in the name).
  */
 import { Effect, Schema } from "effect"
 import type { Scope } from "effect"
@@ -32,7 +37,7 @@ export interface RunProfileInput {
 /** Top-level keys first: a key after a table header would belong to that table. */
 export const runProfileToml = (input: RunProfileInput): string =>
   [
-    "# Written by plexum-openai-provider for one codex run; removed when the run ends.",
+    "# Written by plexum-openai-provider for one codex run; removed once codex has read it.",
     ...(input.developerInstructions !== undefined && input.developerInstructions !== ""
       ? [`developer_instructions = ${tomlString(input.developerInstructions)}`]
       : []),
@@ -67,6 +72,14 @@ export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<
           Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the system prompt): ${String(e.error)}`)
         )
       )
+  )
+
+/** Removes the run's file now, once codex has read it; the scope's own removal then finds it gone. */
+export const removeRunProfile = (codexHome: string, name: string): Effect.Effect<void> =>
+  Effect.try(() => FsSync.rmSync(runProfilePath(codexHome, name), { force: true })).pipe(
+    Effect.catchAll((e) =>
+      Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the turn token and the system prompt): ${String(e.error)}`)
+    )
   )
 
 /** Removes run profiles whose plugin process is gone; the names of the files removed. */

@@ -1,7 +1,8 @@
 /**
  * Every `doctor` check in the order a user fixes things: config (it names the
  * binary), the codex binary and its version against the tested range, CODEX_HOME, credentials, codex's MCP registrations,
- * the plugin's state directory, the socket directory. Checks that need an
+ * the plugin's state directory, the socket directory, the helper commands and the bridge's peer
+ * check (src/core/doctor/DoctorBridgeChecks.ts). Checks that need an
  * earlier one to pass are skipped.
  */
 import { Effect } from "effect"
@@ -9,6 +10,7 @@ import type { PluginPathsShape } from "../../services/PluginPaths.ts"
 import { check, type CheckResult } from "./DoctorCheck.ts"
 import type { Config } from "../../schemas/Config.ts"
 import { checkCodexBinary, checkCodexVersion, checkRegistrations } from "./DoctorCodexChecks.ts"
+import { checkBridgePeer, checkHelpers } from "./DoctorBridgeChecks.ts"
 import { checkEngine, type EngineSupport } from "./DoctorEngineCheck.ts"
 import { checkCodexHome, checkConfig, checkCredentials, checkSocketDir, checkStateDir } from "./DoctorLocalChecks.ts"
 import type { RunProgram } from "./DoctorRun.ts"
@@ -39,7 +41,9 @@ export const runDoctorChecks = Effect.fn("Doctor.runChecks")(function* (inputs: 
       : inputs.appServerSupport({ ...config, binary: binary.path }, paths.codexHome)
   )
   const stateDir = yield* checkStateDir(paths.stateDir)
-  const socketDir = yield* checkSocketDir(paths.profileRoot)
+  const socketDir = yield* checkSocketDir(paths.profileRoot, paths.runtimeDir)
+  const helpers = checkHelpers(env)
+  const peerCheck = yield* checkBridgePeer(config)
   const version = checkCodexVersion(binary.path === undefined ? undefined : binary.version)
-  return [configResult, binary.result, version, home, credentials, ...registrations, engine, stateDir, socketDir] as ReadonlyArray<CheckResult>
+  return [configResult, binary.result, version, home, credentials, ...registrations, engine, stateDir, socketDir, helpers, peerCheck] as ReadonlyArray<CheckResult>
 })

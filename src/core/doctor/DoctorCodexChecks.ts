@@ -175,7 +175,7 @@ export const checkRegistrations = (
         const problem = launchProblem(transport.command, transport.args, env)
         if (problem !== undefined) return check(name, "fail", `${problem} (registered as \`${launch}\`)`, removeFix(server.name))
         const socket = transport.env?.PLEXUM_MCP_SOCKET
-        if (socket !== undefined && Path.dirname(socket) !== ownSocketDir) {
+        if (socket !== undefined && ownSocketDir !== undefined && Path.dirname(socket) !== ownSocketDir) {
           return check(
             name,
             "warn",

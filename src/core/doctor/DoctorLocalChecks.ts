@@ -74,6 +74,17 @@ export const checkCodexHome = (codexHome: string): Effect.Effect<CheckResult> =>
         `chown/chmod it so uid ${uid()} can write it, or set CODEX_HOME to a directory you own`
       )
     }
+    // codex writes rollouts with the umask's modes (0644 under 022): only the home's own mode keeps
+    // other users from reading every agent's conversations (docs/security.md).
+    const mode = stat.mode & 0o777
+    if ((mode & 0o011) !== 0) {
+      return check(
+        "CODEX_HOME",
+        "warn",
+        `${codexHome} has mode 0${mode.toString(8)}: other users can enter it and read the rollouts codex writes there (every agent's conversations)`,
+        `chmod 700 ${codexHome}`
+      )
+    }
     return check("CODEX_HOME", "ok", `${codexHome} exists and is writable`)
   })
 
@@ -161,9 +172,16 @@ export const checkStateDir = (stateDir: string): Effect.Effect<CheckResult> =>
   })
 
 /** The bridge sockets' directory must be private: 0700 and ours (the plugin refuses anything else). */
-export const checkSocketDir = (profileRoot: string): Effect.Effect<CheckResult> =>
+export const checkSocketDir = (profileRoot: string, runtimeDir?: string): Effect.Effect<CheckResult> =>
   Effect.sync(() => {
-    const dir = socketDirFor(profileRoot)
+    const dir = socketDirFor(profileRoot, runtimeDir)
+    if (dir === undefined) {
+      return check(
+        "socket directory",
+        "ok",
+        `the profile's path is too long for a socket: each turn with tools makes its own private directory in /tmp (random name, 0700)`
+      )
+    }
     let st: Fs.Stats
     try {
       st = Fs.lstatSync(dir)

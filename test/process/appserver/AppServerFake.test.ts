@@ -67,6 +67,32 @@ describe("app-server engine with a fake app-server", () => {
       expect(log.toolCalls).toEqual([{ name: "echo", args: { say: "hi" } }])
     }))
 
+  it.scopedLive("a tool call of a turn no longer running is answered with an error, never run with the next turn's tools", () =>
+    Effect.gen(function* () {
+      const marker = `late-${randomUUID()}`
+      const world = yield* makeWorld("http://127.0.0.1:9/v1", { binary: fake, extra_args: ["-c", `marker=${marker}`] })
+      const logFile = join(world.workspace, "answers.jsonl")
+      yield* withEnv({ FAKE_APP_SERVER_LOG: logFile, FAKE_APP_SERVER_MODE: "late" })
+      const engine = yield* fakeEngine(world)
+      const { hooks, log } = makeHooks((name, args) => Effect.succeed({ content: [{ type: "text", text: `${name} says ${String(args.say)}` }] }))
+      const tools = [{ name: "echo", inputSchema: { type: "object", properties: {} } }]
+      const first = yield* runTurn(engine, makePlan(world, { text: "one", tools }), hooks)
+      expect(first.failure?.message).toBeUndefined()
+      // The second turn of the thread: codex sends a call of the first turn, then one of this turn.
+      const second = yield* runTurn(engine, makePlan(world, { text: "two", tools, resumeThreadId: "fake-thread-0001" }), hooks)
+      expect(second.failure?.message).toBeUndefined()
+      const answers = Object.fromEntries(
+        readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l)).map((m) => [m.id, m])
+      )
+      expect(answers.r5.result).toEqual({
+        contentItems: [{ type: "inputText", text: "this tool call belongs to turn fake-turn-0001, which is no longer running; it was not run" }],
+        success: false
+      })
+      expect(answers.r6.result).toEqual({ contentItems: [{ type: "inputText", text: "echo says call_now" }], success: true })
+      // Only the second turn's own call reached the host.
+      expect(log.toolCalls).toEqual([{ name: "echo", args: { say: "call_now" } }])
+    }))
+
   it.scopedLive("an app-server that ignores turn/interrupt is ended, and the next turn starts a new one", () =>
     Effect.gen(function* () {
       const marker = `deaf-${randomUUID()}`

@@ -4,10 +4,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { socketDirFor } from "../../../src/core/bridge/SocketPath.ts"
 import { ToolBridgeLive } from "../../../src/layers/ToolBridgeLive.ts"
 import { PluginPaths, resolvePluginPaths } from "../../../src/services/PluginPaths.ts"
 import type { ToolResult } from "../../../src/schemas/Protocol.ts"
@@ -18,14 +16,13 @@ export const MCP_HOST_ENTRY = Path.join(REPO, "src/mcphost/McpHostEntry.ts")
 /** argv that runs mcp-host from source in one node process (no npx/tsx wrapper processes). */
 export const mcpHostArgv = (args: ReadonlyArray<string> = []) => ["--import", "tsx", MCP_HOST_ENTRY, ...args]
 
-/** A fresh profile root, removed when the scope closes (with its socket directory, which may sit in /tmp). */
+/**
+ * A fresh profile root, removed when the scope closes. Short enough for its own socket directory
+ * (src/core/bridge/SocketPath.ts), which these tests look at; a longer one is longProfile's case.
+ */
 export const tempProfile = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "bridge-profile-"))),
-  (dir) =>
-    Effect.sync(() => {
-      Fs.rmSync(socketDirFor(dir), { recursive: true, force: true })
-      Fs.rmSync(dir, { recursive: true, force: true })
-    })
+  Effect.sync(() => Fs.mkdtempSync("/tmp/bp-")),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
 export const bridgeFor = (profileRoot: string) =>

@@ -3,15 +3,15 @@
 // when their last turn does, without tripping a turn of the same profile that starts meanwhile.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { descendantsOf, peerAncestry, peerInodeFromSs } from "../../../src/core/bridge/PeerProcess.ts"
+import { descendantsOf, peerAncestry, peerInodeFromSs, ssSourcePattern } from "../../../src/core/bridge/PeerProcess.ts"
 import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import { tokenMatches } from "../../../src/core/bridge/TurnToken.ts"
-import { connectMcpHost, echoTurn, serveTurn, tempProfile } from "./BridgeKit.ts"
+import { connectMcpHost, echoTurn, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
 
 
 /** A process that is not an ancestor of anything the test starts. */
@@ -64,23 +64,64 @@ describe("bridge peer process", () => {
       const listener = yield* rawListener
       const shell = yield* connectFromGrandchild(listener.path)
       const socket = yield* Effect.promise(listener.next)
-      const viaShell = yield* Effect.promise(() => peerAncestry(socket, shell.pid!))
+      const viaShell = yield* Effect.promise(() => peerAncestry(socket, shell.pid!, listener.path))
       expect(viaShell.kind).toBe("descends")
       const descendants = yield* Effect.promise(() => descendantsOf(shell.pid!))
       expect(viaShell.kind === "descends" && descendants.includes(viaShell.pid) && viaShell.pid !== shell.pid).toBe(true)
-      expect((yield* Effect.promise(() => peerAncestry(socket, process.pid))).kind).toBe("descends")
+      expect((yield* Effect.promise(() => peerAncestry(socket, process.pid, listener.path))).kind).toBe("descends")
       const other = yield* bystander
-      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!))).toEqual({ kind: "foreign" })
+      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!, listener.path))).toEqual({ kind: "foreign" })
     })
   )
 
-  it("reads the peer inode from ss output, paths with spaces included", () => {
-    const out = ["u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 * 4343 * 4242", "u_str LISTEN 0 5 /tmp/x.sock 99 * 0"].join("\n")
-    expect(peerInodeFromSs(out, 4242)).toBe(4343)
-    expect(peerInodeFromSs(out, 4343)).toBe(4242)
-    expect(peerInodeFromSs(out, 99)).toBeUndefined()
-    expect(peerInodeFromSs(out, 1)).toBeUndefined()
+  it("reads the peer inode from ss's listing of the bridge's own socket, paths with spaces included", () => {
+    const path = "/tmp/a b/s.sock"
+    const out = ["u_str ESTAB 0      0      /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 /tmp/a b/s.sock 4250 * 4251"].join("\n") + "\n"
+    expect(peerInodeFromSs(out, 4242, path)).toEqual({ kind: "peer", inode: 4343 })
+    expect(peerInodeFromSs(out, 4250, path)).toEqual({ kind: "peer", inode: 4251 })
+    expect(peerInodeFromSs(out, 1, path).kind).toBe("unreadable")
+    // ss matches names case-insensitively: another case of our path is still a line of the right shape.
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /TMP/A B/S.SOCK 77 * 78\n", 77, path)).toEqual({ kind: "peer", inode: 78 })
+    // Spaces cannot pass ss's filter parser: they become "any one character".
+    expect(ssSourcePattern(path)).toBe("/tmp/a?b/s.sock")
+    expect(ssSourcePattern("/p/[x]*.sock")).toBe("/p/?x??.sock")
   })
+
+  it("believes nothing when a line of ss's output is not one of our socket's: a name cannot forge a peer", () => {
+    const path = "/tmp/a b/s.sock"
+    // A socket bound to "/tmp/a\nb/s.sock" passes the filter (same length, "?" where the space is):
+    // its name breaks its record over two lines, so the listing is refused, not half believed.
+    const forged = ["u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 4343", "u_str ESTAB 0 0 /tmp/a", "b/s.sock 4242 * 999"].join("\n")
+    expect(peerInodeFromSs(forged, 4242, path).kind).toBe("unreadable")
+    // A record listed twice, a peer of 0 (ss without sock_diag names none), or another shape: unreadable.
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 1\nu_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 2\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 * 0\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/a b/s.sock 4242 /elsewhere 4343\n", 4242, path).kind).toBe("unreadable")
+    expect(peerInodeFromSs("u_str ESTAB 0 0 /tmp/other.sock 4242 * 4343\n", 4242, path).kind).toBe("unreadable")
+  })
+
+  it.scopedLive("a socket elsewhere whose name holds a newline and a forged line does not stop the check", () =>
+    Effect.gen(function* () {
+      const listener = yield* rawListener
+      // Another process (any local user may) listens on an abstract name that mimics a line of
+      // ss's output and connects to itself, so its accepted socket is listed by every plain `ss -x`.
+      const forged = `u_str ESTAB 0 0 ${listener.path} 1 * 2`
+      const evil = `\0e\n${forged}`
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const script = `const n=require("net");n.createServer(()=>{}).listen(${JSON.stringify(evil)},()=>{n.connect(${JSON.stringify(evil)});});setInterval(()=>{},1e6)`
+          return spawn(process.execPath, ["-e", script], { stdio: "ignore" })
+        }),
+        (p) => Effect.sync(() => p.kill("SIGKILL"))
+      )
+      yield* Effect.promise(async () => {
+        while (!execFileSync("ss", ["-xnH"], { encoding: "utf8" }).includes(forged)) await new Promise((r) => setTimeout(r, 20))
+      })
+      const shell = yield* connectFromGrandchild(listener.path)
+      const socket = yield* Effect.promise(listener.next)
+      expect((yield* Effect.promise(() => peerAncestry(socket, shell.pid!, listener.path))).kind).toBe("descends")
+    })
+  )
 
   it.scopedLive("serves an mcp-host below the turn's codex, refuses one that is not", () =>
     Effect.gen(function* () {
@@ -88,13 +129,35 @@ describe("bridge peer process", () => {
       const other = yield* bystander
       // The test process stands in for the turn's codex: the mcp-host it starts descends from it.
       const served = yield* Effect.scoped(
-        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => process.pid }), listTools(socketPathFor(profile, "a"), "a"))
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => process.pid }), listTools(socketPathFor(profile, "a")!, "a"))
       )
       expect(served).toEqual(["echo"])
       const refused = yield* Effect.scoped(
-        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a"), "a"))
+        Effect.zipRight(serveTurn(profile, { ...echoTurn("a"), expectedAncestorPid: () => other.pid! }), listTools(socketPathFor(profile, "a")!, "a"))
       )
       expect(refused).toEqual([])
+    })
+  )
+})
+
+describe("a peer whose process cannot be told", () => {
+  it.scopedLive("may list the tools, but each of its calls fails with the reason and the way out; none reaches the host", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const calls: Array<string> = []
+      // No pid of the turn's codex to check against: what cannot be established is refused.
+      yield* serveTurn(profile, {
+        ...echoTurn("a"),
+        callTool: (name) => Effect.sync(() => (calls.push(name), { content: [{ type: "text", text: "ran" }] })),
+        expectedAncestorPid: () => undefined
+      })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
+      expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
+      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
+      expect(result.isError).toBe(true)
+      expect(textOf(result)).toMatch(/refused host tool echo: it cannot tell which process asked \(the turn's codex has no process id yet\)/)
+      expect(textOf(result)).toContain('"bridge_peer_check": false')
+      expect(calls).toEqual([])
     })
   )
 })
@@ -111,7 +174,7 @@ describe("turn token", () => {
   })
 })
 
-/** A profile whose socket directory is the per-profile one in /tmp (the profile path is too long). */
+/** A profile too long for a socket path under it: each turn then makes its own directory in /tmp. */
 const longProfile = Effect.acquireRelease(
   Effect.sync(() => {
     const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bridge-long-"))
@@ -119,43 +182,48 @@ const longProfile = Effect.acquireRelease(
     Fs.mkdirSync(profile)
     return { root, profile }
   }),
-  ({ root, profile }) =>
-    Effect.sync(() => {
-      Fs.rmSync(socketDirFor(profile), { recursive: true, force: true })
-      Fs.rmSync(root, { recursive: true, force: true })
-    })
+  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
 )
 
 describe("bridge socket directories", () => {
-  it.scopedLive("the /tmp directory goes with the last turn's listener, not before", () =>
+  it.scopedLive("where the profile is too long, each turn listens in a /tmp directory of its own: random, 0700, gone with the turn", () =>
     Effect.gen(function* () {
       const { profile } = yield* longProfile
-      const dir = socketDirFor(profile)
-      expect(dir.startsWith("/tmp/plexum-mcp-")).toBe(true)
+      expect(socketDirFor(profile)).toBeUndefined()
       const [a, b] = [yield* Scope.make(), yield* Scope.make()]
-      yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(a))
-      yield* serveTurn(profile, echoTurn("b")).pipe(Scope.extend(b))
-      expect(Fs.readdirSync(dir).length).toBe(2)
+      const pathA = yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(a))
+      const pathB = yield* serveTurn(profile, echoTurn("b")).pipe(Scope.extend(b))
+      const [dirA, dirB] = [Path.dirname(pathA), Path.dirname(pathB)]
+      for (const dir of [dirA, dirB]) {
+        expect(dir).toMatch(new RegExp(`^/tmp/plexum-mcp-${process.pid}-[A-Za-z0-9]{6}$`))
+        expect(Fs.statSync(dir).mode & 0o777).toBe(0o700)
+        expect(Fs.statSync(dir).uid).toBe(process.getuid!())
+      }
+      expect(dirA).not.toBe(dirB)
       yield* Scope.close(a, Exit.void)
-      // b's turn still runs: its socket and the directory stay, and it still serves.
-      expect(Fs.readdirSync(dir)).toEqual([Path.basename(socketPathFor(profile, "b"))])
-      expect(yield* listTools(socketPathFor(profile, "b"), "b")).toEqual(["echo"])
+      expect(Fs.existsSync(dirA)).toBe(false)
+      // b's turn still runs, in its own directory.
+      expect(yield* listTools(pathB, "b")).toEqual(["echo"])
       yield* Scope.close(b, Exit.void)
-      expect(Fs.existsSync(dir)).toBe(false)
+      expect(Fs.existsSync(dirB)).toBe(false)
     })
   )
 
   it.scopedLive("turns of one profile opening and closing at once never fail to bind, and leave nothing", () =>
     Effect.gen(function* () {
-      const { profile } = yield* longProfile
-      const oneTurn = (agentId: string) => Effect.scoped(serveTurn(profile, echoTurn(agentId)))
+      const profile = yield* tempProfile
+      const { profile: long } = yield* longProfile
+      const dirs: Array<string> = []
+      const oneTurn = (root: string, agentId: string) =>
+        Effect.scoped(Effect.map(serveTurn(root, echoTurn(agentId)), (path) => void dirs.push(Path.dirname(path))))
       const results = yield* Effect.forEach(
-        Array.from({ length: 60 }, (_, i) => `agent-${i % 3}-${i}`),
-        (id) => Effect.exit(oneTurn(id)),
+        Array.from({ length: 60 }, (_, i) => [i % 2 === 0 ? profile : long, `agent-${i % 3}-${i}`] as const),
+        ([root, id]) => Effect.exit(oneTurn(root, id)),
         { concurrency: 6 }
       )
       expect(results.filter(Exit.isFailure)).toEqual([])
-      expect(Fs.existsSync(socketDirFor(profile))).toBe(false)
+      expect(dirs).toHaveLength(60)
+      expect(dirs.filter((d) => Fs.existsSync(d))).toEqual([])
     })
   )
 })

@@ -19,7 +19,7 @@ describe("mcp-host", () => {
   it.scopedLive("answers initialize and serves zero tools while no turn is listening", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
       expect(host.client.getServerVersion()?.name).toBe("plexum-host")
       expect(host.client.getServerCapabilities()?.tools).toBeDefined()
       const listed = yield* Effect.promise(() => host.client.listTools())
@@ -50,7 +50,7 @@ describe("mcp-host", () => {
       })
       // The env is what codex's registration sets; flags are absent here.
       const host = yield* connectMcpHost({
-        env: { PLEXUM_MCP_SOCKET: socketPathFor(profile, "agent-1"), PLEXUM_MCP_AGENT_ID: "agent-1" }
+        env: { PLEXUM_MCP_SOCKET: socketPathFor(profile, "agent-1")!, PLEXUM_MCP_AGENT_ID: "agent-1" }
       })
       const listed = yield* Effect.promise(() => host.client.listTools())
       const names = listed.tools.map((t) => t.name)
@@ -77,7 +77,7 @@ describe("mcp-host", () => {
   it.scopedLive("follows turns: tools appear while a turn listens and disappear after it", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const socket = socketPathFor(profile, "agent-1")
+      const socket = socketPathFor(profile, "agent-1")!
       const host = yield* connectMcpHost({ args: ["--socket", socket, "--agent-id", "agent-1"] })
       expect((yield* Effect.promise(() => host.client.listTools())).tools).toEqual([])
 
@@ -98,8 +98,8 @@ describe("mcp-host", () => {
       const profile = yield* tempProfile
       yield* serveTurn(profile, { agentId: "b", turnId: "t", tools, callTool: () => Effect.succeed(ok("x")) })
       const host = yield* connectMcpHost({
-        args: ["--socket", socketPathFor(profile, "b"), "--agent-id=b"],
-        env: { PLEXUM_MCP_SOCKET: socketPathFor(profile, "a"), PLEXUM_MCP_AGENT_ID: "a" }
+        args: ["--socket", socketPathFor(profile, "b")!, "--agent-id=b"],
+        env: { PLEXUM_MCP_SOCKET: socketPathFor(profile, "a")!, PLEXUM_MCP_AGENT_ID: "a" }
       })
       expect((yield* Effect.promise(() => host.client.listTools())).tools.length).toBe(2)
     })
@@ -115,7 +115,7 @@ describe("mcp-host", () => {
         tools,
         callTool: () => Effect.sync(() => ((called = true), ok("secret")))
       })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "victim"), "--agent-id", "intruder"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "victim")!, "--agent-id", "intruder"] })
       expect((yield* Effect.promise(() => host.client.listTools())).tools).toEqual([])
       const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
       expect(result.isError).toBe(true)
@@ -144,7 +144,7 @@ describe("mcp-host", () => {
               ? Effect.succeed({ content: [{ type: "text", text: "host said no" }], isError: true })
               : Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)
       }).pipe(Scope.extend(turn))
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
 
       const boom = yield* Effect.promise(() => host.client.callTool({ name: "boom", arguments: {} }))
       expect(boom.isError).toBe(true)
@@ -166,7 +166,7 @@ describe("mcp-host", () => {
     Effect.gen(function* () {
       const profile = yield* tempProfile
       yield* serveTurn(profile, { agentId: "a", turnId: "t", tools, callTool: () => Effect.succeed(ok("x")) })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
       const result = yield* Effect.promise(() => host.client.callTool({ name: "nope", arguments: {} }))
       expect(result.isError).toBe(true)
       expect(textOf(result)).toMatch(/unknown tool: nope/)

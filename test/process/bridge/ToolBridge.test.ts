@@ -38,7 +38,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("listens in a 0700 directory on a 0600 socket and unlinks it when the turn ends", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "agent-1")
+      const path = socketPathFor(profile, "agent-1")!
       const turn = yield* Scope.make()
       yield* serveTurn(profile, echoTurn("agent-1")).pipe(Scope.extend(turn))
       expect(Fs.statSync(Path.dirname(path)).mode & 0o777).toBe(0o700)
@@ -53,7 +53,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("repairs a socket directory left readable by others", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const dir = socketDirFor(profile)
+      const dir = socketDirFor(profile)!
       Fs.mkdirSync(dir, { recursive: true })
       Fs.chmodSync(dir, 0o755)
       yield* serveTurn(profile, echoTurn("a"))
@@ -64,7 +64,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("takes over a stale socket file left by a crashed plugin", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "agent-1")
+      const path = socketPathFor(profile, "agent-1")!
       Fs.mkdirSync(Path.dirname(path), { recursive: true, mode: 0o700 })
       // A process that listens and is killed without cleaning up leaves the socket file behind.
       yield* Effect.promise(
@@ -93,7 +93,7 @@ describe("ToolBridge.serve", () => {
       expect(second._tag).toBe("BridgeError")
       expect(second.message).toMatch(/another live plugin/)
       // The first listener still answers.
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "agent-1"), "--agent-id", "agent-1"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "agent-1")!, "--agent-id", "agent-1"] })
       expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
     })
   )
@@ -102,20 +102,20 @@ describe("ToolBridge.serve", () => {
     Effect.gen(function* () {
       const profile = yield* tempProfile
       for (const id of ["../../escape", "/etc/passwd", "a/b/../c"]) {
-        const path = socketPathFor(profile, id)
-        expect(Path.dirname(path)).toBe(socketDirFor(profile))
+        const path = socketPathFor(profile, id)!
+        expect(Path.dirname(path)).toBe(socketDirFor(profile)!)
         yield* serveTurn(profile, echoTurn(id))
         const host = yield* connectMcpHost({ args: ["--socket", path, "--agent-id", id] })
         expect((yield* Effect.promise(() => host.client.listTools())).tools.map((t) => t.name)).toEqual(["echo"])
       }
-      expect(Fs.readdirSync(socketDirFor(profile)).length).toBe(3)
+      expect(Fs.readdirSync(socketDirFor(profile)!).length).toBe(3)
     })
   )
 
   it.scopedLive("wants a hello with this agent's id before anything else", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "a")
+      const path = socketPathFor(profile, "a")!
       yield* serveTurn(profile, echoTurn("a"))
       expect(yield* exchange(path, [{ type: "list", id: 1 }], 1)).toEqual([{ type: "refused", message: "say hello first" }])
       expect(yield* exchange(path, [{ type: "hello", version: 1, agentId: "b" }, { type: "list", id: 1 }], 2)).toEqual([
@@ -137,7 +137,7 @@ describe("ToolBridge.serve", () => {
   it.scopedLive("with a turn token, serves only the mcp-host that presents it", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      const path = socketPathFor(profile, "a")
+      const path = socketPathFor(profile, "a")!
       yield* serveTurn(profile, { ...echoTurn("a"), turnToken: "s3cret" })
       const list = (env: Record<string, string>) =>
         Effect.flatMap(connectMcpHost({ args: ["--socket", path, "--agent-id", "a"], env }), (host) =>
@@ -150,11 +150,54 @@ describe("ToolBridge.serve", () => {
     })
   )
 
+  it.scopedLive("holds little for a peer not let in yet: a long hello ends its connection", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      yield* serveTurn(profile, echoTurn("a"))
+      // 100 KiB where a hello goes: refused as it arrives, not buffered up to the 64 MiB line limit.
+      const answers = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a", padding: "x".repeat(100 * 1024) }], 1)
+      expect(answers).toEqual([{ type: "refused", message: expect.stringMatching(/longer than 65536 characters/) }])
+      // After a valid hello, a long line is a call's arguments and is fine.
+      const big = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "list", id: 1, padding: "y".repeat(200 * 1024) }], 2)
+      expect(big.map((a) => a.type)).toEqual(["welcome", "tools"])
+    })
+  )
+
+  it.scopedLive("holds at most 32 connections waiting for their hello; one that says it is let in and frees its place", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      yield* serveTurn(profile, echoTurn("a"))
+      const silent = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          Promise.all(
+            Array.from({ length: 32 }, () => new Promise<Net.Socket>((resolve) => {
+              const s = Net.connect(path, () => resolve(s))
+            }))
+          )
+        ),
+        (sockets) => Effect.sync(() => sockets.forEach((s) => s.destroy()))
+      )
+      expect(silent).toHaveLength(32)
+      // The listener takes connections in the order they came: the 33rd finds 32 waiting and is turned away.
+      const turnedAway = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }], 1)
+      expect(turnedAway).toEqual([{ type: "refused", message: "too many connections are waiting to be let in (32)" }])
+      // One of the silent ones says hello and is let in; its place goes to the next peer.
+      const first = silent[0]!
+      const welcomed = new Promise<string>((resolve) => first.once("data", (d) => resolve(d.toString())))
+      first.write(JSON.stringify({ type: "hello", version: 1, agentId: "a" }) + "\n")
+      expect(JSON.parse(yield* Effect.promise(() => welcomed))).toEqual({ type: "welcome", turnId: "t" })
+      const next = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "list", id: 1 }], 2)
+      expect(next.map((a) => a.type)).toEqual(["welcome", "tools"])
+    })
+  )
+
   it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
       yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.never, callTimeoutMs: 200 })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a"), "--agent-id", "a"] })
+      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
       const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
       expect(result.isError).toBe(true)
       expect(textOf(result)).toMatch(/did not finish in 200 ms/)

@@ -103,7 +103,7 @@ describe("codex binary check", () => {
 
 describe("MCP registration check", () => {
   const profile = "/home/u/.plexum"
-  const socket = join(socketDirFor(profile), "a.sock")
+  const socket = join(socketDirFor(profile)!, "a.sock")
 
   it("checks only plexum-host-* servers: an earlier version's that can start is a warning (every codex starts it), FAIL when it is gone", async () => {
     const plugin = executable(tempDir(), "plexum-openai-provider-plugin")

@@ -62,6 +62,12 @@ describe("CODEX_HOME check", () => {
   it("passes a writable directory", async () => {
     expect((await run(checkCodexHome(tempDir()))).status).toBe("ok")
   })
+
+  it("warns when other users can enter it: codex's rollouts there (0644 under umask 022) are theirs to read", async () => {
+    const open = tempDir()
+    chmodSync(open, 0o755)
+    expect(await run(checkCodexHome(open))).toMatchObject({ status: "warn", fix: `chmod 700 ${open}` })
+  })
 })
 
 describe("credentials check", () => {
@@ -105,7 +111,7 @@ describe("socket directory check", () => {
 
   it("passes 0700 and flags a wider mode with the chmod to run", async () => {
     const profile = tempDir()
-    const dir = socketDirFor(profile)
+    const dir = socketDirFor(profile)!
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     chmodSync(dir, 0o700)
     expect((await run(checkSocketDir(profile))).status).toBe("ok")
@@ -115,7 +121,7 @@ describe("socket directory check", () => {
 
   it("fails a file squatting the directory's name", async () => {
     const profile = tempDir()
-    const dir = socketDirFor(profile)
+    const dir = socketDirFor(profile)!
     mkdirSync(join(dir, ".."), { recursive: true })
     writeFileSync(dir, "")
     expect((await run(checkSocketDir(profile))).status).toBe("fail")
