@@ -51,6 +51,11 @@ const warnOutsideTestedRange = (binary: string) =>
     const out = yield* runProgram(10_000)(binary, ["--version"], process.env)
     const verdict = codexVersionVerdict(out.stdout.trim().split("\n").pop() ?? "")
     if (verdict.kind === "inside") return
+    if (verdict.kind === "unknown" && out.stdout.trim() === "") {
+      // Nothing to read a version from: say what codex did instead.
+      const said = out.stderr.trim().split("\n").slice(-2).join(" | ")
+      return yield* transport.log("warn", `\`${binary} --version\` printed nothing (exit status ${out.exitCode})${said === "" ? "" : `: ${said}`}`, { binary })
+    }
     yield* transport.log("warn", verdict.kind === "older" ? `${verdict.message}; ${verdict.fix}` : verdict.message, {
       binary,
       version: verdict.version
