@@ -52,6 +52,19 @@ export const checkConfig = (
     )
   )
 
+/** Whether this user could create `dir`: its nearest existing ancestor is a writable directory. */
+const canCreate = (dir: string): boolean => {
+  for (let d = Path.dirname(dir); ; d = Path.dirname(d)) {
+    try {
+      if (!Fs.statSync(d).isDirectory()) return false
+      Fs.accessSync(d, Fs.constants.W_OK | Fs.constants.X_OK)
+      return true
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || d === Path.dirname(d)) return false
+    }
+  }
+}
+
 /** codex refuses to start when CODEX_HOME names a missing directory, and writes sessions into it. */
 export const checkCodexHome = (codexHome: string): Effect.Effect<CheckResult> =>
   Effect.sync(() => {
@@ -59,7 +72,10 @@ export const checkCodexHome = (codexHome: string): Effect.Effect<CheckResult> =>
     try {
       stat = Fs.statSync(codexHome)
     } catch {
-      return check("CODEX_HOME", "fail", `${codexHome} does not exist (codex will not start)`, `mkdir -p ${codexHome}`)
+      // `serve` creates it (0700) at its start: missing is fine where it can be made.
+      return canCreate(codexHome)
+        ? check("CODEX_HOME", "ok", `${codexHome} does not exist yet; the plugin creates it (mode 0700) when it starts`)
+        : check("CODEX_HOME", "fail", `${codexHome} does not exist and cannot be created by this user (codex will not start)`, `mkdir -p ${codexHome}`)
     }
     if (!stat.isDirectory()) {
       return check("CODEX_HOME", "fail", `${codexHome} is not a directory`, "point CODEX_HOME at a directory")

@@ -48,9 +48,13 @@ describe("config check", () => {
 })
 
 describe("CODEX_HOME check", () => {
-  it("fails a missing directory with the mkdir to run", async () => {
-    const missing = join(tempDir(), "codex")
-    expect(await run(checkCodexHome(missing))).toMatchObject({ status: "fail", fix: `mkdir -p ${missing}` })
+  it("passes a missing directory the plugin can create at its start; fails one it cannot, with the mkdir to run", async () => {
+    const creatable = join(tempDir(), "not", "yet", "codex")
+    expect(await run(checkCodexHome(creatable))).toMatchObject({ status: "ok", detail: expect.stringContaining("creates it") })
+    const blocker = join(tempDir(), "file")
+    writeFileSync(blocker, "")
+    const impossible = join(blocker, "codex")
+    expect(await run(checkCodexHome(impossible))).toMatchObject({ status: "fail", fix: `mkdir -p ${impossible}` })
   })
 
   it("fails a file where the directory should be", async () => {
