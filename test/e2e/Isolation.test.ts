@@ -7,6 +7,7 @@ import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { codexAtLeast } from "../support/CodexVersion.ts"
 import { type PluginHarness, startPluginHarness, userMessage } from "../support/PluginHarness.ts"
 import { processesMatching } from "../support/Processes.ts"
 import { pluginBin } from "../support/ReferenceHost.ts"
@@ -189,7 +190,8 @@ describe("helper commands", () => {
     expect(h.host.toolCalls).toHaveLength(1)
     // ... and a rewrite under codex's writer lock (flock) both ran the system's commands.
     const threadId = response.result.threadId
-    expect(Fs.existsSync(Path.join(h.codexHome, "thread-writer-locks"))).toBe(true)
+    // codex 0.151 and later keep writer locks (CODEX.md); with an older one there is no lock to take.
+    expect(Fs.existsSync(Path.join(h.codexHome, "thread-writer-locks"))).toBe(codexAtLeast("0.151.0"))
     const mutate = await h.host.request("session/mutate", {
       agent: { agentId: "agent-1", workspace: h.workspace },
       threadId,
