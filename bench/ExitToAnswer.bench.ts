@@ -45,8 +45,9 @@ export const run = async (): Promise<BenchSection> => {
     markdown: `
 ${rounds} warm one-message turns (after 2 warm-up turns), each on a fresh thread: codex runs under a wrapper
 (bench/fixtures/timed-codex.sh) that records the moment it exited with a bash builtin; the host notes when the
-\`provider/stream\` answer arrives. What lies between is the plugin's: codex's stdout read to its end, what
-codex left ended (one /proc scan for the run's mark), the rollout's tool calls, the terminal event and the answer.
+\`provider/stream\` answer arrives. What lies between is the plugin's: codex's stdout read to its end, the
+rollout's tool calls, the terminal event and the answer. What codex left is ended in the plugin's own scope once
+codex exited 0 (a search for the run's mark, about 2 ms), on the same event loop: it can still delay an answer a little.
 
 | | time |
 |---|---|

@@ -3,12 +3,14 @@
  * line) and writes their sections to docs/benchmarks.md with the machine.
  */
 import { execFileSync } from "node:child_process"
-import { readdirSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import { codexBin } from "../test/support/CodexOffline.ts"
 import type { BenchSection } from "./Harness.ts"
 
 const only = process.argv.slice(2)
+/** The heading above the load runs' results (scripts/load.ts writes below it). */
+const LOAD_HEADING = "## Many agents at once (`npm run load`)"
 const benches = readdirSync(new URL(".", import.meta.url))
   .filter((f) => f.endsWith(".bench.ts"))
   .filter((f) => only.length === 0 || only.some((o) => f.toLowerCase().includes(o.toLowerCase())))
@@ -52,8 +54,17 @@ const doc = [
   ])
 ].join("\n")
 
+// What `npm run load` wrote (scripts/load.ts) is its own to replace: kept as it is.
+const loadRuns = (() => {
+  try {
+    return readFileSync(new URL("../docs/benchmarks.md", import.meta.url), "utf8").match(/<!-- load:[\w-]+:begin -->[\s\S]*?<!-- load:[\w-]+:end -->/g) ?? []
+  } catch {
+    return []
+  }
+})()
+
 if (only.length === 0) {
-  writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), doc)
+  writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), loadRuns.length === 0 ? doc : `${doc}\n${LOAD_HEADING}\n\n${loadRuns.join("\n\n")}\n`)
   process.stderr.write("bench: wrote docs/benchmarks.md\n")
 } else {
   process.stdout.write(doc + "\n")

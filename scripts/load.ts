@@ -138,6 +138,9 @@ try {
     if (block === undefined) problems.push(`${id}: no tool.block for the host tool call`)
     else blocks.set(id, block.blockId)
   }
+  // Each agent's host tool call reached the host (a refused call still leaves a block in the rollout).
+  const called = new Set(host.toolCalls.map((c) => c.agentId))
+  for (const id of ids) if (!called.has(id)) problems.push(`${id}: the host tool call never reached the host`)
   const appServerAfterWave = engine === "app-server" ? codexPids().reduce((n, pid) => n + rssOf(pid), 0) : 0
 
   // Every mutate at once.
@@ -212,7 +215,12 @@ try {
       end
     ].join("\n")
     const at = doc.indexOf(begin)
-    const next = at === -1 ? `${doc.trimEnd()}\n\n${row}\n` : doc.slice(0, at) + row + doc.slice(doc.indexOf(end) + end.length)
+    const heading = "## Many agents at once (`npm run load`)"
+    const next = at !== -1
+      ? doc.slice(0, at) + row + doc.slice(doc.indexOf(end) + end.length)
+      : doc.includes(heading)
+        ? `${doc.trimEnd()}\n\n${row}\n`
+        : `${doc.trimEnd()}\n\n${heading}\n\nEach agent: a host-tool turn, a mutate of that call, a resumed turn (the real codex, a scripted model on loopback); the first wave is every agent's first turn at once.\n\n${row}\n`
     writeFileSync(docPath, next)
   }
 } finally {
