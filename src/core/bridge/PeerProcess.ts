@@ -99,7 +99,39 @@ const parents = async (): Promise<Map<number, number>> => {
 }
 
 /** `ancestor` and every process below it. */
+/**
+ * The direct children of `pid` from `/proc/<pid>/task/<tid>/children` (each thread lists those it
+ * started); undefined where the kernel does not offer these files.
+ */
+const childrenOf = async (pid: number): Promise<Array<number> | undefined> => {
+  const tasks = await Fs.readdir(`/proc/${pid}/task`).catch(() => undefined)
+  if (tasks === undefined) return []
+  const lists = await Promise.all(tasks.map((tid) => Fs.readFile(`/proc/${pid}/task/${tid}/children`, "latin1").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : ""))))
+  if (lists.some((l) => l === undefined) && lists.length > 0 && lists.every((l) => l === undefined)) return undefined
+  return lists.flatMap((l) => (l ?? "").split(" ").filter((x) => x !== "").map(Number))
+}
+
+/**
+ * `ancestor` and every process below it: walked down from it through each process's children
+ * (a few small files for a turn's codex), or, where the kernel has no children files, from every
+ * process's parent (hundreds of files on a busy machine, which under 64 turns at once made the
+ * check slower than mcp-host waits for it).
+ */
 export const descendantsOf = async (ancestor: number): Promise<Array<number>> => {
+  const out: Array<number> = []
+  const queue = [ancestor]
+  while (queue.length > 0) {
+    const pid = queue.shift()!
+    if (out.includes(pid)) continue
+    const children = await childrenOf(pid)
+    if (children === undefined) return descendantsFromParents(ancestor)
+    out.push(pid)
+    queue.push(...children)
+  }
+  return out
+}
+
+const descendantsFromParents = async (ancestor: number): Promise<Array<number>> => {
   const byParent = new Map<number, Array<number>>()
   for (const [pid, ppid] of await parents()) byParent.set(ppid, [...(byParent.get(ppid) ?? []), pid])
   const out: Array<number> = []
