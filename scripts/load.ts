@@ -220,7 +220,7 @@ try {
       ? doc.slice(0, at) + row + doc.slice(doc.indexOf(end) + end.length)
       : doc.includes(heading)
         ? `${doc.trimEnd()}\n\n${row}\n`
-        : `${doc.trimEnd()}\n\n${heading}\n\nEach agent: a host-tool turn, a mutate of that call, a resumed turn (the real codex, a scripted model on loopback); the first wave is every agent's first turn at once.\n\n${row}\n`
+        : `${doc.trimEnd()}\n\n${heading}\n\n${row}\n`
     writeFileSync(docPath, next)
   }
 } finally {
