@@ -140,7 +140,11 @@ try {
   }
   // Each agent's host tool call reached the host (a refused call still leaves a block in the rollout).
   const called = new Set(host.toolCalls.map((c) => c.agentId))
-  for (const id of ids) if (!called.has(id)) problems.push(`${id}: the host tool call never reached the host`)
+  for (const id of ids) {
+    if (called.has(id)) continue
+    const seen = host.eventsOf(`${id}-first`).find((e) => e.type === "tool.completed" || e.type === "tool.block")
+    problems.push(`${id}: the host tool call never reached the host; codex saw: ${JSON.stringify(seen ?? null).slice(0, 400)}`)
+  }
   const appServerAfterWave = engine === "app-server" ? codexPids().reduce((n, pid) => n + rssOf(pid), 0) : 0
 
   // Every mutate at once.

@@ -171,6 +171,12 @@ export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketP
   }
   const peer = peerInodeFromSs(listing, local, socketPath)
   if (peer.kind === "unreadable") return { kind: "unknown", reason: peer.reason }
-  for (const pid of await descendantsOf(ancestor)) if (await holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
+  const walked = await descendantsOf(ancestor)
+  for (const pid of walked) if (await holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
+  // The children files can miss a process whose forking thread has just exited: before calling a
+  // peer foreign, look again from every process's parent.
+  for (const pid of await descendantsFromParents(ancestor)) {
+    if (!walked.includes(pid) && (await holdsSocket(pid, peer.inode))) return { kind: "descends", pid }
+  }
   return { kind: "foreign" }
 }
