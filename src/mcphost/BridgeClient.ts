@@ -40,8 +40,13 @@ interface Answer {
   readonly result?: BridgeToolResult
 }
 
-/** Asking for the tool list should be instant; a listener that does not answer is treated as absent. */
-const LIST_TIMEOUT_MS = 10_000
+/**
+ * A listener that does not answer the tool list is treated as absent, but only once codex itself
+ * would have given up on this server (its startup timeout, 30 s, McpRegistryLive): under 64 turns
+ * starting at once the plugin's peer check alone took over 10 s, and a shorter wait here left the
+ * model without the host's tools.
+ */
+const LIST_TIMEOUT_MS = 25_000
 
 const exchange = (
   socketPath: string,
