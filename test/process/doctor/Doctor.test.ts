@@ -161,13 +161,18 @@ describe("doctor", () => {
     expect(r.stdout).not.toContain("someone-elses")
   })
 
-  it("fails when CODEX_HOME does not exist", async () => {
+  it("passes a CODEX_HOME that does not exist yet (serve creates it); fails one that cannot be created", async () => {
     const { profile, codexHome } = await setup({ binary: codexBin })
     const missing = join(codexHome, "nope")
-    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: missing })
+    const creatable = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: missing })
+    expect(lineOf(creatable.lines, "ok   CODEX_HOME:")).toContain(`${missing} does not exist yet; the plugin creates it`)
+    await mkdir(codexHome, { recursive: true })
+    await writeFile(join(codexHome, "a-file"), "")
+    const impossible = join(codexHome, "a-file", "home")
+    const r = doctor({ PLEXUM_PROFILE_ROOT: profile, CODEX_HOME: impossible })
     expect(r.code).toBe(1)
-    expect(lineOf(r.lines, "FAIL CODEX_HOME:")).toContain(`${missing} does not exist`)
-    expect(fixOf(r.lines, "FAIL CODEX_HOME:")).toBe(`fix: mkdir -p ${missing}`)
+    expect(lineOf(r.lines, "FAIL CODEX_HOME:")).toContain(`${impossible} does not exist`)
+    expect(fixOf(r.lines, "FAIL CODEX_HOME:")).toBe(`fix: mkdir -p ${impossible}`)
   })
 
   it("reports credentials by presence only, never their value", async () => {
