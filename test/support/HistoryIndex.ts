@@ -29,15 +29,41 @@ const rows = (db: Database, sql: string, params: ReadonlyArray<string>): Array<R
   }
 }
 
+/**
+ * The database as SQLite would read it: codex can exit leaving writes in its write-ahead log (no
+ * checkpoint), which sql.js, reading the file's bytes, does not see. The log's committed frames
+ * (those of the current salt, up to the last commit) are copied onto their pages.
+ */
+const withWalApplied = (dbFile: Buffer, walFile: Buffer): Buffer => {
+  const pageSize = walFile.readUInt32BE(8)
+  const salt1 = walFile.readUInt32BE(16)
+  const salt2 = walFile.readUInt32BE(20)
+  const pages = new Map<number, Buffer>()
+  let committed = new Map<number, Buffer>()
+  let dbPages = Math.ceil(dbFile.length / pageSize)
+  for (let at = 32; at + 24 + pageSize <= walFile.length; at += 24 + pageSize) {
+    if (walFile.readUInt32BE(at + 8) !== salt1 || walFile.readUInt32BE(at + 12) !== salt2) break
+    const pgno = walFile.readUInt32BE(at)
+    pages.set(pgno, walFile.subarray(at + 24, at + 24 + pageSize))
+    const commitSize = walFile.readUInt32BE(at + 4)
+    if (commitSize > 0) {
+      committed = new Map(pages)
+      dbPages = commitSize
+    }
+  }
+  const out = Buffer.alloc(dbPages * pageSize)
+  dbFile.copy(out, 0, 0, Math.min(dbFile.length, out.length))
+  for (const [pgno, page] of committed) if (pgno <= dbPages) page.copy(out, (pgno - 1) * pageSize)
+  return out
+}
+
 export const readRecordedOffsets = async (codexHome: string, threadId: string): Promise<RecordedOffsets | undefined> => {
   const path = historyIndexPath(codexHome)
   if (!existsSync(path)) return undefined
   const wal = `${path}-wal`
-  if (existsSync(wal) && statSync(wal).size > 0) {
-    throw new Error(`${wal} holds writes not yet in ${path}: read the index after codex has exited`)
-  }
+  const image = existsSync(wal) && statSync(wal).size > 0 ? withWalApplied(readFileSync(path), readFileSync(wal)) : readFileSync(path)
   const SQL = await initSqlJs()
-  const db = new SQL.Database(readFileSync(path))
+  const db = new SQL.Database(image)
   try {
     const turns = rows(
       db,
