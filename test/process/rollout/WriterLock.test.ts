@@ -58,12 +58,15 @@ describe("a writer without the lock", () => {
     const { codexHome, path } = await home()
     await Fs.mkdir(Path.join(codexHome, "thread-writer-locks"), { recursive: true })
     const writer = await holdOpenForAppend(path)
-    const before = await Fs.readFile(path)
-    const refused = await mutateOnce(codexHome, path, 300)
-    expect(refused._tag === "Left" && refused.left).toMatchObject({ _tag: "ThreadInUse" })
-    expect(refused._tag === "Left" && refused.left.message).toContain("open for writing")
-    expect((await Fs.readFile(path)).equals(before)).toBe(true)
-    await writer.end()
+    try {
+      const before = await Fs.readFile(path)
+      const refused = await mutateOnce(codexHome, path, 300)
+      expect(refused._tag === "Left" && refused.left).toMatchObject({ _tag: "ThreadInUse" })
+      expect(refused._tag === "Left" && refused.left.message).toContain("open for writing")
+      expect((await Fs.readFile(path)).equals(before)).toBe(true)
+    } finally {
+      await writer.end()
+    }
     expect(await mutateOnce(codexHome, path, 300)).toMatchObject({ _tag: "Right", right: { touched: 1, missing: [] } })
   })
 

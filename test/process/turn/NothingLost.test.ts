@@ -42,7 +42,16 @@ const pidsOf = (host: ReferenceHost, turnId: string): Array<number> => {
 /** The pids a fake codex reported (`fake.pids` reaches the host as a notice of an unknown event). */
 const reportedPids = async (host: ReferenceHost, turnId: string) => {
   await host.waitForEvent(turnId, (e) => e.type === "notice" && String(e.message).includes("fake.pids"), 20_000)
-  return pidsOf(host, turnId)
+  const pids = pidsOf(host, turnId)
+  // A test that fails before the plugin ends them must not leave a hanging codex or its holder.
+  cleanups.push(async () => {
+    for (const pid of pids) {
+      try {
+        if (isRunning(pid)) process.kill(pid, "SIGKILL")
+      } catch {}
+    }
+  })
+  return pids
 }
 
 describe("nothing lost, nothing left behind", () => {
