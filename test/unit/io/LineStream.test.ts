@@ -1,0 +1,50 @@
+// The one line reader (src/core/LineStream.ts): what every byte stream of the plugin is cut by.
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import { PassThrough } from "node:stream"
+import { isOverlong, type Line, readableLines, splitLines } from "../../../src/core/LineStream.ts"
+
+const show = (lines: ReadonlyArray<Line>) => lines.map((l) => (isOverlong(l) ? `<${l.bytes}>` : l.toString("utf8")))
+const cut = (chunks: ReadonlyArray<string | Buffer>, limits = { maxLineBytes: 1024 }) =>
+  Stream.fromIterable(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c))).pipe(
+    splitLines(limits),
+    Stream.runCollect,
+    Effect.map((c) => show(Chunk.toArray(c)))
+  )
+
+describe("LineStream", () => {
+  it.effect("lines across chunks, CRLF, empty lines skipped, the last line without a newline kept", () =>
+    Effect.gen(function* () {
+      expect(yield* cut(["a\nb", "c\r\n\n", "\r\nd", "e"])).toEqual(["a", "bc", "de"])
+    }))
+
+  it.effect("a multi-byte character split between chunks stays whole", () =>
+    Effect.gen(function* () {
+      const bytes = Buffer.from("é日🙂\n")
+      expect(yield* cut([bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4)])).toEqual(["é日🙂"])
+    }))
+
+  it.effect("an overlong line is reported once with its whole length; the lines around it arrive", () =>
+    Effect.gen(function* () {
+      expect(yield* cut(["ok\n" + "x".repeat(6), "x".repeat(6), "xx\nnext\n", "y".repeat(20)], { maxLineBytes: 8 })).toEqual([
+        "ok",
+        "<14>",
+        "next",
+        "<20>"
+      ])
+    }))
+
+  it.effect("the first line may have a tighter bound than the rest", () =>
+    Effect.gen(function* () {
+      expect(yield* cut(["hello\n", "hello\n"], { maxLineBytes: 8, firstLineMaxBytes: 4 })).toEqual(["<5>", "hello"])
+    }))
+
+  it.live("a Node stream ends the lines at its end of file, not before", () =>
+    Effect.gen(function* () {
+      const input = new PassThrough()
+      setTimeout(() => input.write("one\ntw"), 5)
+      setTimeout(() => input.end("o"), 30)
+      const lines = yield* readableLines(input, { maxLineBytes: 64 }).pipe(Stream.runCollect)
+      expect(show(Chunk.toArray(lines))).toEqual(["one", "two"])
+    }))
+})
