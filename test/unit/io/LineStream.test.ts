@@ -2,10 +2,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { PassThrough } from "node:stream"
-import { isOverlong, type Line, readableLines, splitLines } from "../../../src/core/LineStream.ts"
+import { isOverlong, type Line, type LineLimits, readableLines, splitLines } from "../../../src/core/LineStream.ts"
 
 const show = (lines: ReadonlyArray<Line>) => lines.map((l) => (isOverlong(l) ? `<${l.bytes}>` : l.toString("utf8")))
-const cut = (chunks: ReadonlyArray<string | Buffer>, limits = { maxLineBytes: 1024 }) =>
+const cut = (chunks: ReadonlyArray<string | Buffer>, limits: LineLimits = { maxLineBytes: 1024 }) =>
   Stream.fromIterable(chunks.map((c) => (typeof c === "string" ? Buffer.from(c) : c))).pipe(
     splitLines(limits),
     Stream.runCollect,
