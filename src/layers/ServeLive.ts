@@ -13,6 +13,7 @@ import { ExecEngineLive } from "./ExecEngineLive.ts"
 import { pluginLauncher } from "../core/Launcher.ts"
 import { McpRegistryLive } from "./McpRegistryLive.ts"
 import { PluginTransportLive } from "./PluginTransportLive.ts"
+import { StdioLinesLive } from "./StdioLinesLive.ts"
 import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "./RolloutStoreLive.ts"
 import { SessionStoreLive } from "./SessionStoreLive.ts"
@@ -22,6 +23,9 @@ import { TurnsLive } from "./TurnsLive.ts"
 
 const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
 
+/** stdin/stdout as lines, and the RPC peer on them (the dispatcher is src/protocol/RpcDispatcher.ts). */
+const Transport = PluginTransportLive.pipe(Layer.provideMerge(StdioLinesLive))
+
 const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher(), interpreter: process.execPath }), ToolBridgeLive)),
   Layer.provideMerge(ProcessGroupsLive)
@@ -29,6 +33,6 @@ const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
 
 export const ServeLive = TurnRunnerLive.pipe(
   Layer.provideMerge(Engines),
-  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, PluginTransportLive)),
+  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, Transport)),
   Layer.provide(Platform)
 )
