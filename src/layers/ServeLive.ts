@@ -3,8 +3,6 @@
  * plugin exits. Turn state (Turns), the config in force (ActiveConfig) and the engines live here
  * for the whole process; `initialize` only sets the config value.
  */
-import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Layer } from "effect"
 import { ActiveConfigLive } from "./ActiveConfigLive.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
@@ -20,8 +18,6 @@ import { ToolBridgeLive } from "./ToolBridgeLive.ts"
 import { TurnRunnerLive } from "./TurnRunnerLive.ts"
 import { TurnsLive } from "./TurnsLive.ts"
 
-const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
-
 const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher(), interpreter: process.execPath }), ToolBridgeLive)),
   Layer.provideMerge(ProcessGroupsLive)
@@ -29,6 +25,5 @@ const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
 
 export const ServeLive = TurnRunnerLive.pipe(
   Layer.provideMerge(Engines),
-  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, PluginTransportLive)),
-  Layer.provide(Platform)
+  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, PluginTransportLive))
 )
