@@ -3,8 +3,6 @@
  * plugin exits. Turn state (Turns), the config in force (ActiveConfig) and the engines live here
  * for the whole process; `initialize` only sets the config value.
  */
-import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Layer } from "effect"
 import { ActiveConfigLive } from "./ActiveConfigLive.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
@@ -21,8 +19,6 @@ import { ToolBridgeLive } from "./ToolBridgeLive.ts"
 import { TurnRunnerLive } from "./TurnRunnerLive.ts"
 import { TurnsLive } from "./TurnsLive.ts"
 
-const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
-
 /** stdin/stdout as lines, and the RPC peer on them (the dispatcher is src/protocol/RpcDispatcher.ts). */
 const Transport = PluginTransportLive.pipe(Layer.provideMerge(StdioLinesLive))
 
@@ -33,6 +29,5 @@ const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
 
 export const ServeLive = TurnRunnerLive.pipe(
   Layer.provideMerge(Engines),
-  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, Transport)),
-  Layer.provide(Platform)
+  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, Transport))
 )

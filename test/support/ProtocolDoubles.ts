@@ -84,7 +84,6 @@ export const RolloutStoreDouble = Layer.succeed(RolloutStore, {
   endOffset: () => Effect.die("not used"),
   lastUsageTotal: () => Effect.die("not used"),
   toolCalls: () => Effect.die("not used"),
-  mutateThread: () => Effect.die("not used"),
   report: () => Effect.die("not used")
 })
 
@@ -92,7 +91,7 @@ export const RolloutStoreDouble = Layer.succeed(RolloutStore, {
 export const SessionStoreDouble = Layer.succeed(SessionStore, {
   lastThread: () => Effect.succeed(Option.none()),
   remember: () => Effect.void,
-  list: () => Effect.succeed([])
+  list: () => Effect.die("not used")
 })
 
 const engine = { run: () => Stream.die("not used"), releaseThread: () => Effect.void }
