@@ -37,6 +37,52 @@ const script = (req: ModelRequest) => {
   return { items: [functionCall("echo", { text: "hello" }, namespace === undefined ? {} : { namespace })] }
 }
 
+/**
+ * What the profiles of these turns showed (2026-12-06, this machine, codex 0.171.0). Kept here,
+ * not only in docs/benchmarks.md, because `npm run bench` writes that file from the sections.
+ */
+const WHERE_IT_GOES = `Where the CPU goes (\`bench/ProfileTurns.ts\`: warm turns through the plugin under \`node --cpu-prof\` with the
+bundle built unminified, \`PLEXUM_BUILD_NO_MINIFY=1 node scripts/build.mjs\`; \`perf record\` of the plugin's threads; \`strace -c\`
+of its threads; Effect's run loop instrumented in a scratch copy of the bundle to count operations and time them by span):
+
+- **Not in system calls or helper processes.** An app-server turn makes about 400 system calls and starts no process;
+  an exec turn about 500 and one process (codex). No \`ss\`, \`flock\` or \`codex --version\` runs on a turn without a
+  host tool (\`ss\` runs once per bridge connection). The /proc work after an exec turn (the run's mark search: one
+  listing of /proc, about ten \`environ\` reads of processes newer than codex) costs about 1 ms; a full scan of every
+  process's \`environ\` here would cost 5.7 ms (108 processes), which is why it reads only newer pids.
+- **Effect's runtime, about two thirds of it.** An app-server turn runs about 6,500 Effect operations and an exec turn
+  about 4,800, for some 15 app-server messages or 6 codex events. In the CPU profile Effect's own functions (the fiber
+  run loop, continuations, FiberRefs, the Stream channel executor) hold about 42 ms of self time per app-server turn
+  under the profiler; the channel executor alone reads upstream about 350 times a turn, through the turn's stack of
+  Stream operators (\`unwrapScoped\` three deep, \`startedFirst\`, \`withTerminalEvent\`, \`interruptWhenStopped\`, the
+  engine's \`fromQueue\` → \`mapEffect\` → \`takeUntil\` → \`mapConcat\` → \`concat\`). Each line of app-server output is
+  one \`Stream.async\` \`emit.single\`, which runs a fiber of its own, then two Schema decodes (\`AppServerMessage\`, then
+  the turn notification). By span (wall time of the operations, app-server turn): no span (transport, connection
+  reader, dispatch, logger) 38 ms, \`AppServerEngine.run\` 11, \`SessionStore.remember\` 9, \`RolloutStore.find\` 7,
+  \`thread/start\` 5, \`turn/start\` 3; exec turn: no span 73, \`CodexProcess.run\` 44 (the spawn included),
+  \`ProcessGroups.end\` 6, \`ProcessGroups.track\` 6, \`SessionStore.remember\` 3, \`RolloutStore.toolCalls\` 2.
+- **V8's collector and compiler, about a quarter.** About 5 MB is allocated per app-server turn (5.3 scavenges of the 1 MB
+  young generation, about 13 ms under \`--trace-gc\`); \`perf\` puts 27% of an exec turn's CPU on V8's worker threads
+  (concurrent marking, parallel scavenging, TurboFan) and 3% on libuv's pool. \`serve\`'s collector flags are not the
+  cause: 8 alternating batches of 5 app-server turns gave 47 ms with them, 43 with V8's defaults, 50 with
+  \`--single-threaded-gc\`, 47 without concurrent marking: within the spread of the batches (34–70 ms).
+- **Files, a few ms.** Creating or truncating a file costs about 0.3 ms of CPU on this ext4 (an atomic replace,
+  temp file + chmod + rename, about 1.5 ms): the session record (every turn), the running-group record and the run
+  profile (every exec turn), the thread's tool record (every new app-server thread).
+- **The fork, on exec.** Starting codex from a 75 MB process: \`copy_process\` about 3% and the copy-on-write faults
+  that follow about 4% of an exec turn's CPU.
+
+Fixed here: the session record is no longer read and decoded again while a \`stat\` shows the file this process
+last read or wrote (a 200-thread record: \`lastThread\` 0.9–1.2 → 0.35–0.5 ms); a search for a rollout keeps
+the listings of day directories unchanged for 3 s while their modification time stays (a miss over 30 old days
+and a day of 300 rollouts: 4.5–10 → 2.3–5 ms; it is what every new app-server thread pays at its start). Both are
+below the spread of this section's batches. What is left sits in the turn core, the transport and the engines:
+a new app-server thread's rollout is searched for before codex has written it (a miss: every directory read), where
+offset 0 is already the answer; each line of app-server output is a \`Stream.async\` emit (a fiber) and two Schema
+decodes, where one decode of the notifications a turn waits for would do; the turn's events cross some ten Stream
+operators, two of which (\`startedFirst\`, \`withTerminalEvent\`) a turn's end decided once could fold into one pass;
+the host logger forks a fiber per line.`
+
 const echoTool = { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }
 
 interface Series {
@@ -111,6 +157,10 @@ Command: \`npm run bench -- PluginCpu\` (\`PLEXUM_BENCH_CPU_BATCHES\`, \`PLEXUM_
 | turn | plugin CPU per turn | fastest / slowest batch | wall per turn | target |
 |---|---|---|---|---|
 ${series.map(row).join("\n")}
+
+Targets: ≤ 15 ms per app-server turn, ≤ 25 ms per exec turn — ${ok ? "**met**" : "**missed**"}.
+
+${WHERE_IT_GOES}
 `
     }
   } finally {
