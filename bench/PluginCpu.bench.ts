@@ -50,7 +50,7 @@ of its threads; Effect's run loop instrumented in a scratch copy of the bundle t
   host tool (\`ss\` runs once per bridge connection). The /proc work after an exec turn (the run's mark search: one
   listing of /proc, about ten \`environ\` reads of processes newer than codex) costs about 1 ms; a full scan of every
   process's \`environ\` here would cost 5.7 ms (108 processes), which is why it reads only newer pids.
-- **Effect's runtime, about two thirds of it.** An app-server turn runs about 6,500 Effect operations and an exec turn
+- **Effect's runtime, about half of it.** An app-server turn runs about 6,500 Effect operations and an exec turn
   about 4,800, for some 15 app-server messages or 6 codex events. In the CPU profile Effect's own functions (the fiber
   run loop, continuations, FiberRefs, the Stream channel executor) hold about 42 ms of self time per app-server turn
   under the profiler; the channel executor alone reads upstream about 350 times a turn, through the turn's stack of
@@ -71,13 +71,19 @@ of its threads; Effect's run loop instrumented in a scratch copy of the bundle t
   profile (every exec turn), the thread's tool record (every new app-server thread).
 - **The fork, on exec.** Starting codex from a 75 MB process: \`copy_process\` about 3% and the copy-on-write faults
   that follow about 4% of an exec turn's CPU.
+- **The bridge's peer check, on a host-tool turn.** Once per \`mcp-host\` connection: starting \`ss\` (a fork of the
+  plugin, about 7 ms of CPU) and reading the children files of every thread of the turn's codex and the
+  descriptors of its processes. Through \`fs/promises\` those reads cost about ten times what they cost synchronously
+  (an open, fstat, read and close, each a pool round trip and a promise, per small /proc file).
 
 Fixed here: the session record is no longer read and decoded again while a \`stat\` shows the file this process
 last read or wrote (a 200-thread record: \`lastThread\` 0.9–1.2 → 0.35–0.5 ms); a search for a rollout keeps
 the listings of day directories unchanged for 3 s while their modification time stays (a miss over 30 old days
-and a day of 300 rollouts: 4.5–10 → 2.3–5 ms; it is what every new app-server thread pays at its start). Both are
-below the spread of this section's batches. What is left sits in the turn core, the transport and the engines:
-a new app-server thread's rollout is searched for before codex has written it (a miss: every directory read), where
+and a day of 300 rollouts: 4.5–10 → 2.3–5 ms; it is what every new app-server thread pays at its start); the peer
+check reads the turn's own /proc files synchronously (20–33 → 14–18 ms of CPU per check). Each is measured in
+process, alternating with the code before it; each is below the spread of this section's batches. On main before
+them (2026-12-06, 4 batches): 82, 55, 154 and 72 ms in the table's order. What is left sits in the turn core, the
+transport and the engines: a new app-server thread's rollout is searched for before codex has written it (a miss: every directory read), where
 offset 0 is already the answer; each line of app-server output is a \`Stream.async\` emit (a fiber) and two Schema
 decodes, where one decode of the notifications a turn waits for would do; the turn's events cross some ten Stream
 operators, two of which (\`startedFirst\`, \`withTerminalEvent\`) a turn's end decided once could fold into one pass;
