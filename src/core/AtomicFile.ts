@@ -14,13 +14,16 @@ import { PRIVATE_FILE_MODE } from "./PrivateFiles.ts"
 
 const tempName = (file: string) => `${file}.${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`
 
-export const writeFileAtomic = async (file: string, data: string, options: { readonly mode?: number } = {}) => {
+/** Resolves with the status of the file written (its inode, size and times), taken before it took the name. */
+export const writeFileAtomic = async (file: string, data: string, options: { readonly mode?: number } = {}): Promise<FsSync.BigIntStats> => {
   const tmp = tempName(file)
   const mode = options.mode ?? PRIVATE_FILE_MODE
   try {
     await Fs.writeFile(tmp, data, { mode, flag: "wx" })
     await Fs.chmod(tmp, mode)
+    const written = await Fs.stat(tmp, { bigint: true })
     await Fs.rename(tmp, file)
+    return written
   } catch (e) {
     await Fs.rm(tmp, { force: true })
     throw e

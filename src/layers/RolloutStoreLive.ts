@@ -4,7 +4,7 @@ import { acquireWriterLock, makeCoordinationQueue, WriterLockBusy } from "../cor
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/rollout/RolloutLineScanner.ts"
-import { locateRollout, isValidThreadId, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
+import { locateRollout, isValidThreadId, makeKeptListing, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
 import { buildReport, type ReportOptions } from "../core/rollout/RolloutReport.ts"
 import { rewriteRollout } from "../core/rollout/RolloutRewrite.ts"
 import { rolloutWriters } from "../core/rollout/RolloutWriters.ts"
@@ -47,6 +47,7 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
     // A thread's file never moves while it lives in sessions/ (only to archived_sessions/), and the
     // search walks every newer day directory: remember hits, trust them while the file is there.
     const located = new Map<string, string>()
+    const listing = makeKeptListing()
     const stillThere = (path: string) => Fs.stat(path).then((s) => s.isFile(), () => false)
 
     const find = Effect.fn("RolloutStore.find")(function* (threadId: string) {
@@ -57,7 +58,7 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
         try: async () => {
           const known = located.get(threadId)
           if (known !== undefined && (await stillThere(known))) return known
-          const path = await locateRollout(paths.codexHome, threadId)
+          const path = await locateRollout(paths.codexHome, threadId, listing)
           if (path === undefined) located.delete(threadId)
           else located.set(threadId, path)
           return path

@@ -3,9 +3,16 @@
  * `sessions/<sha256(agentId "\0" workspace)>.json` (a SessionRecord). Every write goes to a
  * unique temp file renamed over the target, so a crash or a concurrent plugin
  * leaves the old or the new file, never a mix; writes in this process are serialized.
+ *
+ * A record this process read or wrote is kept with the file's identity (inode, size, modification
+ * time): while a `stat` still shows that file, it is not read and decoded again. Every turn
+ * remembers its thread, and decoding a record of 200 threads cost about 2 ms of CPU a turn
+ * (docs/benchmarks.md, "The plugin's own CPU per turn"). Another plugin's write is a new file
+ * (a rename), so it is read.
  */
 import { Effect, Either, Layer, Option, Schema } from "effect"
 import * as Crypto from "node:crypto"
+import type { BigIntStats } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../core/AtomicFile.ts"
@@ -22,19 +29,26 @@ const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
 export const sessionFileName = (agentId: string, workspace: string) =>
   `${Crypto.createHash("sha256").update(`${agentId}\0${workspace}`).digest("hex")}.json`
 
+/** Which file a path names, as of one `stat`: a rename over it, or a write to it, changes this. */
+const identity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`
+
+/** Writes the record; resolves with the identity of the file written. */
 const writeAtomic = (file: string, value: unknown) =>
   Effect.tryPromise(async () => {
     ensurePrivateDirSync(Path.dirname(file))
-    await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n")
+    return identity(await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n"))
   })
 
-/** The file's text, or None when it does not exist. */
-const readText = (file: string) =>
-  Effect.tryPromise(() => Fs.readFile(file, "utf8")).pipe(
+/** The file's text with its identity (taken before reading it), or None when it does not exist. */
+const readText = (file: string, known: string | undefined) =>
+  Effect.tryPromise(async () => {
+    const id = identity(await Fs.stat(file, { bigint: true }))
+    return { id, text: id === known ? undefined : await Fs.readFile(file, "utf8") }
+  }).pipe(
     Effect.map(Option.some),
     Effect.catchIf(
       (e) => (e.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT",
-      () => Effect.succeed(Option.none<string>())
+      () => Effect.succeed(Option.none<{ readonly id: string; readonly text: string | undefined }>())
     )
   )
 
@@ -47,11 +61,20 @@ export const makeSessionStore = (stateDir: string) =>
     const writes = yield* Effect.makeSemaphore(1)
     const recordFile = (agentId: string, workspace: string) => Path.join(sessionsDir, sessionFileName(agentId, workspace))
 
+    /** The last record read or written per file, with the identity of the file that held it. */
+    const known = new Map<string, { readonly id: string; readonly record: SessionRecord }>()
     const readRecord = (file: string) =>
-      readText(file).pipe(
+      Effect.suspend(() => readText(file, known.get(file)?.id)).pipe(
         Effect.flatMap(Option.match({
-          onNone: () => Effect.succeed(Option.none<SessionRecord>()),
-          onSome: (text) => Effect.map(decodeRecord(text), Option.some)
+          onNone: () => Effect.sync(() => known.delete(file)).pipe(Effect.as(Option.none<SessionRecord>())),
+          onSome: ({ id, text }) => {
+            const kept = known.get(file)
+            if (text === undefined && kept !== undefined) return Effect.succeed(Option.some(kept.record))
+            return decodeRecord(text ?? "").pipe(
+              Effect.tap((record) => Effect.sync(() => known.set(file, { id, record }))),
+              Effect.map(Option.some)
+            )
+          }
         }))
       )
 
@@ -78,7 +101,7 @@ export const makeSessionStore = (stateDir: string) =>
         if (i >= 0) threads[i] = { ...threads[i]!, lastTurnAt: now }
         else threads.push({ threadId, startedAt: now, lastTurnAt: now })
         const record: SessionRecord = { agentId, workspace, lastThreadId: threadId, threads: threads.slice(-MAX_THREADS) }
-        yield* writeAtomic(file, record)
+        known.set(file, { id: yield* writeAtomic(file, record), record })
       }).pipe(
         writes.withPermits(1),
         Effect.catchAll(warn(`cannot remember thread ${threadId} of agent ${agentId}`))

@@ -15,8 +15,15 @@
  * and every line must have exactly the shape of such a socket, or nothing is believed. Whatever
  * cannot be learned (no /proc, no `ss`, output not understood) is `unknown`: the bridge refuses
  * such a peer's calls unless the operator turned the check off (docs/security.md).
+ *
+ * The turn's own processes are read synchronously: a few small /proc files each (a codex with its
+ * threads, mcp-host), well under a millisecond of waiting, where the same reads through promises
+ * cost about ten times the CPU (a host-tool turn's check: 21 → 9 ms of CPU, most of what is left is
+ * starting `ss`; docs/benchmarks.md, "The plugin's own CPU per turn"). The look at every process
+ * (descendantsFromParents) stays asynchronous: hundreds of files on a busy machine.
  */
 import { execFile } from "node:child_process"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import type * as Net from "node:net"
 import { helperPath } from "../HelperCommands.ts"
@@ -26,8 +33,16 @@ export type PeerAncestry =
   | { readonly kind: "foreign" }
   | { readonly kind: "unknown"; readonly reason: string }
 
-const socketInodeOfFd = async (fdPath: string): Promise<number | undefined> => {
-  const m = /^socket:\[(\d+)\]$/.exec(await Fs.readlink(fdPath).catch(() => ""))
+const readlinkOrEmpty = (path: string): string => {
+  try {
+    return FsSync.readlinkSync(path)
+  } catch {
+    return ""
+  }
+}
+
+const socketInodeOfFd = (fdPath: string): number | undefined => {
+  const m = /^socket:\[(\d+)\]$/.exec(readlinkOrEmpty(fdPath))
   return m === null ? undefined : Number(m[1])
 }
 
@@ -103,10 +118,20 @@ const parents = async (): Promise<Map<number, number>> => {
  * The direct children of `pid` from `/proc/<pid>/task/<tid>/children` (each thread lists those it
  * started); undefined where the kernel does not offer these files.
  */
-const childrenOf = async (pid: number): Promise<Array<number> | undefined> => {
-  const tasks = await Fs.readdir(`/proc/${pid}/task`).catch(() => undefined)
-  if (tasks === undefined) return []
-  const lists = await Promise.all(tasks.map((tid) => Fs.readFile(`/proc/${pid}/task/${tid}/children`, "latin1").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : ""))))
+const childrenOf = (pid: number): Array<number> | undefined => {
+  let tasks: Array<string>
+  try {
+    tasks = FsSync.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return []
+  }
+  const lists = tasks.map((tid) => {
+    try {
+      return FsSync.readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1")
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ENOENT" ? undefined : ""
+    }
+  })
   if (lists.some((l) => l === undefined) && lists.length > 0 && lists.every((l) => l === undefined)) return undefined
   return lists.flatMap((l) => (l ?? "").split(" ").filter((x) => x !== "").map(Number))
 }
@@ -123,7 +148,7 @@ export const descendantsOf = async (ancestor: number): Promise<Array<number>> =>
   while (queue.length > 0) {
     const pid = queue.shift()!
     if (out.includes(pid)) continue
-    const children = await childrenOf(pid)
+    const children = childrenOf(pid)
     if (children === undefined) return descendantsFromParents(ancestor)
     out.push(pid)
     queue.push(...children)
@@ -145,9 +170,14 @@ const descendantsFromParents = async (ancestor: number): Promise<Array<number>> 
   return out
 }
 
-const holdsSocket = async (pid: number, inode: number): Promise<boolean> => {
-  const fds = await Fs.readdir(`/proc/${pid}/fd`).catch(() => [] as Array<string>)
-  for (const fd of fds) if ((await socketInodeOfFd(`/proc/${pid}/fd/${fd}`)) === inode) return true
+const holdsSocket = (pid: number, inode: number): boolean => {
+  let fds: Array<string>
+  try {
+    fds = FsSync.readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return false
+  }
+  for (const fd of fds) if (socketInodeOfFd(`/proc/${pid}/fd/${fd}`) === inode) return true
   return false
 }
 
@@ -159,7 +189,7 @@ export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketP
   if (process.platform !== "linux") return { kind: "unknown", reason: `no /proc on ${process.platform}` }
   const fd = fdOf(socket)
   if (fd === undefined) return { kind: "unknown", reason: "the accepted socket has no file descriptor" }
-  const local = await socketInodeOfFd(`/proc/self/fd/${fd}`)
+  const local = socketInodeOfFd(`/proc/self/fd/${fd}`)
   if (local === undefined) return { kind: "unknown", reason: `fd ${fd} is not a socket in /proc/self/fd` }
   const ss = helperPath("ss")
   if (ss === undefined) return { kind: "unknown", reason: "the `ss` command (iproute2) is not installed" }
@@ -172,11 +202,11 @@ export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketP
   const peer = peerInodeFromSs(listing, local, socketPath)
   if (peer.kind === "unreadable") return { kind: "unknown", reason: peer.reason }
   const walked = await descendantsOf(ancestor)
-  for (const pid of walked) if (await holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
+  for (const pid of walked) if (holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
   // The children files can miss a process whose forking thread has just exited: before calling a
   // peer foreign, look again from every process's parent.
   for (const pid of await descendantsFromParents(ancestor)) {
-    if (!walked.includes(pid) && (await holdsSocket(pid, peer.inode))) return { kind: "descends", pid }
+    if (!walked.includes(pid) && holdsSocket(pid, peer.inode)) return { kind: "descends", pid }
   }
   return { kind: "foreign" }
 }

@@ -2,7 +2,6 @@
  * Where codex keeps a thread's rollout: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`,
  * older ones under `$CODEX_HOME/archived_sessions/`.
  */
-import type { Dirent } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 
@@ -15,36 +14,86 @@ const UUID = /^rollout-.+-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 /** The thread id in a rollout file name, if it has codex's shape. */
 export const threadIdOfRolloutPath = (path: string): string | undefined => UUID.exec(Path.basename(path))?.[1]
 
-const readDir = async (dir: string): Promise<Array<Dirent>> => {
+/** A directory's entry names, newest (greatest) first; empty when it is not there or not a directory. */
+export type DirectoryListing = (dir: string) => Promise<ReadonlyArray<string>>
+
+const newestFirst = (names: Array<string>) => names.sort().reverse()
+
+const missingDir = (e: unknown) => {
+  const code = (e as NodeJS.ErrnoException).code
+  return code === "ENOENT" || code === "ENOTDIR"
+}
+
+/** Reads the directory every time. */
+export const readListing: DirectoryListing = async (dir) => {
   try {
-    return await Fs.readdir(dir, { withFileTypes: true })
+    return newestFirst(await Fs.readdir(dir))
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === "ENOENT" || code === "ENOTDIR") return []
+    if (missingDir(e)) return []
     throw e
   }
 }
 
-/** Depth-first, newest name first, so the most recent day is searched first. */
-const search = async (dir: string, suffix: string): Promise<string | undefined> => {
-  const entries = (await readDir(dir)).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0))
-  for (const e of entries) {
-    if (e.isFile() && e.name.startsWith("rollout-") && e.name.endsWith(suffix)) return Path.join(dir, e.name)
+/**
+ * How long a directory must have stayed unchanged before its listing is trusted while its
+ * modification time stays: a file system that keeps times in whole seconds (or two) could
+ * otherwise give a change right after the read the same time.
+ */
+const SETTLED_MS = 3_000
+
+/**
+ * Listings kept while each directory's modification time (which an entry added, removed or
+ * renamed changes) stays what it was: a `stat` instead of a read. Only a directory that had not
+ * changed for SETTLED_MS when it was read is kept; the day codex writes in is read each time.
+ * A search for a thread that has no rollout yet reads every directory, and there is one a day:
+ * kept listings make it a stat per directory (docs/benchmarks.md, "The plugin's own CPU per turn").
+ */
+export const makeKeptListing = (): DirectoryListing => {
+  const kept = new Map<string, { readonly stamp: string; readonly names: ReadonlyArray<string> }>()
+  return async (dir) => {
+    let stamp: string
+    try {
+      const s = await Fs.stat(dir, { bigint: true })
+      if (!s.isDirectory()) return []
+      if (Date.now() - Number(s.mtimeMs) < SETTLED_MS) {
+        kept.delete(dir)
+        return readListing(dir)
+      }
+      stamp = `${s.dev}:${s.ino}:${s.mtimeNs}`
+    } catch (e) {
+      if (missingDir(e)) return []
+      throw e
+    }
+    const known = kept.get(dir)
+    if (known?.stamp === stamp) return known.names
+    const names = await readListing(dir)
+    kept.set(dir, { stamp, names })
+    return names
   }
-  for (const e of entries) {
-    if (!e.isDirectory()) continue
-    const hit = await search(Path.join(dir, e.name), suffix)
+}
+
+const isFile = (path: string) => Fs.stat(path).then((s) => s.isFile(), () => false)
+
+/** Depth-first, newest name first, so the most recent day is searched first. */
+const search = async (dir: string, suffix: string, list: DirectoryListing): Promise<string | undefined> => {
+  const names = await list(dir)
+  const rollouts = names.filter((n) => n.startsWith("rollout-") && n.endsWith(suffix))
+  for (const name of rollouts) if (await isFile(Path.join(dir, name))) return Path.join(dir, name)
+  for (const name of names) {
+    // Year, month and day directories; whatever else is there lists as empty.
+    if (name.startsWith("rollout-") && name.endsWith(".jsonl")) continue
+    const hit = await search(Path.join(dir, name), suffix, list)
     if (hit !== undefined) return hit
   }
   return undefined
 }
 
 /** Absolute path of the rollout of `threadId` under `codexHome`, or `undefined`. */
-export const locateRollout = async (codexHome: string, threadId: string): Promise<string | undefined> => {
+export const locateRollout = async (codexHome: string, threadId: string, list: DirectoryListing = readListing): Promise<string | undefined> => {
   if (!isValidThreadId(threadId)) return undefined
   const suffix = `-${threadId}.jsonl`
   return (
-    (await search(Path.resolve(codexHome, "sessions"), suffix)) ??
-    (await search(Path.resolve(codexHome, "archived_sessions"), suffix))
+    (await search(Path.resolve(codexHome, "sessions"), suffix, list)) ??
+    (await search(Path.resolve(codexHome, "archived_sessions"), suffix, list))
   )
 }

@@ -39,6 +39,20 @@ describe("SessionStore", () => {
       expect(record!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2"])
     }))
 
+  it.scoped("a thread another plugin remembered meanwhile is seen, and kept when this one remembers the next", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempState
+      const ours = yield* makeSessionStore(dir)
+      const theirs = yield* makeSessionStore(dir)
+      yield* ours.remember("a", "/ws", "t-1")
+      expect(yield* ours.lastThread("a", "/ws")).toEqual(Option.some("t-1"))
+      yield* theirs.remember("a", "/ws", "t-2")
+      expect(yield* ours.lastThread("a", "/ws")).toEqual(Option.some("t-2"))
+      yield* ours.remember("a", "/ws", "t-3")
+      const [record] = yield* theirs.list()
+      expect(record!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2", "t-3"])
+    }))
+
   it.scoped("concurrent turns of many agents all keep their thread", () =>
     Effect.gen(function* () {
       const store = yield* makeSessionStore(yield* tempState)
