@@ -49,7 +49,7 @@ describe("SessionStore", () => {
       yield* theirs.remember("a", "/ws", "t-2")
       expect(yield* ours.lastThread("a", "/ws")).toEqual(Option.some("t-2"))
       yield* ours.remember("a", "/ws", "t-3")
-      const [record] = yield* theirs.list()
+      const [record] = (yield* theirs.list()).records
       expect(record!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2", "t-3"])
     }))
 
