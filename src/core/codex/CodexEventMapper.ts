@@ -109,6 +109,13 @@ const sameSteps = (a: ReadonlyArray<PlanStep> | undefined, b: ReadonlyArray<Plan
 
 const failed = (code: FailureCode, message: string): TurnFailed => ({ _tag: "failed", code, message })
 
+/** The turn's failure code for each way codex's run can fail (PROTOCOL.md §4). */
+const RUN_FAILURE_CODE = {
+  CodexNotFound: "codex_not_found",
+  CodexExit: "codex_exit",
+  CodexOutputError: "codex_output"
+} as const satisfies Record<CodexRunError["_tag"], FailureCode>
+
 export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEventMapper => {
   let threadId: string | undefined
   let lastMessage: string | undefined
@@ -273,18 +280,9 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
     }
   }
 
-  const failedRun = (error: CodexRunError): TurnFailed => {
-    // codex's own account of a failed turn says more than the exit status that follows it.
-    if (failure !== undefined) return failed("turn_failed", failure)
-    switch (error._tag) {
-      case "CodexNotFound":
-        return failed("codex_not_found", error.message)
-      case "CodexExit":
-        return failed("codex_exit", error.message)
-      case "CodexOutputError":
-        return failed("codex_output", error.message)
-    }
-  }
+  // codex's own account of a failed turn says more than the exit status that follows it.
+  const failedRun = (error: CodexRunError): TurnFailed =>
+    failure !== undefined ? failed("turn_failed", failure) : failed(RUN_FAILURE_CODE[error._tag], error.message)
 
   const outcome = (): TurnOutcome => {
     if (failure !== undefined) return failed("turn_failed", failure)
