@@ -1,7 +1,7 @@
 /**
  * The turn core in process: the real TurnRunner over the real exec engine (CodexProcess, process
  * groups, rollouts, sessions, Turns, the bridge and the registry as the plugin builds them), with
- * the host's side and the config swapped for test doubles. A turn runs a fake codex
+ * the host's transport and the config swapped for test doubles. A turn runs a fake codex
  * (test/fixtures/fake-codex) in a temp CODEX_HOME and a temp workspace of its own, so the test can
  * find its codex in /proc by the workspace on its command line.
  */
@@ -67,23 +67,19 @@ export const withEnv = (vars: Record<string, string>) =>
       })
   )
 
-/** What the plugin told the host besides the turn's events. */
-export interface HostSide {
-  readonly logs: Array<{ readonly level: string; readonly message: string }>
-}
-
-/** The host's side: records `host/log`; a host tool call is refused (these turns offer none). */
-const testTransport = (host: HostSide) =>
-  Layer.succeed(
-    PluginTransport,
-    PluginTransport.of({
-      notify: () => Effect.void,
-      notifyTurnEvents: () => Effect.void,
-      request: (method) => Effect.fail(new HostCallError({ method, message: "no host in this test" })),
-      log: (level, message) => Effect.sync(() => void host.logs.push({ level, message })),
-      serve: () => Effect.void
-    })
-  )
+/** The host's side: a host tool call is refused (these turns offer none); nothing else is asked of it. */
+const testTransport = Layer.succeed(
+  PluginTransport,
+  PluginTransport.of({
+    notify: () => Effect.void,
+    notifyTurnEvents: () => Effect.void,
+    request: (method) => Effect.fail(new HostCallError({ method, message: "no host in this test" })),
+    reply: () => Effect.void,
+    replyError: () => Effect.void,
+    settle: () => Effect.void,
+    hostGone: Effect.void
+  })
+)
 
 /** The config in force, as after an `initialize` with it. */
 const testConfig = (config: Config) =>
@@ -107,7 +103,7 @@ const noAppServer = Layer.succeed(
 )
 
 /** The TurnRunner with the real exec engine under it, in `world`, with `config` over the fake codex. */
-export const turnRunnerLayer = (world: TurnWorld, host: HostSide, config: Partial<Config> = {}) => {
+export const turnRunnerLayer = (world: TurnWorld, config: Partial<Config> = {}) => {
   const paths = Layer.succeed(
     PluginPaths,
     PluginPaths.of({
@@ -130,7 +126,7 @@ export const turnRunnerLayer = (world: TurnWorld, host: HostSide, config: Partia
         SessionStoreLive,
         TurnsLive,
         testConfig({ ...defaultConfig, binary: FAKE_CODEX, engine: "exec", ...config }),
-        testTransport(host)
+        testTransport
       )
     ),
     Layer.provide(paths)

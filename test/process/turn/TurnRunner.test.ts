@@ -8,7 +8,6 @@ import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { Turns } from "../../../src/services/Turns.ts"
 import { processesMatching } from "../../support/Processes.ts"
 import {
-  type HostSide,
   makeTurnWorld,
   runTurn,
   streamParams,
@@ -20,13 +19,12 @@ import {
 const THREAD = "0199cccc-0000-7000-8000-000000000003"
 const FAKE_USAGE = { inputTokens: 10, cachedInputTokens: 2, outputTokens: 5, reasoningOutputTokens: 1 }
 
-/** A world, a host, and the runner over the fake codex in `mode`. */
+/** A world and the runner over the fake codex in `mode`. */
 const turnCore = (mode: string) =>
   Effect.gen(function* () {
     const world = yield* makeTurnWorld
     yield* withEnv({ FAKE_CODEX_MODE: mode, FAKE_CODEX_THREAD: THREAD })
-    const host: HostSide = { logs: [] }
-    return { world, host, layer: turnRunnerLayer(world, host) }
+    return { world, layer: turnRunnerLayer(world) }
   })
 
 /** codex's processes of this world's turn, found in /proc by the workspace on their command line. */
