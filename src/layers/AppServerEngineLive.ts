@@ -29,7 +29,16 @@ import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroup
 import { RolloutStore, type RolloutStoreShape } from "../services/RolloutStore.ts"
 import { Turns, type TurnsShape } from "../services/Turns.ts"
 import { ActiveConfig } from "../services/PluginConfig.ts"
-import { AppServerEngine, type AppServerEngineShape, type EngineSupport, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import {
+  AppServerEngine,
+  type AppServerEngineShape,
+  type EngineOutput,
+  type EngineSupport,
+  TurnEnded,
+  TurnFailure,
+  type TurnHooks,
+  type TurnPlan
+} from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 import { verifyAppServer } from "./AppServerSupport.ts"
 
@@ -487,7 +496,7 @@ export const makeAppServerEngine = (deps: {
         return { slot, chosen, queue, turnId, fromOffset, progress }
       })
 
-    const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
+    const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<EngineOutput, TurnFailure> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const tools = dynamicToolSet(plan.params.request.tools ?? [])
@@ -506,6 +515,7 @@ export const makeAppServerEngine = (deps: {
 
           const mapper = makeTurnItemMapper(tools.hostName)
           const usage = yield* Ref.make(ZERO_USAGE)
+          const lastMessage = yield* Ref.make<string | undefined>(undefined)
 
           const step = (signal: ThreadSignal) =>
             Effect.gen(function* () {
@@ -546,7 +556,10 @@ export const makeAppServerEngine = (deps: {
                     : new TurnFailure({ code: "turn_failed", message: oneLine(why ?? `codex ended the turn as ${status}`) })
                 )
               }
-              return { events: mapper.push(n), end: false }
+              const events = mapper.push(n)
+              // The turn's final message is its last agent message (TurnEnded, PROTOCOL.md §4).
+              for (const e of events) if (e.type === "message") yield* Ref.set(lastMessage, e.text)
+              return { events, end: false }
             })
 
           const live = Stream.fromQueue(queue).pipe(
@@ -557,8 +570,8 @@ export const makeAppServerEngine = (deps: {
           const after = Stream.fromIterableEffect(
             Effect.gen(function* () {
               const blocks = yield* toolBlocks(threadId, fromOffset, mapper.toolCallIds())
-              const u = yield* Ref.get(usage)
-              return [...blocks, { type: "usage", ...u } satisfies TurnEvent]
+              const ended = new TurnEnded({ finalMessage: yield* Ref.get(lastMessage), usage: yield* Ref.get(usage) })
+              return [...blocks, ended] satisfies ReadonlyArray<EngineOutput>
             })
           )
           const first: ReadonlyArray<TurnEvent> = [{ type: "turn.started", threadId, resumed: chosen.resumed }, ...chosen.notices]

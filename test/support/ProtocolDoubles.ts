@@ -3,7 +3,7 @@
  * plays a turn without codex, and stores and engines that answer only what a test asks of them.
  * Turns and ActiveConfig are the real layers, so admission, busy agents and cancel are real.
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -15,7 +15,7 @@ import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.
 import { RolloutNotFound, RolloutStore, ThreadInUse } from "../../src/services/RolloutStore.ts"
 import { SessionStore } from "../../src/services/SessionStore.ts"
 import { AppServerEngine, ExecEngine } from "../../src/services/TurnEngine.ts"
-import { TurnRunner } from "../../src/services/TurnRunner.ts"
+import { TurnRunner, type TurnSummary } from "../../src/services/TurnRunner.ts"
 import { Turns } from "../../src/services/Turns.ts"
 import { InMemoryTransport } from "./InMemoryStdio.ts"
 
@@ -51,20 +51,22 @@ export const TurnRunnerDouble = Layer.effect(
     const turns = yield* Turns
     const activeConfig = yield* ActiveConfig
     return {
-      run: (params, requestId) =>
-        Stream.unwrapScoped(
+      run: (params, requestId, write) =>
+        Effect.scoped(
           Effect.gen(function* () {
             yield* activeConfig.current
             const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
-            const started = Stream.make<Array<TurnEvent>>(
+            yield* write(Chunk.unsafeFromArray<TurnEvent>([
               { type: "turn.started", threadId: THREAD, resumed: false },
               { type: "message", itemId: "m1", text: "hello" }
-            )
-            const waits = JSON.stringify(params.request.messages).includes("wait for cancel")
-            const end: Stream.Stream<TurnEvent> = waits
-              ? Stream.fromEffect(Effect.as(turn.cancelled, { type: "turn.failed", code: "cancelled", message: "the turn was cancelled" } as const))
-              : Stream.make({ type: "turn.completed", finalMessage: "hello", usage: USAGE } as const)
-            return Stream.concat(started, end)
+            ]))
+            if (JSON.stringify(params.request.messages).includes("wait for cancel")) {
+              yield* turn.cancelled
+              yield* write(Chunk.of<TurnEvent>({ type: "turn.failed", code: "cancelled", message: "the turn was cancelled" }))
+              return { status: "cancelled", threadId: THREAD, usage: undefined } satisfies TurnSummary
+            }
+            yield* write(Chunk.of<TurnEvent>({ type: "turn.completed", finalMessage: "hello", usage: USAGE }))
+            return { status: "completed", threadId: THREAD, usage: USAGE } satisfies TurnSummary
           })
         )
     }
