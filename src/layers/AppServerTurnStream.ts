@@ -2,7 +2,7 @@
  * The app-server turn as a stream of canonical events (PROTOCOL.md §4, §8): `turn.started`, the
  * thread's notifications mapped as they come until codex completes the turn (or the app-server
  * ends), then the turn's `tool.block`s read from the rollout once it records every call codex
- * reported live, and the turn's `usage`.
+ * reported live, and last `TurnEnded` with the turn's final message and usage (or a TurnFailure).
  */
 import { Effect, Ref, Stream } from "effect"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
@@ -11,7 +11,7 @@ import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
 import type { AppServerError, ThreadSignal } from "../services/AppServerConnection.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
-import { TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { type EngineOutput, TurnEnded, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import type { SlotKeeper } from "./AppServerSlot.ts"
 import type { makeTurnStarter } from "./AppServerTurnStart.ts"
 
@@ -56,7 +56,7 @@ export const makeTurnStream = (deps: {
       )
     )
 
-  const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
+  const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<EngineOutput, TurnFailure> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         const tools = dynamicToolSet(plan.params.request.tools ?? [])
@@ -69,6 +69,7 @@ export const makeTurnStream = (deps: {
 
         const mapper = makeTurnItemMapper(tools.hostName)
         const usage = yield* Ref.make(ZERO_USAGE)
+        const lastMessage = yield* Ref.make<string | undefined>(undefined)
 
         const step = (signal: ThreadSignal) =>
           Effect.gen(function* () {
@@ -109,7 +110,10 @@ export const makeTurnStream = (deps: {
                   : new TurnFailure({ code: "turn_failed", message: oneLine(why ?? `codex ended the turn as ${status}`) })
               )
             }
-            return { events: mapper.push(n), end: false }
+            const events = mapper.push(n)
+            // The turn's final message is its last agent message (TurnEnded, PROTOCOL.md §4).
+            for (const e of events) if (e.type === "message") yield* Ref.set(lastMessage, e.text)
+            return { events, end: false }
           })
 
         const live = Stream.fromQueue(queue).pipe(
@@ -120,8 +124,8 @@ export const makeTurnStream = (deps: {
         const after = Stream.fromIterableEffect(
           Effect.gen(function* () {
             const blocks = yield* toolBlocks(threadId, fromOffset, mapper.toolCallIds())
-            const u = yield* Ref.get(usage)
-            return [...blocks, { type: "usage", ...u } satisfies TurnEvent]
+            const ended = new TurnEnded({ finalMessage: yield* Ref.get(lastMessage), usage: yield* Ref.get(usage) })
+            return [...blocks, ended] satisfies ReadonlyArray<EngineOutput>
           })
         )
         const first: ReadonlyArray<TurnEvent> = [{ type: "turn.started", threadId, resumed: chosen.resumed }, ...chosen.notices]

@@ -24,7 +24,7 @@ import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { type RolloutNotFound, type RolloutReadError, RolloutStore } from "../services/RolloutStore.ts"
 import { ToolBridge } from "../services/ToolBridge.ts"
-import { ExecEngine, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import { type EngineOutput, ExecEngine, TurnEnded, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 
 const failure = (code: TurnFailure["code"], message: string, cause?: unknown) =>
   new TurnFailure({ code, message, ...(cause === undefined ? {} : { cause }) })
@@ -72,7 +72,7 @@ export const ExecEngineLive = Layer.effect(
           )
         )
 
-    const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<TurnEvent, TurnFailure> =>
+    const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<EngineOutput, TurnFailure> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const { config, params } = plan
@@ -206,9 +206,8 @@ export const ExecEngineLive = Layer.effect(
               Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
               Effect.orElseSucceed(() => [])
             )
-            const events: Array<TurnEvent> = blocks.map(toToolBlockEvent)
-            if (outcome.usage) events.push({ type: "usage", ...outcome.usage })
-            return events
+            const ended = new TurnEnded({ finalMessage: outcome.finalMessage, usage: outcome.usage })
+            return [...blocks.map(toToolBlockEvent), ended] satisfies ReadonlyArray<EngineOutput>
           })
           return Stream.concat(live, Stream.flattenIterables(Stream.fromEffect(close)))
         })

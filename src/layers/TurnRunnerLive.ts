@@ -15,7 +15,18 @@ import { ActiveConfig } from "../services/PluginConfig.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
 import { RolloutStore } from "../services/RolloutStore.ts"
 import { SessionStore } from "../services/SessionStore.ts"
-import { AppServerEngine, type EngineSupport, ExecEngine, TurnFailure, type TurnEngineShape, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
+import {
+  AppServerEngine,
+  type EngineOutput,
+  type EngineSupport,
+  ExecEngine,
+  isTurnEnded,
+  type TurnEnded,
+  TurnFailure,
+  type TurnEngineShape,
+  type TurnHooks,
+  type TurnPlan
+} from "../services/TurnEngine.ts"
 import { ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
 import { type AdmittedTurn, Turns } from "../services/Turns.ts"
 import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
@@ -186,11 +197,11 @@ export const TurnRunnerLive = Layer.effect(
 /**
  * `turn.started` is the first event of every turn that reached codex: anything an engine says
  * before it (codex notices printed before `thread.started`) waits, and the runner's own notices
- * follow it. If no `turn.started` comes, what waited is sent before the terminal event.
+ * follow it. If no `turn.started` comes, what waited is sent before the turn's end.
  */
 export const startedFirst =
   (notices: ReadonlyArray<TurnEvent>) =>
-  <E>(events: Stream.Stream<TurnEvent, E>): Stream.Stream<TurnEvent, E> =>
+  <E>(outputs: Stream.Stream<EngineOutput, E>): Stream.Stream<EngineOutput, E> =>
     Stream.suspend(() => {
       let held: Array<TurnEvent> | undefined = [...notices]
       const release = () => {
@@ -198,14 +209,15 @@ export const startedFirst =
         held = undefined
         return out
       }
-      return events.pipe(
+      return outputs.pipe(
         Stream.mapChunks((chunk) => {
           if (held === undefined) return chunk
-          const out: Array<TurnEvent> = []
-          for (const event of chunk) {
-            if (held === undefined) out.push(event)
-            else if (event.type === "turn.started") out.push(event, ...release())
-            else held.push(event)
+          const out: Array<EngineOutput> = []
+          for (const output of chunk) {
+            if (held === undefined) out.push(output)
+            else if (isTurnEnded(output)) out.push(...release(), output)
+            else if (output.type === "turn.started") out.push(output, ...release())
+            else held.push(output)
           }
           return Chunk.unsafeFromArray(out)
         }),
@@ -214,33 +226,48 @@ export const startedFirst =
       )
     })
 
+/** The events that end a turn the engine finished (PROTOCOL.md §4): its usage, then `turn.completed`. */
+const completedEvents = (ended: TurnEnded): ReadonlyArray<TurnEvent> => {
+  const { finalMessage, usage } = ended
+  const completed: TurnEvent = {
+    type: "turn.completed",
+    ...(finalMessage === undefined ? {} : { finalMessage }),
+    ...(usage === undefined ? {} : { usage })
+  }
+  return usage === undefined ? [completed] : [{ type: "usage", ...usage }, completed]
+}
+
 /**
- * Exactly one terminal event: `turn.completed` with the last message and the turn's usage when
- * the engine's stream ends, `turn.failed` from a TurnFailure. A defect is a `codex_output` failure
+ * Exactly one terminal event, decided here alone: `turn.completed` (after the turn's `usage`) from
+ * the engine's `TurnEnded`, `turn.failed` from a TurnFailure. A defect is a `codex_output` failure
  * whose message stays one line; its details go to `onDefect` (host/log), never into the event.
  */
 export const withTerminalEvent =
   (onDefect: (cause: Cause.Cause<never>) => Effect.Effect<void>) =>
-  (events: Stream.Stream<TurnEvent, TurnFailure>): Stream.Stream<TurnEvent> =>
+  (outputs: Stream.Stream<EngineOutput, TurnFailure>): Stream.Stream<TurnEvent> =>
     Stream.suspend(() => {
-      let finalMessage: string | undefined
-      let usage: Usage | undefined
-      return events.pipe(
+      let ended: TurnEnded | undefined
+      return outputs.pipe(
         Stream.mapChunks((chunk) => {
-          for (const e of chunk) {
-            if (e.type === "message") finalMessage = e.text
-            else if (e.type === "usage") usage = { inputTokens: e.inputTokens, cachedInputTokens: e.cachedInputTokens, outputTokens: e.outputTokens, reasoningOutputTokens: e.reasoningOutputTokens }
+          // The engine's TurnEnded is its stream's last element (TurnEngine.ts).
+          let found = false
+          for (const output of chunk) if (isTurnEnded(output)) found = true
+          if (!found) return chunk as Chunk.Chunk<TurnEvent>
+          const events: Array<TurnEvent> = []
+          for (const output of chunk) {
+            if (isTurnEnded(output)) ended = output
+            else events.push(output)
           }
-          return chunk
+          return Chunk.unsafeFromArray(events)
         }),
         (s) =>
           Stream.concat(
             s,
-            Stream.sync((): TurnEvent => ({
-              type: "turn.completed",
-              ...(finalMessage === undefined ? {} : { finalMessage }),
-              ...(usage === undefined ? {} : { usage })
-            }))
+            Stream.suspend(() =>
+              ended === undefined
+                ? Stream.die(new Error("the turn's engine ended its stream without saying how the turn ended"))
+                : Stream.fromIterable(completedEvents(ended))
+            )
           ),
         Stream.catchAllCause((cause) => {
           if (Cause.isInterruptedOnly(cause)) return Stream.failCause(cause as Cause.Cause<never>)

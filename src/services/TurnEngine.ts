@@ -3,9 +3,12 @@
  * `exec` (one `codex exec --json` per turn) and `app-server` (a long-lived `codex app-server`,
  * PROTOCOL.md §8). The TurnRunner decides everything that does not depend on the engine
  * (admission, which thread, the prompt, cancel and timeout, the terminal event) and hands the
- * engine a `TurnPlan`; the engine streams the turn's events.
+ * engine a `TurnPlan`; the engine streams the turn's events and ends its stream with how the turn
+ * ended (`TurnEnded`, or a `TurnFailure`). The runner alone turns that into the turn's one terminal
+ * event and the answer's summary (PROTOCOL.md §2, §4): the engine never sends `turn.completed`,
+ * `turn.failed` or `usage` itself.
  */
-import { Context, Schema } from "effect"
+import { Context, Data, Schema } from "effect"
 import type { Effect, Stream } from "effect"
 import type { Config } from "../schemas/Config.ts"
 import { FailureCode } from "../schemas/Protocol.ts"
@@ -19,6 +22,24 @@ export class TurnFailure extends Schema.TaggedError<TurnFailure>()("TurnFailure"
   /** What went wrong underneath, kept for logs (never sent as the message). */
   cause: Schema.optional(Schema.Defect)
 }) {}
+
+/**
+ * The last element of an engine's stream when codex finished the turn: what the runner makes the
+ * `usage` and `turn.completed` events and the answer's usage from. A turn that did not finish ends
+ * the stream with a TurnFailure instead, so a stream that ends without a `TurnEnded` is a bug in
+ * the engine (the runner fails the turn with `codex_output`).
+ */
+export class TurnEnded extends Data.TaggedClass("TurnEnded")<{
+  /** codex's last agent message of the turn. */
+  readonly finalMessage: string | undefined
+  /** This turn's token usage (not the thread's total), if codex reported it. */
+  readonly usage: Usage | undefined
+}> {}
+
+/** What an engine's stream carries: the turn's events, then one `TurnEnded`. */
+export type EngineOutput = TurnEvent | TurnEnded
+
+export const isTurnEnded = (output: EngineOutput): output is TurnEnded => output instanceof TurnEnded
 
 export interface TurnPlan {
   readonly params: StreamParams
@@ -54,11 +75,12 @@ export interface TurnHooks {
 export interface TurnEngineShape {
   /**
    * The turn's events, in order: `turn.started` first, the live events, then the turn's
-   * `tool.block`s (codex's call ids, rollout order) and a `usage` event. The runner appends the
-   * terminal `turn.completed` (or `turn.failed` from a TurnFailure). Interrupting the stream ends
-   * the turn: every process, socket and temp file it opened is gone when the interruption returns.
+   * `tool.block`s (codex's call ids, rollout order), and last a `TurnEnded` with the final message
+   * and the turn's usage; or the stream fails with a TurnFailure. The runner makes the terminal
+   * event from either. Interrupting the stream ends the turn: every process, socket and temp file
+   * it opened is gone when the interruption returns.
    */
-  readonly run: (plan: TurnPlan, hooks: TurnHooks) => Stream.Stream<TurnEvent, TurnFailure>
+  readonly run: (plan: TurnPlan, hooks: TurnHooks) => Stream.Stream<EngineOutput, TurnFailure>
   /**
    * Makes sure no codex process of this engine holds the thread in memory or holds its writer
    * lock, so its rollout can be rewritten and the next turn reads the rewrite (app-server: unload).

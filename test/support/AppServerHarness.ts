@@ -15,7 +15,15 @@ import { defaultConfig, type Config } from "../../src/schemas/Config.ts"
 import type { ToolResult, ToolSpec, TurnEvent } from "../../src/schemas/Protocol.ts"
 import { PluginPaths, type PluginPathsShape } from "../../src/services/PluginPaths.ts"
 import { RolloutStore } from "../../src/services/RolloutStore.ts"
-import { AppServerEngine, type TurnEngineShape, type TurnFailure, type TurnHooks, type TurnPlan } from "../../src/services/TurnEngine.ts"
+import {
+  AppServerEngine,
+  isTurnEnded,
+  type TurnEnded,
+  type TurnEngineShape,
+  type TurnFailure,
+  type TurnHooks,
+  type TurnPlan
+} from "../../src/services/TurnEngine.ts"
 import { codexBin, codexOfflineArgs } from "./CodexOffline.ts"
 
 /** The codex under test (PLEXUM_TEST_CODEX_BIN, else the pinned one: see CodexOffline.ts). */
@@ -121,15 +129,16 @@ export const makeHooks = (
   }
 }
 
-/** Runs a turn to its end: its events, or the failure with the events before it. */
+/** Runs a turn to its end: its events and how it ended (`TurnEnded`), or the failure with the events before it. */
 export const runTurn = (engine: TurnEngineShape, plan: TurnPlan, hooks: TurnHooks) =>
   Effect.gen(function* () {
     const events: Array<TurnEvent> = []
+    let ended: TurnEnded | undefined
     const exit = yield* engine.run(plan, hooks).pipe(
-      Stream.runForEach((e) => Effect.sync(() => void events.push(e))),
+      Stream.runForEach((e) => Effect.sync(() => void (isTurnEnded(e) ? (ended = e) : events.push(e)))),
       Effect.either
     )
-    return { events, failure: exit._tag === "Left" ? (exit.left as TurnFailure) : undefined }
+    return { events, ended, failure: exit._tag === "Left" ? (exit.left as TurnFailure) : undefined }
   })
 
 export const threadOf = (events: ReadonlyArray<TurnEvent>): string => {

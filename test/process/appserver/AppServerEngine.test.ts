@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto"
 import { readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
+import { isTurnEnded } from "../../../src/services/TurnEngine.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
 import {
   assistantMessage,
@@ -40,7 +41,7 @@ describe("app-server engine", () => {
       const world = yield* makeWorld(server.baseUrl)
       const engine = yield* buildEngine(world)
       const { hooks, log } = makeHooks()
-      const { events, failure } = yield* runTurn(engine, makePlan(world, { text: "say hello" }), hooks)
+      const { ended, events, failure } = yield* runTurn(engine, makePlan(world, { text: "say hello" }), hooks)
       expect(failure?.message).toBeUndefined()
       expect(events[0]).toMatchObject({ type: "turn.started", resumed: false })
       expect(log.threads).toEqual([threadOf(events)])
@@ -52,7 +53,8 @@ describe("app-server engine", () => {
       expect(reasoning).toMatchObject({ text: "thinking about greetings" })
       const thoughts = events.filter((e) => e.type === "reasoning.delta" && reasoning?.type === "reasoning" && e.itemId === reasoning.itemId)
       expect(thoughts.map((d) => (d.type === "reasoning.delta" ? d.delta : "")).join("")).toBe("thinking about greetings")
-      expect(events.at(-1)).toEqual({ type: "usage", inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningOutputTokens: 0 })
+      // The turn ends with its final message and usage (the runner makes them the terminal events).
+      expect(ended).toMatchObject({ finalMessage: "hello from the app server", usage: { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningOutputTokens: 0 } })
     }))
 })
 
@@ -81,6 +83,7 @@ describe("app-server engine: tools", () => {
       yield* engine.run(makePlan(world, { text: "count" }), hooks).pipe(
         Stream.runForEach((e) =>
           Effect.sync(() => {
+            if (isTurnEnded(e)) return
             events.push(e)
             if (e.type === "message.delta" && deltaWhileHeld === undefined) {
               deltaWhileHeld = true
@@ -224,7 +227,7 @@ describe("app-server engine: lifetime", () => {
       expect(second.failure?.message).toBeUndefined()
       expect(second.events[0]).toEqual({ type: "turn.started", threadId: thread, resumed: true })
       expect(requestText(server.requests[1]!)).toContain("remember the word PELICAN")
-      expect(second.events.at(-1)).toEqual({ type: "usage", inputTokens: 7, cachedInputTokens: 0, outputTokens: 3, reasoningOutputTokens: 0 })
+      expect(second.ended?.usage).toEqual({ inputTokens: 7, cachedInputTokens: 0, outputTokens: 3, reasoningOutputTokens: 0 })
     }))
 
   it.scopedLive("cancelling a turn ends the command it started; the app-server serves the next turn", () =>
@@ -240,7 +243,7 @@ describe("app-server engine: lifetime", () => {
       const { hooks } = makeHooks()
       const started = yield* Deferred.make<void>()
       const fiber = yield* engine.run(makePlan(world, { text: "hang" }), hooks).pipe(
-        Stream.runForEach((e) => (e.type === "tool.started" ? Deferred.succeed(started, undefined) : Effect.void)),
+        Stream.runForEach((e) => (!isTurnEnded(e) && e.type === "tool.started" ? Deferred.succeed(started, undefined) : Effect.void)),
         Effect.fork
       )
       // A turn that ends before the point waited for fails the test at once instead of hanging it.

@@ -11,6 +11,7 @@ import { makeAppServerEngine } from "../../../src/layers/AppServerEngineLive.ts"
 import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
 import { makeRolloutStore } from "../../../src/layers/RolloutStoreLive.ts"
 import { makeTurns } from "../../../src/layers/TurnsLive.ts"
+import { isTurnEnded } from "../../../src/services/TurnEngine.ts"
 import { makeHooks, makePlan, makeWorld, runTurn, type AppServerWorld } from "../../support/AppServerHarness.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
 
@@ -102,7 +103,7 @@ describe("app-server engine with a fake app-server", () => {
       const { hooks } = makeHooks()
       const started = yield* Deferred.make<void>()
       const fiber = yield* engine.run(makePlan(world, { text: "hang" }), hooks).pipe(
-        Stream.runForEach((e) => (e.type === "turn.started" ? Deferred.succeed(started, undefined) : Effect.void)),
+        Stream.runForEach((e) => (!isTurnEnded(e) && e.type === "turn.started" ? Deferred.succeed(started, undefined) : Effect.void)),
         Effect.fork
       )
       // A turn that ends before the point waited for fails the test at once instead of hanging it.
