@@ -49,6 +49,7 @@ export const makeAppServerEngine = (deps: {
     const { run } = makeTurnStream({ keeper, starter, rollouts, settleMs: deps.options?.rolloutSettleMs ?? 2_000 })
     return {
       run,
+      keepsThread: loader.keepsThread(keeper),
       releaseThread: (threadId: string) =>
         unloader.release(keeper, threadId).pipe(Effect.withSpan("AppServerEngine.releaseThread")),
       support: (config) => keeper.support(config, controlTimeoutMs)

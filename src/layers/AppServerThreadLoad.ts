@@ -1,21 +1,22 @@
 /**
- * Loading the turn's thread into the shared app-server (PROTOCOL.md §4, §8): a new thread with
- * the turn's dynamic tools (`thread/start`, its tools recorded on disk), the loaded one when it
- * was loaded with the same settings, else the thread (re)loaded with this turn's settings
- * (`thread/resume`). It owns the loaded-thread records of the slot and the settings a thread is
- * loaded with.
+ * Loading the turn's thread into the shared app-server (PROTOCOL.md §4, §8), as the runner chose
+ * it (src/core/turn/ThreadChoice.ts): a new thread with the turn's dynamic tools (`thread/start`,
+ * its tools recorded on disk), the loaded one when it was loaded with the same settings, else the
+ * thread (re)loaded with this turn's settings (`thread/resume`). It owns the loaded-thread records
+ * of the slot, the settings a thread is loaded with, and the answer to whether a thread can go on
+ * with a turn's tools (`keepsThread`).
  */
 import { Effect, HashMap, Option, Ref } from "effect"
 import { compareVersions, RESUME_EXCLUDES_TURNS_FROM } from "../core/codex/AppServerArgs.ts"
 import { readThreadToolsKey, writeThreadToolsKey } from "../core/codex/AppServerThreadTools.ts"
 import { cliModel } from "../core/codex/CodexArgs.ts"
-import { NO_TOOLS_KEY, type DynamicToolSet } from "../core/codex/DynamicTools.ts"
+import { dynamicToolSet, NO_TOOLS_KEY, type DynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { ThreadResult } from "../schemas/AppServerWire.ts"
-import type { TurnEvent } from "../schemas/Protocol.ts"
+import type { ToolSpec, TurnEvent } from "../schemas/Protocol.ts"
 import type { AppServerError } from "../services/AppServerConnection.ts"
 import type { TurnPlan } from "../services/TurnEngine.ts"
 import { decodeAnswer } from "./AppServerReplies.ts"
-import type { Slot } from "./AppServerSlot.ts"
+import type { Slot, SlotKeeper } from "./AppServerSlot.ts"
 import type { ThreadUnloader } from "./AppServerThreadUnload.ts"
 
 /** The thread a turn runs on, as loaded. */
@@ -71,28 +72,8 @@ export const makeThreadLoader = (deps: { readonly toolsDir: string; readonly unl
         const threadId = yield* startThread(slot, tools, settings, settingsKey)
         return { threadId, resumed: false, notices: [], prompt: plan.prompt }
       }
+      // The runner resumes a thread only with the tools it was started with (keepsThread).
       const loaded = HashMap.get(yield* Ref.get(slot.threads), wanted)
-      const toolsKey = Option.isSome(loaded)
-        ? loaded.value.toolsKey
-        : yield* Effect.try(() => readThreadToolsKey(toolsDir, wanted) ?? NO_TOOLS_KEY).pipe(
-          // Unreadable: treated as "no tools", which may move the conversation to a new thread; say so.
-          Effect.catchAll((e) =>
-            Effect.as(Effect.logWarning(`cannot read the tool record of thread ${wanted}: ${String(e.error)}; taking it as a thread without tools`), NO_TOOLS_KEY)
-          )
-        )
-      if (toolsKey !== tools.key) {
-        // codex fixes a thread's dynamic tools (a fork keeps them too): the conversation moves to a
-        // new thread that carries it as a transcript, so the model is offered exactly this turn's tools.
-        if (Option.isSome(loaded)) yield* unloader.unload(slot, wanted)
-        const threadId = yield* startThread(slot, tools, settings, settingsKey)
-        const carried = plan.newThreadPrompt !== undefined
-        const notice: TurnEvent = {
-          type: "notice",
-          level: "info",
-          message: `the turn's tools differ from those of thread ${wanted}; the conversation continues on new thread ${threadId}${carried ? " with its transcript" : ""}`
-        }
-        return { threadId, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt }
-      }
       if (Option.isSome(loaded) && loaded.value.settingsKey === settingsKey) {
         return { threadId: wanted, resumed: true, notices: [], prompt: plan.prompt }
       }
@@ -105,7 +86,7 @@ export const makeThreadLoader = (deps: { readonly toolsDir: string; readonly unl
         ...(modern ? { excludeTurns: true } : {})
       })
       const { thread } = yield* decodeResume(answer)
-      yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey, settingsKey, lastUsed: Date.now() }))
+      yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey, lastUsed: Date.now() }))
       if (thread.id !== wanted) {
         const notice: TurnEvent = { type: "notice", level: "warn", message: `thread ${wanted} could not be resumed; codex answered with thread ${thread.id}` }
         return { threadId: thread.id, resumed: false, notices: [notice], prompt: plan.newThreadPrompt ?? plan.prompt }
@@ -113,11 +94,31 @@ export const makeThreadLoader = (deps: { readonly toolsDir: string; readonly unl
       return { threadId: wanted, resumed: true, notices: [], prompt: plan.prompt }
     })
 
+  /**
+   * Whether a turn with these tools can go on with the thread (the runner's thread choice asks,
+   * src/core/turn/ThreadChoice.ts): codex fixes a thread's dynamic tools at `thread/start` and
+   * `thread/resume` cannot change them. The loaded thread's record, else the one on disk.
+   */
+  const keepsThread = (keeper: SlotKeeper) => (threadId: string, tools: ReadonlyArray<ToolSpec>) =>
+    Effect.gen(function* () {
+      const slot = yield* keeper.current
+      const loaded = Option.isSome(slot) ? HashMap.get(yield* Ref.get(slot.value.threads), threadId) : Option.none()
+      const toolsKey = Option.isSome(loaded)
+        ? loaded.value.toolsKey
+        : yield* Effect.try(() => readThreadToolsKey(toolsDir, threadId) ?? NO_TOOLS_KEY).pipe(
+          // Unreadable: treated as "no tools", which may move the conversation to a new thread; say so.
+          Effect.catchAll((e) =>
+            Effect.as(Effect.logWarning(`cannot read the tool record of thread ${threadId}: ${String(e.error)}; taking it as a thread without tools`), NO_TOOLS_KEY)
+          )
+        )
+      return toolsKey === dynamicToolSet(tools).key
+    })
+
   /** The thread is idle from now on (the idle sweeper counts from here). */
   const markUsed = (slot: Slot, threadId: string) =>
     Ref.update(slot.threads, HashMap.modify(threadId, (t) => ({ ...t, lastUsed: Date.now() })))
 
-  return { load, markUsed }
+  return { load, keepsThread, markUsed }
 }
 
 export type ThreadLoader = ReturnType<typeof makeThreadLoader>
