@@ -1,14 +1,16 @@
 /**
- * CodexProcess on node:child_process. A thin layer of our own rather than
- * @effect/platform's CommandExecutor because its release sends TERM and then
- * waits for the exit forever, and because the hot path wants Buffer-level line
- * splitting (a newline byte never occurs inside a UTF-8 sequence, so lines are
- * cut before decoding and only a line in progress is kept: memory is bounded
- * by the largest line, not the turn).
+ * CodexProcess on node:child_process: spawns codex in its own process group, reads its stdout
+ * with the one line reader (src/core/LineStream.ts: Buffer lines, memory bounded by the largest
+ * line, not the turn) and decodes each line, ends what codex left behind. A thin layer of our own
+ * rather than @effect/platform's CommandExecutor because its release sends TERM and then waits for
+ * the exit forever.
  */
 import { Chunk, Deferred, Effect, Exit, FiberId, Layer, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as NodeStreams from "node:stream"
+import { PassThrough } from "node:stream"
+import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
 import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
 import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
@@ -31,65 +33,6 @@ export interface CodexProcessOptions {
   readonly stderrTailBytes?: number
   /** stdout bytes read ahead of a slow consumer before the pipe is paused; default 1 MiB. */
   readonly readAheadBytes?: number
-}
-
-/** Cuts stdout bytes into lines and decodes each; keeps only the line in progress. */
-export class CodexLineSplitter {
-  private parts: Array<Buffer> = []
-  private size = 0
-  private overflow = false
-
-  constructor(private readonly maxLineBytes: number) {}
-
-  push(buf: Buffer, out: Array<CodexEvent>): void {
-    let start = 0
-    for (;;) {
-      const nl = buf.indexOf(10, start)
-      if (nl === -1) return this.keep(buf.subarray(start))
-      this.line(buf, start, nl, out)
-      start = nl + 1
-    }
-  }
-
-  /** The last line when stdout ended without a newline. */
-  flush(out: Array<CodexEvent>): void {
-    if (this.size > 0) this.line(Buffer.alloc(0), 0, 0, out)
-  }
-
-  private keep(rest: Buffer) {
-    if (rest.length === 0) return
-    this.size += rest.length
-    if (this.overflow) return
-    if (this.size > this.maxLineBytes) {
-      this.overflow = true
-      this.parts = []
-    } else this.parts.push(rest)
-  }
-
-  private line(buf: Buffer, start: number, end: number, out: Array<CodexEvent>) {
-    const bytes = this.size + end - start
-    let text: string
-    if (this.size === 0) {
-      text = buf.toString("utf8", start, end) // the common case: the whole line is in this chunk
-    } else if (this.overflow || bytes > this.maxLineBytes) {
-      this.reset()
-      out.push(unparsed(`<a line of ${bytes} bytes, over the ${this.maxLineBytes}-byte limit>`, bytes))
-      return
-    } else {
-      this.parts.push(buf.subarray(start, end))
-      text = Buffer.concat(this.parts, bytes).toString("utf8")
-      this.reset()
-    }
-    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1)
-    if (text.length === 0 || text.trim().length === 0) return
-    out.push(decodeCodexLine(text, bytes))
-  }
-
-  private reset() {
-    this.parts = []
-    this.size = 0
-    this.overflow = false
-  }
 }
 
 interface Running extends DetachedChild {
@@ -147,85 +90,52 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
     return Effect.map(spawnDetached({ ...spec, env }, { stderrTailBytes, failure: toStartError(spec) }), (started) => {
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
-      spec.onSpawn?.(started.child.pid!)
-      return { ...started, pgid: started.child.pid!, mark, stdoutEnded: Deferred.unsafeMake<void>(FiberId.none), stdoutLink: stdoutLinkOf(started.child.pid!) }
+      const pid = started.child.pid!
+      if (spec.spawned !== undefined) Deferred.unsafeDone(spec.spawned, Exit.succeed(pid))
+      // The pipe's own end of file (or break), not the consumer's: what is left is in the read-ahead.
+      const stdoutEnded = Deferred.unsafeMake<void>(FiberId.none)
+      const ended = () => Deferred.unsafeDone(stdoutEnded, Exit.void)
+      started.child.stdout.once("end", ended).once("error", ended)
+      return { ...started, pgid: pid, mark, stdoutEnded, stdoutLink: stdoutLinkOf(pid) }
     })
   })
 
-/**
- * stdout's bytes until end of file, with backpressure: the pipe is paused once `readAheadBytes`
- * wait for the consumer. Raw bytes wait, not decoded events: a Buffer lives outside V8's young
- * generation, so a chunk that waits costs the garbage collector nothing, and each line is decoded
- * only when the turn pulls it, so its objects die young (docs/benchmarks.md, "100,000 codex events").
- *
- * Only end of file ends it, never a timer or codex's exit: on a busy machine codex's exit can be
- * handled before the pipe's last lines are read (CODEX.md). A process that inherited codex's stdout
- * could hold the pipe open past codex's exit; `endLeftovers` (in `run`) ends those, and the end of
- * file follows.
- */
-const readBytes = (run: Running, readAheadBytes: number) =>
-  Stream.async<Buffer>((emit) => {
-    const reachedEnd = () => Deferred.unsafeDone(run.stdoutEnded, Exit.void)
-    const out = run.child.stdout
-    // What arrives while the consumer is busy goes out as one chunk: a slow consumer gets bigger
-    // chunks (fewer trips through the stream) instead of a longer queue.
-    let pending: Array<Buffer> = []
-    let pendingBytes = 0
-    let finished = false
-    let waiting = false // a chunk waits for the consumer; the pipe is paused meanwhile
-    const finish = () => {
-      if (finished) return
-      if (pending.length > 0) void emit.chunk(Chunk.unsafeFromArray(pending))
-      finished = true
-      void emit.end()
-    }
-    const send = () => {
-      const chunk = Chunk.unsafeFromArray(pending)
-      pending = []
-      pendingBytes = 0
-      waiting = true
-      void emit.chunk(chunk).then(() => {
-        waiting = false
-        if (finished) return
-        if (pending.length > 0) send()
-        else if (out.isPaused()) out.resume()
-      })
-    }
-    out.on("data", (buf: Buffer) => {
-      if (finished) return
-      pending.push(buf)
-      pendingBytes += buf.length
-      if (!waiting) send()
-      else if (pendingBytes >= readAheadBytes) out.pause()
-    })
-    out.once("end", () => (reachedEnd(), finish()))
-    out.once("error", () => (reachedEnd(), finish())) // a broken pipe ends the output; the exit status reports the cause
-    return Effect.sync(() => {
-      finished = true
-      out.destroy()
-    })
-  }, 1)
+/** A stdout line as an event; an overlong one is an `<unparsed>` that says how long it was. */
+const decodeLine = (line: Line): CodexEvent | undefined => {
+  if (isOverlong(line)) return unparsed(`<a line of ${line.bytes} bytes, over the ${line.limit}-byte limit>`, line.bytes)
+  const text = lineText(line)
+  return text.trim().length === 0 ? undefined : decodeCodexLine(text, line.length)
+}
 
-/** stdout as decoded events: lines are cut and decoded as the consumer pulls the bytes. */
-const readEvents = (
-  run: Running,
-  onEvents: (events: ReadonlyArray<CodexEvent>) => void,
-  maxLineBytes: number,
-  readAheadBytes: number
-) =>
+/**
+ * stdout as decoded events, through the one line reader (src/core/LineStream.ts), until end of
+ * file: never a timer or codex's exit, since on a busy machine codex's exit can be handled before
+ * the pipe's last lines are read (CODEX.md). A process that inherited codex's stdout could hold the
+ * pipe open past codex's exit; `freePipe` (in `run`) ends those, and the end of file follows.
+ *
+ * The read-ahead bound: stdout flows into a buffer of `readAheadBytes` and pauses once it is full,
+ * so a slow consumer pushes back on codex through the pipe. Raw bytes wait, not decoded events: a
+ * Buffer lives outside V8's young generation, so bytes that wait cost the garbage collector
+ * nothing, and each line is decoded only when the turn pulls it, so its objects die young. What
+ * waits is read as one chunk at the next pull: a slow consumer gets bigger chunks, not a queue
+ * (docs/benchmarks.md, "100,000 codex events").
+ */
+const readEvents = (run: Running, maxLineBytes: number, readAheadBytes: number): Stream.Stream<CodexEvent> =>
   Stream.suspend(() => {
-    const splitter = new CodexLineSplitter(maxLineBytes)
-    const decoded = (take: (out: Array<CodexEvent>) => void) => {
-      const events: Array<CodexEvent> = []
-      take(events)
-      onEvents(events)
-      return Chunk.unsafeFromArray(events)
-    }
-    return Stream.concat(
-      Stream.mapChunks(readBytes(run, readAheadBytes), (bufs) => decoded((out) => {
-        for (const buf of bufs) splitter.push(buf, out)
-      })),
-      Stream.suspend(() => Stream.fromChunk(decoded((out) => splitter.flush(out))))
+    const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
+    // A broken pipe destroys the buffer with its error, which ends the lines below.
+    NodeStreams.pipeline(run.child.stdout, readAhead, () => {})
+    return readableLines(readAhead, { maxLineBytes }).pipe(
+      // A broken pipe ends the output; the exit status reports the cause.
+      Stream.catchAll(() => Stream.empty),
+      Stream.mapChunks((lines) => {
+        const events: Array<CodexEvent> = []
+        for (const line of lines) {
+          const event = decodeLine(line)
+          if (event !== undefined) events.push(event)
+        }
+        return Chunk.unsafeFromArray(events)
+      })
     )
   })
 
@@ -326,14 +236,15 @@ export const makeCodexProcess = (
           Effect.forkScoped
         )
         let unparsedLines = 0
-        const onEvents = (events: ReadonlyArray<CodexEvent>) => {
+        const seen = (events: Chunk.Chunk<CodexEvent>) => {
           for (const e of events) {
             if (e.type === "thread.started") threadId ??= e.thread_id
             else if (e.type === "<unparsed>") unparsedLines++
           }
+          return events
         }
         return Stream.concat(
-          readEvents(running, onEvents, maxLineBytes, options.readAheadBytes ?? 1024 * 1024),
+          Stream.mapChunks(readEvents(running, maxLineBytes, options.readAheadBytes ?? 1024 * 1024), seen),
           Stream.fromEffect(checkExit(running, () => threadId !== undefined, () => unparsedLines))
         )
       })

@@ -3,13 +3,13 @@
  * prepare (host-tool bridge, flags, temp files) → codex's lines as events → close (the turn's
  * tool blocks from the rollout, its usage). Everything it opens lives in the stream's scope.
  */
-import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Layer, Option, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { buildCodexArgs } from "../core/codex/CodexArgs.ts"
-import { makeCodexEventMapper } from "../core/codex/CodexEventMapper.ts"
+import { makeCodexEventMapper, type TurnFailed } from "../core/codex/CodexEventMapper.ts"
 import { isBridgeStartFailure } from "../core/bridge/HostToolFlags.ts"
 import { removeRunProfile, runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
@@ -22,7 +22,7 @@ import type { TurnEvent } from "../schemas/Protocol.ts"
 import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
-import { type RolloutNotFound, type RolloutReadError, RolloutStore } from "../services/RolloutStore.ts"
+import { RolloutStore } from "../services/RolloutStore.ts"
 import { ToolBridge } from "../services/ToolBridge.ts"
 import { type EngineOutput, ExecEngine, TurnEnded, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 
@@ -38,6 +38,10 @@ const codexEnv = (codexHome: string): Record<string, string | undefined> => {
   const { [ENV_TURN_TOKEN]: _inherited, ...env } = process.env
   return { ...env, CODEX_HOME: codexHome }
 }
+
+/** A Deferred's value now, if it has one: for a caller that asks synchronously (the bridge's peer check). */
+const valueNow = <A>(deferred: Deferred.Deferred<A>): A | undefined =>
+  Effect.runSync(Effect.map(Effect.flatMap(Deferred.poll(deferred), Effect.transposeOption), Option.getOrUndefined))
 
 const causeText = (e: unknown): string => {
   const c = (e as { cause?: unknown }).cause ?? e
@@ -83,11 +87,12 @@ export const ExecEngineLive = Layer.effect(
           // codex has read its run profile once it names the thread or calls a host tool, whichever
           // the plugin learns first (RunProfile.ts): the token and the system prompt in it need not
           // wait on disk for the turn's end. (The call comes through the bridge, not codex's stdout.)
-          let runProfile: string | undefined
-          const runProfileRead = Effect.suspend(() => (runProfile === undefined ? Effect.void : removeRunProfile(paths.codexHome, runProfile)))
+          // Both come after the profile is written: codex is started after it.
+          const runProfile = yield* Deferred.make<string>()
+          const runProfileRead = Effect.flatMap(Deferred.await(runProfile), (name) => removeRunProfile(paths.codexHome, name))
           // Only mcp-host processes below this turn's codex are served (besides the token check),
           // unless the operator turned that check off (config bridge_peer_check, docs/security.md).
-          let codexPid: number | undefined
+          const codexPid = yield* Deferred.make<number>()
           const socketPath =
             tools.length === 0
               ? undefined
@@ -97,9 +102,9 @@ export const ExecEngineLive = Layer.effect(
                   turnId,
                   tools,
                   turnToken,
-                  callTool: hooks.callHostTool,
-                  onCall: (e) => (e.phase === "started" ? runProfileRead : Effect.void),
-                  ...(config.bridge_peer_check ? { expectedAncestorPid: () => codexPid } : {})
+                  callTool: (name, args) => Effect.zipRight(runProfileRead, hooks.callHostTool(name, args)),
+                  // The bridge asks when a peer says hello, which is after codex started it.
+                  ...(config.bridge_peer_check ? { expectedAncestorPid: () => valueNow(codexPid) } : {})
                 })
                 .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
           // The system prompt and the host-tools server reach codex in a private per-run file, never argv.
@@ -110,10 +115,11 @@ export const ExecEngineLive = Layer.effect(
               ...(socketPath === undefined ? {} : { socketPath, turnToken })
             })
             .pipe(Effect.mapError((e) => failure("bridge", `cannot give codex the host tools: ${e.message}`, e)))
-          runProfile = yield* writeRunProfile(
+          const profileName = yield* writeRunProfile(
             paths.codexHome,
             runProfileToml({ developerInstructions: request.system, serverTables })
           ).pipe(Effect.mapError((e) => failure("codex_exit", e.message, e)))
+          yield* Deferred.succeed(runProfile, profileName)
           const exposedNames = new Map(exposeToolNames(tools.map((t) => t.name)).map((t) => [t.exposed, t.original]))
           const resumed = plan.resumeThreadId
           const rolloutBefore = yield* rolloutEnd(resumed, hooks)
@@ -128,7 +134,7 @@ export const ExecEngineLive = Layer.effect(
             resumeThreadId: resumed,
             outputSchemaFile: request.options?.outputSchema ? yield* outputSchemaFile(request.options.outputSchema) : undefined,
             images,
-            runProfile: runProfile!
+            runProfile: profileName
           })
           const mapper = makeCodexEventMapper({
             resumed: resumed !== undefined,
@@ -138,15 +144,11 @@ export const ExecEngineLive = Layer.effect(
             previousUsageTotal: plan.previousUsageTotal
           })
 
-          let runError: CodexRunError | undefined
+          // The thread's rollout, looked for once: first as soon as codex has ended the turn (it
+          // creates the file only after naming the thread), in the background while codex shuts
+          // down, so the turn's end only reads it. A search that missed is repeated at the end.
+          const findRolloutOnce = yield* Effect.cachedFunction((threadId: string) => rollouts.find(threadId))
           const turnScope = yield* Effect.scope
-          // The rollout is looked for once codex has ended the turn (it creates the file only after
-          // naming the thread) and while it shuts down, so the turn's end only reads it.
-          let rolloutSearch: Fiber.RuntimeFiber<string, RolloutNotFound | RolloutReadError> | undefined
-          const searchRollout = (threadId: string) =>
-            Effect.map(Effect.forkIn(rollouts.find(threadId), turnScope), (fiber) => {
-              rolloutSearch = fiber
-            })
           // Where a codex line becomes events: decoded by CodexProcess, mapped here.
           const live = mapChunksEffect(
             codex.run({
@@ -155,53 +157,48 @@ export const ExecEngineLive = Layer.effect(
               cwd: agent.workspace,
               env: codexEnv(paths.codexHome),
               stdin: plan.prompt.text,
-              onSpawn: (pid) => {
-                codexPid = pid
-              }
+              spawned: codexPid
             }),
             // No Effect.gen here: a generator per chunk kept each chunk reachable long enough for V8
             // to promote it (src/core/StreamPull.ts); only the chunk that starts the thread runs an effect.
             (chunk) => {
               const threadBefore = mapper.threadId()
+              const endedBefore = mapper.turnEnded()
               const out: Array<TurnEvent> = []
               for (const event of chunk) for (const e of mapper.onEvent(event)) out.push(e)
               const events = Chunk.unsafeFromArray(out)
               const threadId = mapper.threadId()
               // The thread is the runner's to remember and hold before codex's first event about it goes out.
               const started = threadBefore === undefined && threadId !== undefined
-              const search = threadId !== undefined && mapper.turnEnded() && rolloutSearch === undefined
+              const search = threadId !== undefined && !endedBefore && mapper.turnEnded()
               if (!started && !search) return Effect.succeed(events)
               return Effect.as(
                 Effect.zipRight(
                   started ? Effect.zipRight(runProfileRead, hooks.threadStarted(threadId!)) : Effect.void,
-                  search ? searchRollout(threadId!) : Effect.void
+                  search ? Effect.forkIn(Effect.ignore(findRolloutOnce(threadId!)), turnScope) : Effect.void
                 ),
                 events
               )
             }
-          ).pipe(
-            Stream.catchAll((e) => {
-              runError = e
-              return Stream.empty
-            })
           )
 
-          // After codex has ended: the outcome, the turn's tool blocks and its usage.
+          /** The TurnFailure of a turn codex failed; a codex_exit naming the host tools' server is the bridge's. */
+          const turnFailure = (outcome: TurnFailed, runError?: CodexRunError) => {
+            const bridgeDown = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
+            return bridgeDown
+              ? failure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`, runError)
+              : failure(outcome.code, outcome.message, runError)
+          }
+
+          // After codex has ended cleanly: the turn's tool blocks and how it ended.
           const close = Effect.gen(function* () {
-            const outcome = mapper.outcome(runError)
-            if (outcome._tag === "failed") {
-              const bridgeDown = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
-              return yield* bridgeDown
-                ? failure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`, runError)
-                : failure(outcome.code, outcome.message, runError)
-            }
+            const outcome = mapper.outcome()
+            if (outcome._tag === "failed") return yield* turnFailure(outcome)
             const threadId = mapper.threadId()
             if (threadId === undefined) return yield* failure("codex_output", "codex never announced a thread")
             // A thread codex switched to is read from its start; the one asked for from where it ended.
             const from = threadId === resumed ? rolloutBefore : 0
-            // A search that ran early and missed is repeated now.
-            const rolloutPath = rolloutSearch === undefined ? rollouts.find(threadId) : Effect.orElse(Fiber.join(rolloutSearch), () => rollouts.find(threadId))
-            const blocks = yield* rolloutPath.pipe(
+            const blocks = yield* Effect.orElse(findRolloutOnce(threadId), () => rollouts.find(threadId)).pipe(
               Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: from })),
               Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
               Effect.orElseSucceed(() => [])
@@ -209,7 +206,11 @@ export const ExecEngineLive = Layer.effect(
             const ended = new TurnEnded({ finalMessage: outcome.finalMessage, usage: outcome.usage })
             return [...blocks.map(toToolBlockEvent), ended] satisfies ReadonlyArray<EngineOutput>
           })
-          return Stream.concat(live, Stream.flattenIterables(Stream.fromEffect(close)))
+          return Stream.concat(
+            // A failed run ends the turn at once; codex's own account of it wins (CodexEventMapper).
+            Stream.catchAll(live, (runError) => Stream.fail(turnFailure(mapper.failedRun(runError), runError))),
+            Stream.flattenIterables(Stream.fromEffect(close))
+          )
         })
       )
 

@@ -1,12 +1,14 @@
 /**
  * A turn, top to bottom: admit it (config, model, agent, turn id), choose its thread, hand the
- * plan to the engine the config names, and end the engine's events with exactly one
- * `turn.completed` or `turn.failed`. Cancel and timeout interrupt the engine's stream, whose scope
- * ends everything the turn opened before the last event is sent (PROTOCOL.md §2).
+ * plan to the engine the config names, write the engine's events, and decide the turn's end once:
+ * exactly one `turn.completed` or `turn.failed` and the answer's summary, from how the engine's
+ * stream ended (`TurnEnded` or a TurnFailure, src/services/TurnEngine.ts). Cancel and timeout
+ * interrupt the engine's stream, whose scope ends everything the turn opened before the last
+ * event is sent (PROTOCOL.md §2).
  */
-import { Cause, Chunk, Effect, HashMap, Layer, Option, Schema, Stream, SynchronizedRef } from "effect"
+import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
-import { interruptWhenStopped } from "../core/StreamPull.ts"
+import { forEachChunk, interruptWhenStopped } from "../core/StreamPull.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
@@ -28,7 +30,7 @@ import {
   type TurnHooks,
   type TurnPlan
 } from "../services/TurnEngine.ts"
-import { ModelNotServed, TurnRunner, type TurnRunnerShape } from "../services/TurnRunner.ts"
+import { ModelNotServed, TurnRunner, type TurnRunnerShape, type TurnSummary } from "../services/TurnRunner.ts"
 import { type AdmittedTurn, Turns } from "../services/Turns.ts"
 import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
 
@@ -108,10 +110,10 @@ export const TurnRunnerLive = Layer.effect(
         } satisfies TurnPlan
       })
 
-    const hooksFor = (params: StreamParams, turn: AdmittedTurn, turnScope: Scope.Scope): TurnHooks => ({
+    const hooksFor = (params: StreamParams, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope): TurnHooks => ({
       threadStarted: (threadId) =>
         Effect.zipRight(
-          turn.holdThread(threadId),
+          Effect.zipRight(Ref.set(thread, threadId), turn.holdThread(threadId)),
           // The agent's thread memory is written while codex works, off the turn's critical path;
           // uninterruptible in the turn's scope, so the turn's release and its answer wait for it.
           Effect.forkIn(Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId)), turnScope)
@@ -121,10 +123,10 @@ export const TurnRunnerLive = Layer.effect(
     })
 
     /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
-    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, turnScope: Scope.Scope) =>
+    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
-          const hooks = hooksFor(params, turn, turnScope)
+          const hooks = hooksFor(params, turn, thread, turnScope)
           const engine = yield* engineFor(config, hooks)
           // The one thread choice; the engine says whether it can go on with a thread under this turn's tools.
           const choice = yield* chooseThread(params, engine.keepsThread)
@@ -133,8 +135,8 @@ export const TurnRunnerLive = Layer.effect(
         })
       )
 
-    const run: TurnRunnerShape["run"] = (params, requestId) =>
-      Stream.unwrapScoped(
+    const run: TurnRunnerShape["run"] = (params, requestId, write) =>
+      Effect.scoped(
         Effect.gen(function* () {
           const config = yield* activeConfig.current
           if (!config.supported_models.includes(params.modelId)) {
@@ -153,12 +155,15 @@ export const TurnRunnerLive = Layer.effect(
               Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
             )
           )
-          return body(params, config, turn, yield* Effect.scope).pipe(
-            // The engine's stream is interrupted and its scope has ended every process of the turn
-            // before the terminal event goes out.
-            (events) => interruptWhenStopped(events, stop),
-            withTerminalEvent((cause) => transport.log("error", "a turn failed on an internal error", { turnId: params.turnId, cause: Cause.pretty(cause) }))
-          )
+          const thread = yield* Ref.make<string | undefined>(undefined)
+          const outputs = interruptWhenStopped(body(params, config, turn, thread, yield* Effect.scope), stop)
+          // Returns once the engine's stream is over and its scope has ended every process of the
+          // turn: only then does the terminal event go out.
+          const engineExit = yield* Effect.exit(writeEvents(outputs, write))
+          const end = yield* turnEnd(engineExit, (cause) =>
+            Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
+          yield* write(Chunk.unsafeFromArray(end.events))
+          return { status: end.status, threadId: yield* Ref.get(thread), usage: end.usage } satisfies TurnSummary
         })
       )
 
@@ -198,59 +203,69 @@ export const startedFirst =
       )
     })
 
-/** The events that end a turn the engine finished (PROTOCOL.md §4): its usage, then `turn.completed`. */
-const completedEvents = (ended: TurnEnded): ReadonlyArray<TurnEvent> => {
-  const { finalMessage, usage } = ended
-  const completed: TurnEvent = {
-    type: "turn.completed",
-    ...(finalMessage === undefined ? {} : { finalMessage }),
-    ...(usage === undefined ? {} : { usage })
-  }
-  return usage === undefined ? [completed] : [{ type: "usage", ...usage }, completed]
+/**
+ * Writes the engine's events as they come; succeeds with its TurnEnded, the stream's last element
+ * (TurnEngine.ts), or undefined if the stream ended without one.
+ */
+export const writeEvents = (
+  outputs: Stream.Stream<EngineOutput, TurnFailure>,
+  write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>
+): Effect.Effect<TurnEnded | undefined, TurnFailure> =>
+  Effect.suspend(() => {
+    let ended: TurnEnded | undefined
+    // No Effect.gen per chunk: the hot path (src/core/StreamPull.ts).
+    const writeChunk = (chunk: Chunk.Chunk<EngineOutput>) => {
+      let found = false
+      for (const output of chunk) if (isTurnEnded(output)) found = true
+      if (!found) return write(chunk as Chunk.Chunk<TurnEvent>)
+      const events: Array<TurnEvent> = []
+      for (const output of chunk) {
+        if (isTurnEnded(output)) ended = output
+        else events.push(output)
+      }
+      return events.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(events))
+    }
+    return Effect.zipRight(forEachChunk(outputs, writeChunk), Effect.sync(() => ended))
+  })
+
+/** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */
+export interface TurnEnd {
+  readonly events: ReadonlyArray<TurnEvent>
+  readonly status: TurnSummary["status"]
+  readonly usage: Usage | undefined
 }
 
+const failedEnd = (code: TurnFailure["code"], message: string): TurnEnd => ({
+  events: [{ type: "turn.failed", code, message }],
+  status: code === "cancelled" ? "cancelled" : "failed",
+  usage: undefined
+})
+
 /**
- * Exactly one terminal event, decided here alone: `turn.completed` (after the turn's `usage`) from
- * the engine's `TurnEnded`, `turn.failed` from a TurnFailure. A defect is a `codex_output` failure
- * whose message stays one line; its details go to `onDefect` (host/log), never into the event.
+ * How a turn ended, decided here alone (PROTOCOL.md §4): `turn.completed` from the engine's
+ * `TurnEnded`, `turn.failed` from a TurnFailure. A defect, or an engine that ended without saying
+ * how, is a `codex_output` failure whose message stays one line; the details go to `onDefect`
+ * (host/log), never into the event. An interruption stays one.
  */
-export const withTerminalEvent =
-  (onDefect: (cause: Cause.Cause<never>) => Effect.Effect<void>) =>
-  (outputs: Stream.Stream<EngineOutput, TurnFailure>): Stream.Stream<TurnEvent> =>
-    Stream.suspend(() => {
-      let ended: TurnEnded | undefined
-      return outputs.pipe(
-        Stream.mapChunks((chunk) => {
-          // The engine's TurnEnded is its stream's last element (TurnEngine.ts).
-          let found = false
-          for (const output of chunk) if (isTurnEnded(output)) found = true
-          if (!found) return chunk as Chunk.Chunk<TurnEvent>
-          const events: Array<TurnEvent> = []
-          for (const output of chunk) {
-            if (isTurnEnded(output)) ended = output
-            else events.push(output)
-          }
-          return Chunk.unsafeFromArray(events)
-        }),
-        (s) =>
-          Stream.concat(
-            s,
-            Stream.suspend(() =>
-              ended === undefined
-                ? Stream.die(new Error("the turn's engine ended its stream without saying how the turn ended"))
-                : Stream.fromIterable(completedEvents(ended))
-            )
-          ),
-        Stream.catchAllCause((cause) => {
-          if (Cause.isInterruptedOnly(cause)) return Stream.failCause(cause as Cause.Cause<never>)
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) {
-            return Stream.make<[TurnEvent]>({ type: "turn.failed", code: failure.value.code, message: failure.value.message })
-          }
-          return Stream.concat(
-            Stream.execute(onDefect(Cause.stripFailures(cause))),
-            Stream.make<[TurnEvent]>({ type: "turn.failed", code: "codex_output", message: "internal error in the plugin (details in host/log)" })
-          )
-        })
-      )
-    })
+export const turnEnd = (
+  engineExit: Exit.Exit<TurnEnded | undefined, TurnFailure>,
+  onDefect: (cause: Cause.Cause<never>) => Effect.Effect<void>
+): Effect.Effect<TurnEnd> => {
+  const internal = (cause: Cause.Cause<never>) =>
+    Effect.as(onDefect(cause), failedEnd("codex_output", "internal error in the plugin (details in host/log)"))
+  if (Exit.isSuccess(engineExit)) {
+    const ended = engineExit.value
+    if (ended === undefined) return internal(Cause.die(new Error("the turn's engine ended its stream without saying how the turn ended")))
+    const { finalMessage, usage } = ended
+    const completed: TurnEvent = {
+      type: "turn.completed",
+      ...(finalMessage === undefined ? {} : { finalMessage }),
+      ...(usage === undefined ? {} : { usage })
+    }
+    return Effect.succeed({ events: usage === undefined ? [completed] : [{ type: "usage", ...usage }, completed], status: "completed", usage })
+  }
+  const cause = engineExit.cause
+  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const failure = Cause.failureOption(cause)
+  return Option.isSome(failure) ? Effect.succeed(failedEnd(failure.value.code, failure.value.message)) : internal(Cause.stripFailures(cause))
+}

@@ -5,7 +5,6 @@
  */
 import { Chunk, Effect, Option } from "effect"
 import { codexVersionVerdict } from "../core/codex/CodexVersionRange.ts"
-import { forEachChunk } from "../core/StreamPull.ts"
 import { runProgram } from "../core/doctor/DoctorRun.ts"
 import { method, RpcFailure, type RpcRouter } from "./RpcRouter.ts"
 import { ErrorCode } from "../schemas/JsonRpc.ts"
@@ -16,8 +15,7 @@ import {
   MutateParams,
   PROTOCOL_VERSION,
   StreamParams,
-  type StreamResult,
-  type Usage
+  type StreamResult
 } from "../schemas/Protocol.ts"
 import { ActiveConfig, loadConfig } from "../services/PluginConfig.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
@@ -120,30 +118,20 @@ export const makeProtocolRouter = Effect.gen(function* () {
     })
   )
 
-  /** Runs the turn's Stream, a `provider/event` batch per chunk, and answers from its events. */
+  /** Runs the turn: numbers its events, writes a `provider/event` batch per chunk, and answers with its summary. */
   const stream = method(StreamParams, (params, ctx) =>
     Effect.gen(function* () {
       let seq = 0
-      let threadId: string | undefined
-      let status: StreamResult["status"] = "failed"
-      let usage: Usage | undefined
-      yield* forEachChunk(runner.run(params, ctx.id), (chunk) => {
+      const summary = yield* runner.run(params, ctx.id, (events) => {
         const firstSeq = seq
-        for (const event of chunk) {
-          seq++
-          if (event.type === "turn.started") threadId = event.threadId
-          else if (event.type === "turn.completed") {
-            status = "completed"
-            usage = event.usage
-          } else if (event.type === "turn.failed") status = event.code === "cancelled" ? "cancelled" : "failed"
-        }
-        return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(chunk))
+        seq += events.length
+        return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(events))
       }).pipe(Effect.mapError(refusal))
       return {
         turnId: params.turnId,
-        status,
-        ...(threadId === undefined ? {} : { threadId }),
-        ...(usage === undefined ? {} : { usage })
+        status: summary.status,
+        ...(summary.threadId === undefined ? {} : { threadId: summary.threadId }),
+        ...(summary.usage === undefined ? {} : { usage: summary.usage })
       } satisfies StreamResult
     })
   )

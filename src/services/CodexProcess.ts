@@ -1,10 +1,11 @@
 /**
- * Runs one `codex exec --json` process and streams its decoded JSONL events.
+ * Runs one `codex exec --json` process and streams its decoded JSONL events (stdout read to its
+ * end of file through src/core/LineStream.ts), then an `<exited>` event or how codex failed.
  * The process runs in its own process group inside the stream's scope: when the
  * consumer stops (end, cancel, timeout, shutdown) the whole group is ended.
  */
 import { Context, Schema } from "effect"
-import type { Stream } from "effect"
+import type { Deferred, Stream } from "effect"
 import type { CodexEvent } from "../schemas/CodexEvent.ts"
 
 export interface CodexRunSpec {
@@ -15,8 +16,8 @@ export interface CodexRunSpec {
   readonly env: Record<string, string | undefined>
   /** Written to stdin, which is then closed (codex reads the prompt until EOF). */
   readonly stdin: string
-  /** Told codex's pid once it runs (the bridge serves only processes below it). */
-  readonly onSpawn?: (pid: number) => void
+  /** Completed with codex's pid once it runs (the bridge serves only processes below it). */
+  readonly spawned?: Deferred.Deferred<number>
 }
 
 /** The binary could not be started: not found or not executable. */

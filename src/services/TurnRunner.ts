@@ -1,11 +1,12 @@
 /**
- * Where a turn starts: one `provider/stream` request becomes one Stream of canonical TurnEvents
- * (PROTOCOL.md §2, §4), ending with exactly one `turn.completed` or `turn.failed`.
+ * Where a turn starts: one `provider/stream` request becomes the turn's canonical TurnEvents
+ * (PROTOCOL.md §2, §4), ending with exactly one `turn.completed` or `turn.failed`, and the
+ * summary its answer is made of. The runner decides both; its caller numbers and writes.
  */
 import { Context, Schema } from "effect"
-import type { Stream } from "effect"
+import type { Chunk, Effect } from "effect"
 import type { RpcId } from "../schemas/JsonRpc.ts"
-import type { StreamParams, TurnEvent } from "../schemas/Protocol.ts"
+import type { StreamParams, StreamResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
 import type { NotInitialized } from "./PluginConfig.ts"
 import type { AgentBusy, TurnIdInUse } from "./Turns.ts"
 
@@ -18,15 +19,28 @@ export class ModelNotServed extends Schema.TaggedError<ModelNotServed>()("ModelN
 /** Why a turn was refused before it started; a refused turn sends no event. */
 export type TurnRefused = NotInitialized | ModelNotServed | AgentBusy | TurnIdInUse
 
+/** What the `provider/stream` answer says of a turn that ran (PROTOCOL.md §2). */
+export interface TurnSummary {
+  readonly status: StreamResult["status"]
+  /** The turn's thread, once codex named it. */
+  readonly threadId: string | undefined
+  /** The turn's usage, when it completed with one. */
+  readonly usage: Usage | undefined
+}
+
 export interface TurnRunnerShape {
   /**
-   * The turn's events. Fails only with a refusal, before the first event; once admitted every
-   * problem ends the stream with a `turn.failed` event instead. Events come in chunks (one per
-   * piece of codex output), so a consumer can write a chunk at a time. Interrupting the stream
-   * ends the turn and everything it started; a `provider/cancel` (through Turns) ends it with
-   * `turn.failed {code: "cancelled"}`.
+   * Runs the turn, handing its events to `write` a chunk at a time (one chunk per piece of codex
+   * output), the terminal event last, and returns its summary once everything the turn started
+   * has ended. Fails only with a refusal, before any event; once admitted every problem ends the
+   * turn with a `turn.failed` event instead. Interrupting it ends the turn and everything it
+   * started; a `provider/cancel` (through Turns) ends it with `turn.failed {code: "cancelled"}`.
    */
-  readonly run: (params: StreamParams, requestId: RpcId) => Stream.Stream<TurnEvent, TurnRefused>
+  readonly run: (
+    params: StreamParams,
+    requestId: RpcId,
+    write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>
+  ) => Effect.Effect<TurnSummary, TurnRefused>
 }
 
 export class TurnRunner extends Context.Tag("TurnRunner")<TurnRunner, TurnRunnerShape>() {}

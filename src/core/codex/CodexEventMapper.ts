@@ -1,7 +1,7 @@
 /**
- * codex JSONL events → canonical TurnEvents (PROTOCOL.md §4), one mapper per turn.
- * The TurnRunner numbers the events, then appends the `tool.block`s, the `usage`
- * event and the final event from `outcome()`.
+ * codex JSONL events → canonical TurnEvents (PROTOCOL.md §4), one mapper per turn, and how the
+ * turn ended by codex's account (`outcome`, `failedRun`): the exec engine makes that its
+ * `TurnEnded` or TurnFailure, and the TurnRunner makes the terminal event from it.
  */
 import type { CodexEvent, CodexExited, CodexItem, CodexUsage } from "../../schemas/CodexEvent.ts"
 import type { FailureCode, LiveToolKind, TurnEvent, Usage } from "../../schemas/Protocol.ts"
@@ -20,6 +20,12 @@ export interface CodexEventMapperOptions {
   readonly previousUsageTotal?: Usage | undefined
 }
 
+export interface TurnFailed {
+  readonly _tag: "failed"
+  readonly code: FailureCode
+  readonly message: string
+}
+
 export type TurnOutcome =
   | {
     readonly _tag: "completed"
@@ -27,22 +33,20 @@ export type TurnOutcome =
     readonly finalMessage: string | undefined
     /** This turn's usage (the difference of codex's cumulative totals). */
     readonly usage: Usage | undefined
-    /** codex's cumulative total for the thread: remember it for the next turn. */
-    readonly usageTotal: Usage | undefined
   }
-  | { readonly _tag: "failed"; readonly code: FailureCode; readonly message: string }
+  | TurnFailed
 
 export interface CodexEventMapper {
   readonly onEvent: (event: CodexEvent) => ReadonlyArray<TurnEvent>
+  /** How the turn ended, once codex's stream has ended without an error. */
+  readonly outcome: () => TurnOutcome
   /**
-   * How the turn ended, once the codex stream has ended; pass the stream's error if it
-   * failed. codex's own `turn.failed` message wins over the exit status that follows it.
+   * How the turn ended when codex's stream failed: codex's own `turn.failed` message wins over
+   * the exit status that follows it.
    */
-  readonly outcome: (error?: CodexRunError) => TurnOutcome
+  readonly failedRun: (error: CodexRunError) => TurnFailed
   /** From `thread.started`. */
   readonly threadId: () => string | undefined
-  /** codex's cumulative usage from `turn.completed`: remember it for the thread's next turn. */
-  readonly usageTotal: () => Usage | undefined
   /** Whether codex has reported the turn's end (`turn.completed` or `turn.failed`). */
   readonly turnEnded: () => boolean
 }
@@ -103,22 +107,18 @@ interface PlanStep {
 const sameSteps = (a: ReadonlyArray<PlanStep> | undefined, b: ReadonlyArray<PlanStep>): boolean =>
   a !== undefined && a.length === b.length && a.every((s, i) => s.text === b[i]!.text && s.done === b[i]!.done)
 
-const failed = (code: FailureCode, message: string): TurnOutcome => ({ _tag: "failed", code, message })
+const failed = (code: FailureCode, message: string): TurnFailed => ({ _tag: "failed", code, message })
 
-/** The last event of a turn with this outcome. */
-export const finalEvent = (outcome: TurnOutcome): TurnEvent =>
-  outcome._tag === "failed"
-    ? { type: "turn.failed", code: outcome.code, message: outcome.message }
-    : {
-      type: "turn.completed",
-      ...(outcome.finalMessage !== undefined ? { finalMessage: outcome.finalMessage } : {}),
-      ...(outcome.usage !== undefined ? { usage: outcome.usage } : {})
-    }
+/** The turn's failure code for each way codex's run can fail (PROTOCOL.md §4). */
+const RUN_FAILURE_CODE = {
+  CodexNotFound: "codex_not_found",
+  CodexExit: "codex_exit",
+  CodexOutputError: "codex_output"
+} as const satisfies Record<CodexRunError["_tag"], FailureCode>
 
 export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEventMapper => {
   let threadId: string | undefined
   let lastMessage: string | undefined
-  let total: Usage | undefined
   let turnUsage: Usage | undefined
   let completed = false
   let failure: string | undefined
@@ -255,10 +255,9 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
         return onItem("completed", event.item)
       case "turn.completed": {
         completed = true
-        total = toUsage(event.usage)
         // A thread codex switched to has its own total: the old thread's is no baseline for it.
         const sameThread = options.resumeThreadId === undefined || threadId === options.resumeThreadId
-        turnUsage = usageDifference(total, sameThread ? options.previousUsageTotal : undefined)
+        turnUsage = usageDifference(toUsage(event.usage), sameThread ? options.previousUsageTotal : undefined)
         return []
       }
       case "turn.failed":
@@ -281,22 +280,15 @@ export const makeCodexEventMapper = (options: CodexEventMapperOptions): CodexEve
     }
   }
 
-  const outcome = (error?: CodexRunError): TurnOutcome => {
-    // codex's own account of a failed turn says more than the exit status that follows it.
+  // codex's own account of a failed turn says more than the exit status that follows it.
+  const failedRun = (error: CodexRunError): TurnFailed =>
+    failure !== undefined ? failed("turn_failed", failure) : failed(RUN_FAILURE_CODE[error._tag], error.message)
+
+  const outcome = (): TurnOutcome => {
     if (failure !== undefined) return failed("turn_failed", failure)
-    if (error !== undefined) {
-      switch (error._tag) {
-        case "CodexNotFound":
-          return failed("codex_not_found", error.message)
-        case "CodexExit":
-          return failed("codex_exit", error.message)
-        case "CodexOutputError":
-          return failed("codex_output", error.message)
-      }
-    }
     if (!completed) return failed("codex_output", unfinished(exited))
-    return { _tag: "completed", finalMessage: lastMessage, usage: turnUsage, usageTotal: total }
+    return { _tag: "completed", finalMessage: lastMessage, usage: turnUsage }
   }
 
-  return { onEvent, outcome, threadId: () => threadId, usageTotal: () => total, turnEnded: () => completed || failure !== undefined }
+  return { onEvent, outcome, failedRun, threadId: () => threadId, turnEnded: () => completed || failure !== undefined }
 }

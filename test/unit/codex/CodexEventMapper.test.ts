@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { finalEvent, makeCodexEventMapper, usageDifference, type CodexEventMapperOptions } from "../../../src/core/codex/CodexEventMapper.ts"
+import { makeCodexEventMapper, usageDifference, type CodexEventMapperOptions } from "../../../src/core/codex/CodexEventMapper.ts"
 import { decodeCodexLine, type CodexEvent } from "../../../src/schemas/CodexEvent.ts"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { CodexExit, CodexNotFound, CodexOutputError } from "../../../src/services/CodexProcess.ts"
@@ -56,8 +56,8 @@ describe.each(versions)("CodexEventMapper on recorded codex %s runs", (version) 
       { type: "message", itemId: itemIdOf(events, "agent_message"), text: "Hello! How can I help?" }
     ])
     const usage = { inputTokens: 1200, cachedInputTokens: 200, outputTokens: 40, reasoningOutputTokens: 12 }
-    expect(mapper.outcome()).toEqual({ _tag: "completed", finalMessage: "Hello! How can I help?", usage, usageTotal: usage })
-    expect(finalEvent(mapper.outcome())).toEqual({ type: "turn.completed", finalMessage: "Hello! How can I help?", usage })
+    // The runner makes this `turn.completed {finalMessage, usage}` (TurnRunnerLive turnEnd).
+    expect(mapper.outcome()).toEqual({ _tag: "completed", finalMessage: "Hello! How can I help?", usage })
     expect(mapper.threadId()).toBe(threadOf(events))
   })
 
@@ -76,7 +76,8 @@ describe.each(versions)("CodexEventMapper on recorded codex %s runs", (version) 
 
   it("resumed turn: usage is the difference from the thread's previous cumulative total", () => {
     const first = mapAll(recorded("exec-turn")).mapper.outcome()
-    const previous = first._tag === "completed" ? first.usageTotal : undefined
+    // A first turn's usage is the thread's whole total.
+    const previous = first._tag === "completed" ? first.usage : undefined
     const events = recorded("exec-turn-resumed")
     expect(threadOf(events)).toBe(threadOf(recorded("exec-turn")))
     const { mapper, out } = mapAll(events, { resumed: true, previousUsageTotal: previous })
@@ -84,8 +85,7 @@ describe.each(versions)("CodexEventMapper on recorded codex %s runs", (version) 
     const outcome = mapper.outcome()
     expect(outcome).toMatchObject({
       _tag: "completed",
-      usage: { inputTokens: 1200, cachedInputTokens: 200, outputTokens: 40, reasoningOutputTokens: 12 },
-      usageTotal: { inputTokens: 3600, cachedInputTokens: 600, outputTokens: 120, reasoningOutputTokens: 36 }
+      usage: { inputTokens: 1200, cachedInputTokens: 200, outputTokens: 40, reasoningOutputTokens: 12 }
     })
   })
 
@@ -115,8 +115,8 @@ describe.each(versions)("CodexEventMapper on recorded codex %s runs", (version) 
     const message = '{"error":{"message":"scripted failure for the fixture"}}'
     expect(out.at(-1)).toEqual({ type: "notice", level: "warn", message })
     const exit = new CodexExit({ status: 1, signal: null, stderrTail: "", message: "codex exited with status 1" })
-    expect(mapper.outcome(exit)).toEqual({ _tag: "failed", code: "turn_failed", message })
-    expect(finalEvent(mapper.outcome())).toEqual({ type: "turn.failed", code: "turn_failed", message })
+    expect(mapper.failedRun(exit)).toEqual({ _tag: "failed", code: "turn_failed", message })
+    expect(mapper.outcome()).toEqual({ _tag: "failed", code: "turn_failed", message })
   })
 })
 
@@ -125,10 +125,10 @@ describe("CodexEventMapper", () => {
 
   it("maps process errors to their failure codes", () => {
     const m = makeCodexEventMapper({ resumed: false })
-    expect(m.outcome(new CodexNotFound({ binary: "codex", message: "not found" }))).toMatchObject({ code: "codex_not_found" })
-    expect(m.outcome(new CodexExit({ status: 2, signal: null, stderrTail: "boom", message: "codex exited with status 2: boom" })))
+    expect(m.failedRun(new CodexNotFound({ binary: "codex", message: "not found" }))).toMatchObject({ code: "codex_not_found" })
+    expect(m.failedRun(new CodexExit({ status: 2, signal: null, stderrTail: "boom", message: "codex exited with status 2: boom" })))
       .toEqual({ _tag: "failed", code: "codex_exit", message: "codex exited with status 2: boom" })
-    expect(m.outcome(new CodexOutputError({ message: "no thread" }))).toMatchObject({ code: "codex_output" })
+    expect(m.failedRun(new CodexOutputError({ message: "no thread" }))).toMatchObject({ code: "codex_output" })
   })
 
   it("a stream that ends without turn.completed is unreadable output, not success", () => {
