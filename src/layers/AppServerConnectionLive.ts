@@ -5,7 +5,7 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Deferred, Effect, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -17,6 +17,7 @@ import {
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
+import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
@@ -40,37 +41,6 @@ export interface AppServerSpawn {
 
 const STDERR_TAIL = 8 * 1024
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
-
-/** stdout bytes → complete lines; a line over the bound is skipped (reported as one `null`). */
-const makeLineSplitter = (maxBytes: number) => {
-  let parts: Array<Buffer> = []
-  let size = 0
-  let skipping = false
-  return (chunk: Buffer): Array<string | null> => {
-    const out: Array<string | null> = []
-    let start = 0
-    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      if (skipping) out.push(null)
-      else {
-        // The common case, a whole line in one chunk, is decoded in place without a copy.
-        const line = parts.length === 0 ? chunk.toString("utf8", start, nl) : Buffer.concat([...parts, chunk.subarray(start, nl)]).toString("utf8")
-        if (line.trim() !== "") out.push(line)
-      }
-      parts = []
-      size = 0
-      skipping = false
-      start = nl + 1
-    }
-    if (start < chunk.length && !skipping) {
-      size += chunk.length - start
-      if (size > maxBytes) {
-        skipping = true
-        parts = []
-      } else parts.push(Buffer.from(chunk.subarray(start)))
-    }
-    return out
-  }
-}
 
 /**
  * The part of stderr worth a one-line message: codex's `Error:` line if it printed one, else its
@@ -110,6 +80,7 @@ const refusal = (method: string): { result: unknown } | { error: { code: number;
   }
 }
 
+const parseJson = (text: string): Either.Either<unknown, unknown> => Either.try(() => JSON.parse(text) as unknown)
 const decodeMessage = Schema.decodeUnknown(AppServerMessage)
 const decodeToolCall = Schema.decodeUnknown(DynamicToolCallParams)
 const decodeInitialize = Schema.decodeUnknown(InitializeResult)
@@ -209,18 +180,18 @@ export const startAppServerConnection = (
         )
       })
 
-    const dispatch = (line: string | null) =>
+    const dispatch = (read: Line) =>
       Effect.gen(function* () {
-        if (line === null) {
-          return yield* Effect.logWarning(`codex app-server wrote a line over ${spec.maxLineBytes ?? 64 * 1024 * 1024} bytes; skipped`)
+        if (isOverlong(read)) {
+          return yield* Effect.logWarning(`codex app-server wrote a line of ${read.bytes} bytes, over ${read.limit}; skipped`)
         }
-        let json: unknown
-        try {
-          json = JSON.parse(line)
-        } catch {
+        const line = lineText(read)
+        if (line.trim() === "") return
+        const json = parseJson(line)
+        if (Either.isLeft(json)) {
           return yield* Effect.logWarning(`codex app-server wrote a line that is not JSON: ${line.slice(0, 200)}`)
         }
-        const message = yield* decodeMessage(json).pipe(Effect.option)
+        const message = yield* decodeMessage(json.right).pipe(Effect.option)
         if (Option.isNone(message)) {
           return yield* Effect.logWarning(`codex app-server wrote a message of unknown shape: ${line.slice(0, 200)}`)
         }
@@ -245,17 +216,13 @@ export const startAppServerConnection = (
         } else yield* Deferred.succeed(waiting.value, m.result)
       })
 
-    const maxLine = spec.maxLineBytes ?? 64 * 1024 * 1024
-    yield* Stream.async<string | null>((emit) => {
-      const split = makeLineSplitter(maxLine)
-      child.stdout.on("data", (chunk: Buffer) => {
-        for (const line of split(chunk)) void emit.single(line)
-      })
-      child.stdout.once("end", () => void emit.end())
-      child.stdout.once("error", () => void emit.end())
-    }).pipe(
+    // The release above destroys stdout once the process is gone, not the reader: interrupted with
+    // the scope, it must not cut the pipe under an app-server still finishing its writes.
+    yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
       Stream.runForEach(dispatch),
+      // A broken pipe ends the reading as end of file does.
+      Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.
       Effect.catchAllCause((cause) => Effect.logError(`codex app-server reader failed: ${Cause.pretty(cause)}`)),
       Effect.zipRight(Deferred.succeed(stdoutEnded, undefined)),

@@ -6,9 +6,10 @@
  * interrupt the engine's stream, whose scope ends everything the turn opened before the last
  * event is sent (PROTOCOL.md §2).
  */
-import { Cause, Chunk, Effect, Either, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
+import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
 import { forEachChunk, interruptWhenStopped } from "../core/StreamPull.ts"
+import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
 import type { Config } from "../schemas/Config.ts"
@@ -35,12 +36,6 @@ import { ToolResult as ToolResultSchema } from "../schemas/Protocol.ts"
 
 const decodeToolResult = Schema.decodeUnknown(ToolResultSchema)
 const toolError = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
-
-/** The thread a turn resumes, and the notices that explain a thread it could not. */
-interface ThreadChoice {
-  readonly resume: Option.Option<{ readonly threadId: string; readonly rolloutPath: string }>
-  readonly notices: ReadonlyArray<TurnEvent>
-}
 
 export const TurnRunnerLive = Layer.effect(
   TurnRunner,
@@ -85,31 +80,7 @@ export const TurnRunnerLive = Layer.effect(
         })
       )
 
-    /**
-     * session.fresh → new; session.threadId, else the agent's last thread here → resume it if codex
-     * has its rollout; a thread without one is not an error: a new thread with the transcript,
-     * and a notice naming the thread that was asked for (PROTOCOL.md §4).
-     */
-    const chooseThread = (params: StreamParams) =>
-      Effect.gen(function* () {
-        const session = params.request.session ?? {}
-        if (session.fresh) return { resume: Option.none(), notices: [] } satisfies ThreadChoice
-        const wanted = session.threadId ?? Option.getOrUndefined(yield* sessions.lastThread(params.agent.agentId, params.agent.workspace))
-        if (wanted === undefined) return { resume: Option.none(), notices: [] } satisfies ThreadChoice
-        const found = yield* Effect.either(rollouts.find(wanted))
-        if (Either.isRight(found)) {
-          return { resume: Option.some({ threadId: wanted, rolloutPath: found.right }), notices: [] } satisfies ThreadChoice
-        }
-        if (found.left._tag === "RolloutReadError") {
-          yield* Effect.logWarning(`cannot look for the rollout of thread ${wanted}: ${found.left.message}`)
-        }
-        const notice: TurnEvent = {
-          type: "notice",
-          level: "warn",
-          message: `thread ${wanted} cannot be resumed (no rollout for it in CODEX_HOME): this turn starts a new thread carrying the conversation so far`
-        }
-        return { resume: Option.none(), notices: [notice] } satisfies ThreadChoice
-      })
+    const chooseThread = chooseThreadOf({ lastThread: sessions.lastThread, findRollout: rollouts.find })
 
     /**
      * codex's total for the thread before this turn, as its rollout last recorded it (every codex
@@ -155,10 +126,11 @@ export const TurnRunnerLive = Layer.effect(
     const body = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
-          const choice = yield* chooseThread(params)
-          const turnPlan = yield* plan(params, config, turn, choice)
           const hooks = hooksFor(params, turn, thread, turnScope)
           const engine = yield* engineFor(config, hooks)
+          // The one thread choice; the engine says whether it can go on with a thread under this turn's tools.
+          const choice = yield* chooseThread(params, engine.keepsThread)
+          const turnPlan = yield* plan(params, config, turn, choice)
           return engine.run(turnPlan, hooks).pipe(startedFirst(choice.notices))
         })
       )

@@ -12,7 +12,7 @@ import { Context, Data, Schema } from "effect"
 import type { Effect, Stream } from "effect"
 import type { Config } from "../schemas/Config.ts"
 import { FailureCode } from "../schemas/Protocol.ts"
-import type { StreamParams, ToolResult, TurnEvent, Usage } from "../schemas/Protocol.ts"
+import type { StreamParams, ToolResult, ToolSpec, TurnEvent, Usage } from "../schemas/Protocol.ts"
 
 /** A failure that ends the turn; the runner turns it into the turn's `turn.failed` event. */
 export class TurnFailure extends Schema.TaggedError<TurnFailure>()("TurnFailure", {
@@ -45,15 +45,17 @@ export interface TurnPlan {
   readonly params: StreamParams
   /** The config in force when the turn was admitted. */
   readonly config: Config
-  /** The thread to resume (its rollout exists), or undefined for a new thread. */
+  /**
+   * The thread to resume, as the runner chose it (src/core/turn/ThreadChoice.ts: its rollout
+   * exists and the engine keeps it under the turn's tools), or undefined for a new thread.
+   */
   readonly resumeThreadId: string | undefined
   /** What codex reads as the user's turn (a transcript first when a new thread carries history). */
   readonly prompt: { readonly text: string; readonly images: ReadonlyArray<string> }
   /**
-   * The prompt for a new thread (the transcript of `params.request.messages` first) when the
-   * engine cannot continue `resumeThreadId` itself: the app-server engine starts a new thread when
-   * the turn's tools differ from the ones the thread was started with (codex fixes a thread's
-   * dynamic tools).
+   * The prompt for a new thread (the transcript of `params.request.messages` first) when codex
+   * does not continue `resumeThreadId` after all (the app-server answers a resume with another
+   * thread).
    */
   readonly newThreadPrompt: { readonly text: string; readonly images: ReadonlyArray<string> }
   /** codex's cumulative usage of the resumed thread after its previous turn, if known. */
@@ -81,6 +83,12 @@ export interface TurnEngineShape {
    * it opened is gone when the interruption returns.
    */
   readonly run: (plan: TurnPlan, hooks: TurnHooks) => Stream.Stream<EngineOutput, TurnFailure>
+  /**
+   * Whether this engine can go on with the thread under the turn's tools; the runner's one thread
+   * choice asks it (src/core/turn/ThreadChoice.ts). Absent: always (exec passes the tools with each
+   * run); the app-server cannot go on with a thread started with other dynamic tools.
+   */
+  readonly keepsThread?: (threadId: string, tools: ReadonlyArray<ToolSpec>) => Effect.Effect<boolean>
   /**
    * Makes sure no codex process of this engine holds the thread in memory or holds its writer
    * lock, so its rollout can be rewritten and the next turn reads the rewrite (app-server: unload).

@@ -1,11 +1,12 @@
 // Drives the app-server engine Layer directly (no plugin around it): a temp CODEX_HOME and profile,
 // a workspace, the real codex (PLEXUM_TEST_CODEX_BIN overrides the pinned one, e.g. to run the same
 // tests against another version by hand) and the scripted model server.
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { chooseThread } from "../../src/core/turn/ThreadChoice.ts"
 import { AppServerEngineLive } from "../../src/layers/AppServerEngineLive.ts"
 import { TurnsLive } from "../../src/layers/TurnsLive.ts"
 import { ActiveConfigLive } from "../../src/layers/ActiveConfigLive.ts"
@@ -104,6 +105,22 @@ export const makePlan = (world: AppServerWorld, input: PlanInput): TurnPlan => (
   newThreadPrompt: { text: input.newThreadPrompt ?? input.text, images: [] },
   previousUsageTotal: undefined
 })
+
+/**
+ * The plan the runner would make for a turn that asks for `threadId` (`session.threadId`): the
+ * one thread choice (src/core/turn/ThreadChoice.ts) with this engine's `keepsThread`; a turn that
+ * does not resume it gets `newThreadPrompt`. Returns the choice's notices beside the plan.
+ */
+export const chosenPlan = (engine: TurnEngineShape, world: AppServerWorld, input: PlanInput & { readonly threadId: string }) =>
+  Effect.gen(function* () {
+    const rollouts = yield* buildRollouts(world)
+    const asked = makePlan(world, input)
+    const params = { ...asked.params, request: { ...asked.params.request, session: { threadId: input.threadId } } }
+    const choice = yield* chooseThread({ lastThread: () => Effect.succeed(Option.none()), findRollout: rollouts.find })(params, engine.keepsThread)
+    const resumeThreadId = Option.getOrUndefined(Option.map(choice.resume, (r) => r.threadId))
+    const text = resumeThreadId === undefined ? (input.newThreadPrompt ?? input.text) : input.text
+    return { plan: { ...makePlan(world, { ...input, text, resumeThreadId }), params }, notices: choice.notices }
+  })
 
 export interface HookLog {
   readonly threads: Array<string>

@@ -16,7 +16,7 @@ import {
   type ScriptedResponse,
   startScriptedModelServer
 } from "../../support/ScriptedModelServer.ts"
-import { buildEngine, buildRollouts, makeHooks, makePlan, makeWorld, runTurn, threadOf } from "../../support/AppServerHarness.ts"
+import { buildEngine, buildRollouts, chosenPlan, makeHooks, makePlan, makeWorld, runTurn, threadOf } from "../../support/AppServerHarness.ts"
 
 type Script = (req: ModelRequest) => ScriptedResponse | Promise<ScriptedResponse>
 
@@ -168,33 +168,30 @@ describe("app-server engine: tools", () => {
       const schema = { type: "object", properties: {} }
       const first = yield* runTurn(engine, makePlan(world, { text: "first turn", tools: [{ name: "alpha", inputSchema: schema }] }), hooks)
       const thread1 = threadOf(first.events)
-      const second = yield* runTurn(
-        engine,
-        makePlan(world, {
-          text: "second turn",
-          resumeThreadId: thread1,
-          tools: [{ name: "beta", inputSchema: schema }],
-          newThreadPrompt: "TRANSCRIPT user: first turn / assistant: ok\nNEW: second turn"
-        }),
-        hooks
-      )
+      // The thread choice asks the engine, which cannot go on with thread1 under other tools.
+      const moved = yield* chosenPlan(engine, world, {
+        text: "second turn",
+        threadId: thread1,
+        tools: [{ name: "beta", inputSchema: schema }],
+        newThreadPrompt: "TRANSCRIPT user: first turn / assistant: ok\nNEW: second turn"
+      })
+      expect(moved.plan.resumeThreadId).toBeUndefined()
+      const second = yield* runTurn(engine, moved.plan, hooks)
       expect(second.failure?.message).toBeUndefined()
       expect(second.events[0]).toMatchObject({ type: "turn.started", resumed: false })
       const thread2 = threadOf(second.events)
       expect(thread2).not.toBe(thread1)
       expect(log.threads).toEqual([thread1, thread2])
-      expect(second.events.some((e) => e.type === "notice" && e.message.includes(thread1))).toBe(true)
+      expect(moved.notices.some((e) => e.type === "notice" && e.message.includes(thread1))).toBe(true)
       const [req1, req2] = server.requests
       expect(toolNames(req1!)).toContain("alpha")
       expect(toolNames(req2!)).toContain("beta")
       expect(toolNames(req2!)).not.toContain("alpha")
       expect(requestText(req2!)).toContain("TRANSCRIPT user: first turn")
       // The same tools again: the thread goes on as it is.
-      const third = yield* runTurn(
-        engine,
-        makePlan(world, { text: "third turn", resumeThreadId: thread2, tools: [{ name: "beta", inputSchema: schema }] }),
-        hooks
-      )
+      const kept = yield* chosenPlan(engine, world, { text: "third turn", threadId: thread2, tools: [{ name: "beta", inputSchema: schema }] })
+      expect(kept.notices).toEqual([])
+      const third = yield* runTurn(engine, kept.plan, hooks)
       expect(third.events[0]).toMatchObject({ type: "turn.started", threadId: thread2, resumed: true })
     }))
 })
