@@ -128,16 +128,17 @@ export const makeTurnStarter = (deps: {
               .pipe(Effect.map(toDynamicToolResponse), Effect.forkIn(turnScope), Effect.flatMap((f) => f.await), Effect.flatten)
         )
       )
-      // A new thread has no rollout yet (offset 0); a resumed one that cannot be read would make
-      // earlier turns' calls look like this turn's, which the host must hear about.
-      const fromOffset = yield* rollouts.find(threadId).pipe(
-        Effect.flatMap(rollouts.endOffset),
-        Effect.catchAll((e) =>
-          chosen.resumed
-            ? Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
-            : Effect.succeed(0)
+      // A new thread has no rollout yet (offset 0; looking would walk all of CODEX_HOME's sessions
+      // for nothing); a resumed one that cannot be read would make earlier turns' calls look like
+      // this turn's, which the host must hear about.
+      const fromOffset = chosen.resumed
+        ? yield* rollouts.find(threadId).pipe(
+          Effect.flatMap(rollouts.endOffset),
+          Effect.catchAll((e) =>
+            Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
+          )
         )
-      )
+        : 0
       const request = plan.params.request
       const input = [
         { type: "text", text: chosen.prompt.text, text_elements: [] },
