@@ -1,3 +1,7 @@
+/**
+ * The manifest the plugin answers `initialize` with and `manifest` prints (PROTOCOL.md §2): its
+ * name, version (package.json's), executable and the models it serves.
+ */
 import { Schema } from "effect"
 import packageJson from "../../package.json" with { type: "json" }
 import type { Config } from "./Config.ts"
