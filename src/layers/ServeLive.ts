@@ -18,6 +18,7 @@ import { SessionStoreLive } from "./SessionStoreLive.ts"
 import { ToolBridgeLive } from "./ToolBridgeLive.ts"
 import { TurnRunnerLive } from "./TurnRunnerLive.ts"
 import { TurnsLive } from "./TurnsLive.ts"
+import { HostLoggerLive } from "../protocol/HostLogger.ts"
 
 /** stdin/stdout as lines, and the RPC peer on them (the dispatcher is src/protocol/RpcDispatcher.ts). */
 const Transport = PluginTransportLive.pipe(Layer.provideMerge(StdioLinesLive))
@@ -27,7 +28,8 @@ const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(ProcessGroupsLive)
 )
 
-export const ServeLive = TurnRunnerLive.pipe(
+/** The services, and the one logger while serving: every `Effect.log*` reaches the host (HostLogger.ts). */
+export const ServeLive = Layer.mergeAll(TurnRunnerLive, HostLoggerLive).pipe(
   Layer.provideMerge(Engines),
   Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, Transport))
 )

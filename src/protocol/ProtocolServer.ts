@@ -3,7 +3,6 @@
  * `serve` only, so other commands do not pay for turn services.
  */
 import { Effect } from "effect"
-import { HostLoggerLive } from "./HostLogger.ts"
 import { makeProtocolRouter } from "./ProtocolHandlers.ts"
 import { serveRequests } from "./RpcDispatcher.ts"
 import { ProcessGroups } from "../services/ProcessGroups.ts"
@@ -66,4 +65,4 @@ export const serveProtocol = Effect.gen(function* () {
   yield* stateMadePrivate
   yield* Effect.forkScoped(reapOrphans)
   yield* serveRequests(router)
-}).pipe(Effect.provide(HostLoggerLive))
+})
