@@ -97,8 +97,7 @@ export const ExecEngineLive = Layer.effect(
                   turnId,
                   tools,
                   turnToken,
-                  callTool: hooks.callHostTool,
-                  onCall: (e) => (e.phase === "started" ? runProfileRead : Effect.void),
+                  callTool: (name, args) => Effect.zipRight(runProfileRead, hooks.callHostTool(name, args)),
                   ...(config.bridge_peer_check ? { expectedAncestorPid: () => codexPid } : {})
                 })
                 .pipe(Effect.mapError((e) => failure("bridge", e.message, e)))
