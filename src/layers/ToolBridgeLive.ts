@@ -144,7 +144,6 @@ export const makeToolBridge = Effect.gen(function* () {
     const server = Net.createServer()
     const connections = new Set<Net.Socket>()
     let waitingPeers = 0
-    let nextCallId = 0
     // Only a socket we bound is ours to unlink: a failed bind may have met a live plugin's.
     let bound = false
 
@@ -191,31 +190,14 @@ export const makeToolBridge = Effect.gen(function* () {
       if (original === undefined) {
         return Effect.sync(() => reply(errorResult(`unknown tool: ${request.name}`)))
       }
-      const callId = request.callId ?? `bridge-${options.turnId}-${nextCallId++}`
-      const input = request.arguments ?? {}
-      const notify = (event: Parameters<NonNullable<ServeOptions["onCall"]>>[0]) =>
-        options.onCall === undefined
-          ? Effect.void
-          : options.onCall(event).pipe(Effect.catchAllCause((c) => Effect.logWarning("onCall failed", c)))
-      const call =
-        options.callTimeoutMs === undefined
-          ? options.callTool(original, input)
-          : options.callTool(original, input).pipe(
-              Effect.timeoutTo({
-                duration: options.callTimeoutMs,
-                onSuccess: (r) => r,
-                onTimeout: () => errorResult(`tool ${original} did not finish in ${options.callTimeoutMs} ms`)
-              })
-            )
+      const call = options.callTool(original, request.arguments ?? {})
       return Effect.gen(function* () {
-        yield* notify({ phase: "started", callId, name: original, input })
         const result = yield* call.pipe(
           Effect.catchAllCause((cause) =>
             Effect.succeed(errorResult(`tool ${original} failed: ${Cause.pretty(cause).split("\n")[0]}`))
           )
         )
         reply(result)
-        yield* notify({ phase: "completed", callId, name: original, input, result })
       }).pipe(
         Effect.onInterrupt(() =>
           Effect.sync(() => reply(errorResult(`the turn ended before tool ${original} finished`)))

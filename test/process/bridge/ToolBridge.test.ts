@@ -1,7 +1,7 @@
 // The plugin's listener (PROTOCOL.md §7): a private socket per agent, recovered after a crash,
 // never stolen from a live plugin, speaking only to the agent it serves.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -193,14 +193,26 @@ describe("ToolBridge.serve", () => {
     })
   )
 
-  it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
+  it.scopedLive("when the turn ends, answers a call still running with isError, then hangs up", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.never, callTimeoutMs: 200 })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
-      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
-      expect(result.isError).toBe(true)
-      expect(textOf(result)).toMatch(/did not finish in 200 ms/)
+      const path = socketPathFor(profile, "a")!
+      const started = yield* Deferred.make<void>()
+      const turn = yield* Scope.make()
+      yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never) }).pipe(
+        Scope.extend(turn)
+      )
+      const answers = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "call", id: 3, name: "echo", arguments: {} }], 3).pipe(
+        Effect.fork
+      )
+      yield* Deferred.await(started)
+      yield* Scope.close(turn, Exit.void)
+      // Two answers, then the plugin hung up (a third never comes).
+      expect(yield* Fiber.join(answers)).toEqual([
+        { type: "welcome", turnId: "t" },
+        { type: "result", id: 3, result: { content: [{ type: "text", text: "the turn ended before tool echo finished" }], isError: true } }
+      ])
+      expect(Fs.existsSync(path)).toBe(false)
     })
   )
 })
