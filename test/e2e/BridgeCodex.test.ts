@@ -10,7 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile.ts"
-import { codexNamespaceFor, serverNameFor } from "../../src/core/bridge/ServerName.ts"
+import { serverNameFor } from "../../src/core/bridge/ServerName.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
@@ -31,7 +31,9 @@ import {
 import { MCP_HOST_ENTRY, REPO } from "../process/bridge/BridgeKit.ts"
 
 const AGENT = "agent-1"
-const NAMESPACE = codexNamespaceFor(serverNameFor(AGENT)) // mcp__plexum_host_agent_1
+// The namespace the model sees the agent's tools under: mcp__ and the server's name with - as _
+// (CODEX.md "MCP servers"; serverNameFor(AGENT) is plexum-host-agent-1-<hash>).
+const NAMESPACE = `mcp__${serverNameFor(AGENT).replace(/[^A-Za-z0-9_]/g, "_")}`
 
 const tools: ReadonlyArray<ToolSpec> = [
   {
