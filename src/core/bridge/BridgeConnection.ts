@@ -11,7 +11,7 @@
  */
 import { Cause, Chunk, Effect, FiberSet, Option, Ref, Schema, Stream } from "effect"
 import type * as Net from "node:net"
-import { isOverlong, type Line, lineText, readableLines } from "../LineStream.ts"
+import { isOverlong, type Line, lineText, type ReadFailed, readableLines } from "../LineStream.ts"
 import { BRIDGE_WIRE_VERSION, MAX_BRIDGE_LINE_CHARS } from "../../schemas/BridgeEnv.ts"
 import { type CallRequest, type ExposedToolSpec, type Hello, PeerMessage, type PluginMessage } from "../../schemas/BridgeWire.ts"
 import type { ToolResult } from "../../schemas/Protocol.ts"
@@ -117,10 +117,10 @@ export const serveConnection = (socket: Net.Socket, turn: BridgeTurn): Effect.Ef
         Stream.rechunk(readableLines(socket, { maxLineBytes: MAX_BRIDGE_LINE_CHARS, firstLineMaxBytes: HELLO_MAX_BYTES }, { closeOnDone: false }), 1)
       )
       /** The next line; none at the end of input (a read error ends it too: the socket is gone). */
-      const nextLine: Effect.Effect<Option.Option<Line>> = pull.pipe(
-        Effect.map(Chunk.head),
-        Effect.catchAll(() => Effect.succeedNone)
+      const pullLine: Effect.Effect<Option.Option<Line>, Option.Option<ReadFailed>> = Effect.flatMap(pull, (chunk) =>
+        Chunk.isEmpty(chunk) ? pullLine : Effect.succeed(Chunk.head(chunk))
       )
+      const nextLine = Effect.catchAll(pullLine, () => Effect.succeed(Option.none<Line>()))
 
       /** Lines up to the first message read; an unreadable line is answered and skipped. */
       const nextMessage: Effect.Effect<Option.Option<PeerMessage> | { readonly overlong: number }> = Effect.flatMap(
@@ -203,9 +203,7 @@ export const serveConnection = (socket: Net.Socket, turn: BridgeTurn): Effect.Ef
       // Created after the socket: closed before it, so every running call answers first.
       const calls = yield* FiberSet.make<void>()
       const answer = (request: CallRequest) => {
-        const hostName = turn.hostName.get(request.name)
         const reply = (result: ToolResult) => send({ type: "result", id: request.id, result })
-        if (hostName === undefined) return reply(errorResult(`unknown tool: ${request.name}`))
         if (unverified !== undefined) {
           // Fails closed: a call from a process that cannot be told apart is not run.
           return Effect.zipRight(
@@ -213,6 +211,8 @@ export const serveConnection = (socket: Net.Socket, turn: BridgeTurn): Effect.Ef
             reply(errorResult(unverifiedCall(request.name, unverified)))
           )
         }
+        const hostName = turn.hostName.get(request.name)
+        if (hostName === undefined) return reply(errorResult(`unknown tool: ${request.name}`))
         // Forked uninterruptible, so even a call interrupted before it starts is answered; only
         // the host call itself is interruptible.
         return Effect.uninterruptibleMask((restore) =>
