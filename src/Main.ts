@@ -1,6 +1,7 @@
 /**
- * The plugin executable: `serve` (default), `manifest`, `mcp-host`, `rollout`.
- * Layers are provided once here; each command lives in src/commands/.
+ * The plugin executable: `serve` (default), `manifest`, `mcp-host`, `rollout`, `doctor`.
+ * Each command lives in src/commands/; the layer it runs on is chosen here and provided once
+ * (src/layers/MainLive.ts).
  */
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -10,14 +11,26 @@ import { Console, Effect, Layer, Logger } from "effect"
 import { doctorCommand } from "./commands/DoctorCommand.ts"
 import { manifestCommand } from "./commands/ManifestCommand.ts"
 import { mcpHostCommand } from "./commands/McpHostCommand.ts"
-import { rolloutCommand } from "./commands/RolloutCommand.ts"
-import { serve, serveCommand } from "./commands/ServeCommand.ts"
-import { MainLive } from "./layers/MainLive.ts"
+import { makeRolloutCommand } from "./commands/RolloutCommand.ts"
+import { serveCommand, serveProtocol } from "./commands/ServeCommand.ts"
+import { DoctorLive, MainLive, RolloutToolsLive, ServeLive } from "./layers/MainLive.ts"
 import { EXECUTABLE_NAME, PLUGIN_VERSION } from "./schemas/Manifest.ts"
 
-const root = Command.make(EXECUTABLE_NAME, {}, () => serve).pipe(
+/**
+ * When `serve` returns, stdin has ended and everything the plugin owns is closed (ServeLive
+ * released): exit 0 even if a stray handle lingers.
+ */
+const exitWhenServed = <E, R>(served: Effect.Effect<void, E, R>) => Effect.zipRight(served, Effect.sync(() => process.exit(0)))
+
+const root = Command.make(EXECUTABLE_NAME, {}, () => exitWhenServed(Effect.provide(serveProtocol, ServeLive))).pipe(
   Command.withDescription("Plexum provider plugin that runs agents on the OpenAI Codex CLI."),
-  Command.withSubcommands([serveCommand, manifestCommand, mcpHostCommand, rolloutCommand, doctorCommand])
+  Command.withSubcommands([
+    serveCommand.pipe(Command.provide(ServeLive), Command.transformHandler(exitWhenServed)),
+    manifestCommand,
+    mcpHostCommand,
+    makeRolloutCommand(RolloutToolsLive),
+    doctorCommand.pipe(Command.provide(DoctorLive))
+  ])
 )
 
 const cli = Command.run(root, { name: EXECUTABLE_NAME, version: PLUGIN_VERSION })

@@ -7,10 +7,9 @@ import { Console, Effect, Schema } from "effect"
 import { failedChecks, renderCheck, styleFor, summarise } from "../core/doctor/DoctorCheck.ts"
 import { runDoctorChecks } from "../core/doctor/DoctorChecks.ts"
 import { runProgram } from "../core/doctor/DoctorRun.ts"
-import * as Path from "node:path"
 import { checkAppServerSupport } from "../layers/AppServerSupport.ts"
-import { makeProcessGroups } from "../layers/ProcessGroupsLive.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
+import { ProcessGroups } from "../services/ProcessGroups.ts"
 
 export class DoctorFailed extends Schema.TaggedError<DoctorFailed>()("DoctorFailed", {
   failed: Schema.Number,
@@ -19,8 +18,8 @@ export class DoctorFailed extends Schema.TaggedError<DoctorFailed>()("DoctorFail
 
 export const doctor = Effect.gen(function* () {
   const paths = yield* PluginPaths
-  // A throwaway records directory: the check's app-server is ended before doctor returns.
-  const groups = makeProcessGroups({ runningDir: Path.join(paths.stateDir, "running") })
+  // The check's app-server is recorded like serve's and ended before doctor returns.
+  const groups = yield* ProcessGroups
   const results = yield* runDoctorChecks({
     paths,
     env: process.env,

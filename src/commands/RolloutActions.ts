@@ -6,11 +6,11 @@ import { Console, Effect, Option, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, safeJson, wantsColor } from "../core/rollout/RolloutReportText.ts"
-import { makeRolloutStore } from "../layers/RolloutStoreLive.ts"
 import { defaultConfig } from "../schemas/Config.ts"
-import { SessionRecord } from "../schemas/SessionRecord.ts"
 import { loadConfig } from "../services/PluginConfig.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
+import { RolloutStore } from "../services/RolloutStore.ts"
+import { SessionStore } from "../services/SessionStore.ts"
 
 /** A `rollout` command's failure: `message` is the one line the CLI prints before exiting 1. */
 export class RolloutCommandFailed extends Schema.TaggedError<RolloutCommandFailed>()("RolloutCommandFailed", {
@@ -48,11 +48,11 @@ export interface ListFlags {
   readonly codexHome: Option.Option<string>
 }
 
-export const inspectRollout = ({ call, codexHome, full, json, target }: InspectFlags) =>
+/** `codexHome` (the flag) is already in PluginPaths: Main.ts builds the command's services over it. */
+export const inspectRollout = ({ call, full, json, target }: InspectFlags) =>
     Effect.gen(function* () {
       const paths = yield* PluginPaths
-      const home = Option.getOrElse(codexHome, () => paths.codexHome)
-      const store = yield* makeRolloutStore({ codexHome: Path.resolve(home) })
+      const store = yield* RolloutStore
       let path: string
       if (looksLikePath(target)) {
         path = Path.resolve(target)
@@ -60,7 +60,7 @@ export const inspectRollout = ({ call, codexHome, full, json, target }: InspectF
       } else {
         path = yield* store.find(target).pipe(
           Effect.catchTags({
-            RolloutNotFound: (e) => fail(`${e.message} under ${home}`),
+            RolloutNotFound: (e) => fail(`${e.message} under ${paths.codexHome}`),
             RolloutReadError: (e) => fail(e.message)
           })
         )
@@ -95,32 +95,14 @@ export interface ListedSession {
   readonly threads: ReadonlyArray<ListedThread>
 }
 
-const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
-
 const newestFirst = <A>(key: (a: A) => string) => (a: A, b: A) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0)
 
-export const listThreads = ({ codexHome, json }: ListFlags) =>
+export const listThreads = ({ json }: ListFlags) =>
   Effect.gen(function* () {
-    const paths = yield* PluginPaths
-    const home = Option.getOrElse(codexHome, () => paths.codexHome)
-    const store = yield* makeRolloutStore({ codexHome: Path.resolve(home) })
-    const dir = Path.join(paths.stateDir, "sessions")
-    const names = yield* Effect.promise(() =>
-      Fs.readdir(dir).then(
-        (ns) => ns.filter((n) => n.endsWith(".json")).sort(),
-        () => [] as Array<string>
-      )
-    )
+    const store = yield* RolloutStore
+    const { dir, records, unreadable } = yield* (yield* SessionStore).list()
     const sessions: Array<ListedSession> = []
-    const unreadable: Array<string> = []
-    for (const name of names) {
-      const file = Path.join(dir, name)
-      const text = yield* Effect.promise(() => Fs.readFile(file, "utf8").catch(() => undefined))
-      const record = text === undefined ? undefined : yield* decodeRecord(text).pipe(Effect.option, Effect.map(Option.getOrUndefined))
-      if (record === undefined) {
-        unreadable.push(file)
-        continue
-      }
+    for (const record of records) {
       const threads: Array<ListedThread> = []
       for (const t of [...record.threads].sort(newestFirst((t) => t.lastTurnAt))) {
         const rollout = yield* store.find(t.threadId).pipe(Effect.option, Effect.map(Option.getOrNull))

@@ -6,7 +6,10 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect } from "effect"
+import { Effect, type Layer, type Option } from "effect"
+import type { PluginPaths } from "../services/PluginPaths.ts"
+import type { RolloutStore } from "../services/RolloutStore.ts"
+import type { SessionStore } from "../services/SessionStore.ts"
 
 const actions = Effect.promise(() => import("./RolloutActions.ts"))
 
@@ -24,21 +27,26 @@ const full = Options.boolean("full").pipe(
   Options.withDescription("With --json: every call's complete arguments and output, not only previews.")
 )
 
-const inspect = Command.make(
+/** The services a `rollout` command reads, over CODEX_HOME or `--codex-home` (chosen in Main.ts). */
+export type RolloutTools = (codexHome: Option.Option<string>) => Layer.Layer<RolloutStore | SessionStore, never, PluginPaths>
+
+const inspectCommand = (tools: RolloutTools) => Command.make(
   "inspect",
   { target: Args.text({ name: "THREAD_ID | PATH" }), json, full, call, codexHome },
   (flags) => Effect.flatMap(actions, (a) => a.inspectRollout(flags))
 ).pipe(
+  Command.provide((flags) => tools(flags.codexHome)),
   Command.withDescription(
     "Show a rollout: thread, cwd, codex version, model, turns and prompts, every tool call (sizes, paired, consumed, a preview of its arguments and output), token usage and warnings."
   )
 )
 
-const list = Command.make("list", { json, codexHome }, (flags) => Effect.flatMap(actions, (a) => a.listThreads(flags))).pipe(
+const listCommand = (tools: RolloutTools) => Command.make("list", { json, codexHome }, (flags) => Effect.flatMap(actions, (a) => a.listThreads(flags))).pipe(
+  Command.provide((flags) => tools(flags.codexHome)),
   Command.withDescription("List the threads this plugin ran, per agent and workspace, newest first (* = resumed next).")
 )
 
-export const rolloutCommand = Command.make("rollout").pipe(
+export const makeRolloutCommand = (tools: RolloutTools) => Command.make("rollout").pipe(
   Command.withDescription("Inspect codex rollouts (the files the consume mirror rewrites)."),
-  Command.withSubcommands([inspect, list])
+  Command.withSubcommands([inspectCommand(tools), listCommand(tools)])
 )

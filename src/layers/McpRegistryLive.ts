@@ -11,7 +11,7 @@
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
  */
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer } from "effect"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -24,7 +24,6 @@ import { serverNameFor } from "../core/bridge/ServerName.ts"
 import { socketPathFor } from "../core/bridge/SocketPath.ts"
 import { McpRegistrationError, McpRegistry, type McpRegistryShape } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
-import { PluginTransport } from "../services/PluginTransport.ts"
 
 export interface McpRegistryOptions {
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
@@ -48,7 +47,6 @@ const EDIT_ATTEMPTS = 5
 export const makeMcpRegistry = (options: McpRegistryOptions) =>
   Effect.gen(function* () {
     const paths = yield* PluginPaths
-    const transport = yield* Effect.serviceOption(PluginTransport)
     const startupTimeoutSec = options.startupTimeoutSec ?? DEFAULT_STARTUP_TIMEOUT_SEC
     const configToml = Path.join(paths.codexHome, "config.toml")
     const lockPath = Path.join(paths.codexHome, LOCK_FILE)
@@ -61,10 +59,7 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         ...(cause === undefined ? {} : { cause })
       })
     const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
-      Option.match(transport, {
-        onNone: () => (level === "warn" ? Effect.logWarning(message) : Effect.logInfo(message)),
-        onSome: (t) => t.log(level, message, fields)
-      })
+      (level === "warn" ? Effect.logWarning(message) : Effect.logInfo(message)).pipe(Effect.annotateLogs(fields ?? {}))
 
     /** Removes the legacy tables; retried while another writer changes the file. Runs under the lock. */
     const editUnderLock = Effect.tryPromise({
@@ -148,5 +143,5 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     return { serverName, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
   })
 
-/** Requires PluginPaths; logs through PluginTransport when there is one. */
+/** Requires PluginPaths; logs through `Effect.log*` (the host's log while serving). */
 export const McpRegistryLive = (options: McpRegistryOptions) => Layer.effect(McpRegistry, makeMcpRegistry(options))

@@ -181,20 +181,11 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       return { touched: result.touched, missing: [...result.missing] }
     })
 
-    const mutateThread = Effect.fn("RolloutStore.mutateThread")(function* (
-      threadId: string,
-      mutations: ReadonlyArray<{ readonly blockId: string; readonly op: "light" | "heavy" }>,
-      marker: string
-    ) {
-      const path = yield* find(threadId)
-      return yield* mutate(path, mutations, marker)
-    })
-
     const report = Effect.fn("RolloutStore.report")((path: string, marker: string, options?: ReportOptions) =>
       Effect.tryPromise({ try: () => withReadHandle(path, (fh) => buildReport(fh, path, marker, options)), catch: readError(path) })
     )
 
-    return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, mutateThread, report })
+    return RolloutStore.of({ find, endOffset, lastUsageTotal: lastUsage, toolCalls, mutate, report })
   })
 
 export const RolloutStoreLive = Layer.effect(RolloutStore, Effect.flatMap(PluginPaths, makeRolloutStore))

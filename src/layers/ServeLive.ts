@@ -3,8 +3,6 @@
  * plugin exits. Turn state (Turns), the config in force (ActiveConfig) and the engines live here
  * for the whole process; `initialize` only sets the config value.
  */
-import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Layer } from "effect"
 import { ActiveConfigLive } from "./ActiveConfigLive.ts"
 import { CodexProcessLive } from "./CodexProcessLive.ts"
@@ -13,6 +11,7 @@ import { ExecEngineLive } from "./ExecEngineLive.ts"
 import { pluginLauncher } from "../core/Launcher.ts"
 import { McpRegistryLive } from "./McpRegistryLive.ts"
 import { PluginTransportLive } from "./PluginTransportLive.ts"
+import { StdioLinesLive } from "./StdioLinesLive.ts"
 import { ProcessGroupsLive } from "./ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "./RolloutStoreLive.ts"
 import { SessionStoreLive } from "./SessionStoreLive.ts"
@@ -20,7 +19,8 @@ import { ToolBridgeLive } from "./ToolBridgeLive.ts"
 import { TurnRunnerLive } from "./TurnRunnerLive.ts"
 import { TurnsLive } from "./TurnsLive.ts"
 
-const Platform = NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer))
+/** stdin/stdout as lines, and the RPC peer on them (the dispatcher is src/protocol/RpcDispatcher.ts). */
+const Transport = PluginTransportLive.pipe(Layer.provideMerge(StdioLinesLive))
 
 const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher(), interpreter: process.execPath }), ToolBridgeLive)),
@@ -29,6 +29,5 @@ const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
 
 export const ServeLive = TurnRunnerLive.pipe(
   Layer.provideMerge(Engines),
-  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, PluginTransportLive)),
-  Layer.provide(Platform)
+  Layer.provideMerge(Layer.mergeAll(RolloutStoreLive, SessionStoreLive, TurnsLive, ActiveConfigLive, Transport))
 )

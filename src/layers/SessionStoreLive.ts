@@ -4,7 +4,7 @@
  * unique temp file renamed over the target, so a crash or a concurrent plugin
  * leaves the old or the new file, never a mix; writes in this process are serialized.
  */
-import { Effect, Layer, Option, Schema } from "effect"
+import { Effect, Either, Layer, Option, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -93,15 +93,15 @@ export const makeSessionStore = (stateDir: string) =>
             : Effect.as(warn(`cannot list ${sessionsDir}`)(e), [] as Array<string>)
         )
       )
-      const records = yield* Effect.forEach(
-        names.filter((n) => n.endsWith(".json")),
-        (name) =>
-          readRecord(Path.join(sessionsDir, name)).pipe(
-            Effect.catchAll((e) => Effect.as(warn(`skipping the unreadable record ${name}`)(e), Option.none()))
-          ),
-        { concurrency: 16 }
-      )
-      return records.flatMap(Option.toArray)
+      const files = names.filter((n) => n.endsWith(".json")).sort().map((n) => Path.join(sessionsDir, n))
+      const read = yield* Effect.forEach(files, (file) => Effect.either(readRecord(file)), { concurrency: 16 })
+      const records: Array<SessionRecord> = []
+      const unreadable: Array<string> = []
+      read.forEach((r, i) => {
+        if (Either.isLeft(r)) unreadable.push(files[i]!)
+        else if (Option.isSome(r.right)) records.push(r.right.value)
+      })
+      return { dir: sessionsDir, records, unreadable }
     })
 
     return { lastThread, remember, list } satisfies SessionStoreShape

@@ -88,7 +88,7 @@ export const TurnRunnerLive = Layer.effect(
           return { resume: Option.some({ threadId: wanted, rolloutPath: found.right }), notices: [] } satisfies ThreadChoice
         }
         if (found.left._tag === "RolloutReadError") {
-          yield* transport.log("warn", `cannot look for the rollout of thread ${wanted}: ${found.left.message}`)
+          yield* Effect.logWarning(`cannot look for the rollout of thread ${wanted}: ${found.left.message}`)
         }
         const notice: TurnEvent = {
           type: "notice",
@@ -106,7 +106,7 @@ export const TurnRunnerLive = Layer.effect(
     const previousUsageTotal = (threadId: string, rolloutPath: string) =>
       rollouts.lastUsageTotal(rolloutPath).pipe(
         Effect.catchAll((e) =>
-          Effect.as(transport.log("warn", `cannot read the token usage recorded for thread ${threadId}: ${e.message}; this turn's usage is the thread's total`), Option.none<Usage>())
+          Effect.as(Effect.logWarning(`cannot read the token usage recorded for thread ${threadId}: ${e.message}; this turn's usage is the thread's total`), Option.none<Usage>())
         )
       )
 
@@ -135,7 +135,7 @@ export const TurnRunnerLive = Layer.effect(
           Effect.forkIn(Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId)), turnScope)
         ).pipe(Effect.asVoid),
       callHostTool: callHostTool(params.turnId, params.agent.agentId),
-      warn: (message, fields) => transport.log("warn", message, fields)
+      warn: (message, fields) => Effect.logWarning(message).pipe(Effect.annotateLogs(fields ?? {}))
     })
 
     /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
@@ -174,7 +174,7 @@ export const TurnRunnerLive = Layer.effect(
             // The engine's stream is interrupted and its scope has ended every process of the turn
             // before the terminal event goes out.
             (events) => interruptWhenStopped(events, stop),
-            withTerminalEvent((cause) => transport.log("error", "a turn failed on an internal error", { turnId: params.turnId, cause: Cause.pretty(cause) }))
+            withTerminalEvent((cause) => Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
           )
         })
       )

@@ -47,21 +47,21 @@ const refusal = (e: TurnRefused): RpcFailure => {
  */
 const warnOutsideTestedRange = (binary: string) =>
   Effect.gen(function* () {
-    const transport = yield* PluginTransport
     const out = yield* runProgram(10_000)(binary, ["--version"], process.env)
     const verdict = codexVersionVerdict(out.stdout.trim().split("\n").pop() ?? "")
     if (verdict.kind === "inside") return
     if (verdict.kind === "unknown" && out.stdout.trim() === "") {
       // Nothing to read a version from: say what codex did instead.
       const said = out.stderr.trim().split("\n").slice(-2).join(" | ")
-      return yield* transport.log("warn", `\`${binary} --version\` printed nothing (exit status ${out.exitCode})${said === "" ? "" : `: ${said}`}`, { binary })
+      return yield* Effect.logWarning(`\`${binary} --version\` printed nothing (exit status ${out.exitCode})${said === "" ? "" : `: ${said}`}`).pipe(
+        Effect.annotateLogs({ binary })
+      )
     }
-    yield* transport.log("warn", verdict.kind === "older" ? `${verdict.message}; ${verdict.fix}` : verdict.message, {
-      binary,
-      version: verdict.version
-    })
+    yield* Effect.logWarning(verdict.kind === "older" ? `${verdict.message}; ${verdict.fix}` : verdict.message).pipe(
+      Effect.annotateLogs({ binary, version: verdict.version })
+    )
   }).pipe(
-    Effect.catchTag("ProgramFailed", (e) => Effect.flatMap(PluginTransport, (t) => t.log("warn", `cannot ask codex for its version: ${e.message}`))),
+    Effect.catchTag("ProgramFailed", (e) => Effect.logWarning(`cannot ask codex for its version: ${e.message}`)),
   )
 
 export const makeProtocolRouter = Effect.gen(function* () {
@@ -92,30 +92,29 @@ export const makeProtocolRouter = Effect.gen(function* () {
         )
       )
       for (const field of loaded.unknownFields) {
-        yield* transport.log("warn", `unknown config field "${field}" in ${paths.configPath} is ignored`, {
-          path: paths.configPath,
-          field
-        })
+        yield* Effect.logWarning(`unknown config field "${field}" in ${paths.configPath} is ignored`).pipe(
+          Effect.annotateLogs({ path: paths.configPath, field })
+        )
       }
       if (loaded.binaryNotFound !== undefined) {
-        yield* transport.log("warn", `codex binary not found: ${loaded.binaryNotFound}; turns fail with codex_not_found until initialize finds it`, {
-          binary: loaded.config.binary
-        })
+        yield* Effect.logWarning(`codex binary not found: ${loaded.binaryNotFound}; turns fail with codex_not_found until initialize finds it`).pipe(
+          Effect.annotateLogs({ binary: loaded.config.binary })
+        )
       }
       // In the server's scope: a `--version` still running when the plugin ends is ended with it.
       if (loaded.binaryNotFound === undefined) {
-        yield* Effect.forkIn(Effect.provideService(warnOutsideTestedRange(loaded.config.binary), PluginTransport, transport), serverScope)
+        yield* Effect.forkIn(warnOutsideTestedRange(loaded.config.binary), serverScope)
       }
       // A value, not a rebuild: running turns, busy agents and held threads live in Turns.
       yield* activeConfig.set(loaded.config)
-      yield* transport.log("info", "plexum-openai-provider initialized", {
+      yield* Effect.logInfo("plexum-openai-provider initialized").pipe(Effect.annotateLogs({
         binary: loaded.config.binary,
         // config `binary`, `codex` on PATH, or the codex installed with the plugin (src/core/codex/CodexBinary.ts)
         ...(loaded.binarySource === undefined ? {} : { binarySource: loaded.binarySource }),
         engine: loaded.config.engine,
         models: loaded.config.supported_models,
         config: loaded.fromFile ? paths.configPath : "defaults"
-      })
+      }))
       return { protocolVersion: PROTOCOL_VERSION, manifest: makeManifest(loaded.config) }
     })
   )
@@ -181,7 +180,9 @@ export const makeProtocolRouter = Effect.gen(function* () {
           )
         )
       }).pipe(turns.withThread(threadId))
-      yield* transport.log("info", "consume mirror applied", { threadId, path, touched: result.touched, missing: result.missing.length })
+      yield* Effect.logInfo("consume mirror applied").pipe(
+        Effect.annotateLogs({ threadId, path, touched: result.touched, missing: result.missing.length })
+      )
       return result
     })
   )

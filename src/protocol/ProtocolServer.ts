@@ -5,9 +5,9 @@
 import { Effect } from "effect"
 import { HostLoggerLive } from "./HostLogger.ts"
 import { makeProtocolRouter } from "./ProtocolHandlers.ts"
+import { serveRequests } from "./RpcDispatcher.ts"
 import { ProcessGroups } from "../services/ProcessGroups.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
-import { PluginTransport } from "../services/PluginTransport.ts"
 import * as Fs from "node:fs/promises"
 import { privatizeTree } from "../core/PrivateFiles.ts"
 import { isProcessAlive } from "../core/ProcessAlive.ts"
@@ -17,10 +17,9 @@ import { removeStaleTempSocketDirs } from "../core/bridge/SocketPath.ts"
 const reapOrphans = Effect.gen(function* () {
   const ended = yield* Effect.flatMap(ProcessGroups, (groups) => groups.reapOrphans)
   if (ended.length === 0) return
-  const transport = yield* PluginTransport
-  yield* transport.log("warn", `ended ${ended.length} codex process group(s) left behind by a plugin that died`, {
-    pgids: ended
-  })
+  yield* Effect.logWarning(`ended ${ended.length} codex process group(s) left behind by a plugin that died`).pipe(
+    Effect.annotateLogs({ pgids: ended })
+  )
 })
 
 /**
@@ -29,9 +28,8 @@ const reapOrphans = Effect.gen(function* () {
  */
 const codexHomeReady = Effect.gen(function* () {
   const paths = yield* PluginPaths
-  const transport = yield* PluginTransport
   yield* Effect.tryPromise(() => Fs.mkdir(paths.codexHome, { recursive: true, mode: 0o700 })).pipe(
-    Effect.catchAll((e) => transport.log("warn", `cannot create CODEX_HOME ${paths.codexHome}: ${String(e.error)}; codex will not start`))
+    Effect.catchAll((e) => Effect.logWarning(`cannot create CODEX_HOME ${paths.codexHome}: ${String(e.error)}; codex will not start`))
   )
 })
 
@@ -43,29 +41,29 @@ const codexHomeReady = Effect.gen(function* () {
  */
 const stateMadePrivate = Effect.gen(function* () {
   const paths = yield* PluginPaths
-  const transport = yield* PluginTransport
   const { repaired, failed } = yield* Effect.sync(() => privatizeTree(paths.stateDir))
   if (repaired.length > 0) {
-    yield* transport.log("info", `made ${repaired.length} file(s) and directories under ${paths.stateDir} private (0600/0700)`)
+    yield* Effect.logInfo(`made ${repaired.length} file(s) and directories under ${paths.stateDir} private (0600/0700)`)
   }
   if (failed.length > 0) {
-    yield* transport.log("warn", `cannot make ${failed.length} path(s) under ${paths.stateDir} private (another owner?); other users may read them`, {
-      paths: failed.slice(0, 20)
-    })
+    yield* Effect.logWarning(`cannot make ${failed.length} path(s) under ${paths.stateDir} private (another owner?); other users may read them`).pipe(
+      Effect.annotateLogs({ paths: failed.slice(0, 20) })
+    )
   }
   const staleSocketDirs = yield* Effect.try(() => removeStaleTempSocketDirs(isProcessAlive)).pipe(
-    Effect.catchAll((e) => Effect.as(transport.log("warn", `cannot look for socket directories a stopped plugin left in /tmp: ${String(e.error)}`), []))
+    Effect.catchAll((e) => Effect.as(Effect.logWarning(`cannot look for socket directories a stopped plugin left in /tmp: ${String(e.error)}`), []))
   )
   if (staleSocketDirs.length > 0) {
-    yield* transport.log("info", `removed ${staleSocketDirs.length} bridge socket directory(ies) a stopped plugin left in /tmp`, { dirs: staleSocketDirs })
+    yield* Effect.logInfo(`removed ${staleSocketDirs.length} bridge socket directory(ies) a stopped plugin left in /tmp`).pipe(
+      Effect.annotateLogs({ dirs: staleSocketDirs })
+    )
   }
 })
 
 export const serveProtocol = Effect.gen(function* () {
-  const transport = yield* PluginTransport
   const router = yield* makeProtocolRouter
   yield* codexHomeReady
   yield* stateMadePrivate
   yield* Effect.forkScoped(reapOrphans)
-  yield* transport.serve(router)
+  yield* serveRequests(router)
 }).pipe(Effect.provide(HostLoggerLive))

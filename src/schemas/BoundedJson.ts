@@ -39,7 +39,3 @@ export const BoundedJsonObject = Schema.Record({ key: Schema.String, value: Sche
     return problem === undefined ? true : `must be a JSON object ${problem}`
   })
 )
-
-/** An identifier from the host: non-empty and of bounded length. */
-export const HostId = (maxLength: number) =>
-  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxLength, { message: () => `must be at most ${maxLength} characters` }))

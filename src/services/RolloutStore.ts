@@ -61,12 +61,6 @@ export interface RolloutStoreShape {
     mutations: ReadonlyArray<Mutation>,
     marker: string
   ) => Effect.Effect<MutateResult, RolloutReadError | RolloutWriteError | ThreadInUse>
-  /** `find` then `mutate`. */
-  readonly mutateThread: (
-    threadId: string,
-    mutations: ReadonlyArray<Mutation>,
-    marker: string
-  ) => Effect.Effect<MutateResult, RolloutNotFound | RolloutReadError | RolloutWriteError | ThreadInUse>
   /**
    * Everything `rollout inspect` shows; `marker` decides which outputs count as consumed, and
    * `options.keepValues` which calls keep their complete arguments and output.

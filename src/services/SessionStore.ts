@@ -15,8 +15,16 @@ export interface SessionStoreShape {
   readonly lastThread: (agentId: string, workspace: string) => Effect.Effect<Option.Option<string>>
   /** Records `threadId` as the agent's current thread (call it as soon as `thread.started` arrives). */
   readonly remember: (agentId: string, workspace: string, threadId: string) => Effect.Effect<void>
-  /** Every remembered (agent, workspace) record. */
-  readonly list: () => Effect.Effect<ReadonlyArray<SessionRecord>>
+  /** Every remembered (agent, workspace) record, and the record files that cannot be read (`rollout list`). */
+  readonly list: () => Effect.Effect<SessionListing>
+}
+
+export interface SessionListing {
+  /** Where the records are. */
+  readonly dir: string
+  /** In file-name order. */
+  readonly records: ReadonlyArray<SessionRecord>
+  readonly unreadable: ReadonlyArray<string>
 }
 
 export class SessionStore extends Context.Tag("SessionStore")<SessionStore, SessionStoreShape>() {}

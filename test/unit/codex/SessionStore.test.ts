@@ -23,7 +23,7 @@ describe("SessionStore", () => {
       expect(yield* restarted.lastThread("agent a", "/ws")).toEqual(Option.some("t-2"))
       expect(yield* restarted.lastThread("agent a", "/other")).toEqual(Option.some("t-3"))
       expect(yield* restarted.lastThread("agent b", "/ws")).toEqual(Option.none())
-      const [record] = (yield* restarted.list()).filter((r) => r.workspace === "/ws")
+      const [record] = (yield* restarted.list()).records.filter((r) => r.workspace === "/ws")
       expect(record).toMatchObject({ agentId: "agent a", lastThreadId: "t-2" })
       expect(record!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2"])
     }))
@@ -35,7 +35,7 @@ describe("SessionStore", () => {
       yield* store.remember("a", "/ws", "t-2")
       yield* store.remember("a", "/ws", "t-1")
       expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-1"))
-      const [record] = yield* store.list()
+      const [record] = (yield* store.list()).records
       expect(record!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2"])
     }))
 
@@ -45,7 +45,7 @@ describe("SessionStore", () => {
       const agents = Array.from({ length: 30 }, (_, i) => `agent-${i}`)
       yield* Effect.forEach(agents, (a) => store.remember(a, "/ws", `thread-of-${a}`), { concurrency: "unbounded" })
       for (const a of agents) expect(yield* store.lastThread(a, "/ws")).toEqual(Option.some(`thread-of-${a}`))
-      expect(yield* store.list()).toHaveLength(30)
+      expect((yield* store.list()).records).toHaveLength(30)
     }))
 
   it.scoped("writes the record under the documented name and leaves no temp files behind", () =>
@@ -64,7 +64,7 @@ describe("SessionStore", () => {
       Fs.writeFileSync(Path.join(dir, "sessions", sessionFileName("a", "/ws")), "{ half a rec")
       const store = yield* makeSessionStore(dir)
       expect(yield* store.lastThread("a", "/ws")).toEqual(Option.none())
-      expect(yield* store.list()).toEqual([])
+      expect(yield* store.list()).toMatchObject({ records: [], unreadable: [Path.join(dir, "sessions", sessionFileName("a", "/ws"))] })
       yield* store.remember("a", "/ws", "t-9")
       expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-9"))
     }))

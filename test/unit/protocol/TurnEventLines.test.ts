@@ -4,6 +4,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { PassThrough, Writable } from "node:stream"
 import { makePluginTransport } from "../../../src/layers/PluginTransportLive.ts"
+import { makeStdioLines } from "../../../src/layers/StdioLinesLive.ts"
+import { StdioLines } from "../../../src/services/StdioLines.ts"
 
 describe("provider/event lines", () => {
   it.scopedLive("a batch whose first event holds two-, three- and four-byte characters: every line whole, in order", () =>
@@ -15,7 +17,8 @@ describe("provider/event lines", () => {
           done()
         }
       })
-      const transport = yield* makePluginTransport({ input: new PassThrough(), output, stderr: new PassThrough() })
+      const stdio = yield* makeStdioLines({ input: new PassThrough(), output, stderr: new PassThrough() })
+      const transport = yield* Effect.provideService(makePluginTransport, StdioLines, stdio)
       const events = [
         { type: "message", itemId: "m1", text: "🙂 naïve — 日本語" },
         { type: "message", itemId: "m2", text: "plain ascii after it" },
@@ -25,8 +28,8 @@ describe("provider/event lines", () => {
       const expected = events
         .map((event, i) => JSON.stringify({ jsonrpc: "2.0", method: "provider/event", params: { turnId: "turn-ü", seq: 7 + i, event } }) + "\n")
         .join("")
-      // The writer fiber drains the outbox on its own schedule.
-      for (let i = 0; i < 100 && Buffer.concat(chunks).length < Buffer.byteLength(expected); i++) yield* Effect.sleep("10 millis")
+      // Everything queued before the flush has been written when it completes.
+      yield* stdio.flush
       expect(Buffer.concat(chunks).toString("utf8")).toBe(expected)
     }))
 })

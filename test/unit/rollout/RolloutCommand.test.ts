@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { rolloutCommand } from "../../../src/commands/RolloutCommand.ts"
+import { makeRolloutCommand } from "../../../src/commands/RolloutCommand.ts"
+import { RolloutToolsLive } from "../../../src/layers/MainLive.ts"
 import { colorStyle, escapeForTerminal, plainStyle, renderCall, renderReport, wantsColor } from "../../../src/core/rollout/RolloutReportText.ts"
 import { withReadHandle } from "../../../src/core/rollout/RolloutLineScanner.ts"
 import { buildReport, PREVIEW_CHARS, previewOf } from "../../../src/core/rollout/RolloutReport.ts"
@@ -31,7 +32,7 @@ const runCli = (env: Awaited<ReturnType<typeof setup>>, args: ReadonlyArray<stri
   Effect.gen(function* () {
     const out: Array<string> = []
     const spy = vi.spyOn(console, "log").mockImplementation((...a: Array<unknown>) => void out.push(a.join(" ")))
-    const root = Command.make("plugin").pipe(Command.withSubcommands([rolloutCommand]))
+    const root = Command.make("plugin").pipe(Command.withSubcommands([makeRolloutCommand(RolloutToolsLive)]))
     const exit = yield* Command.run(root, { name: "plugin", version: "0" })(["node", "plugin", "rollout", ...args]).pipe(
       Effect.provide(
         Layer.mergeAll(

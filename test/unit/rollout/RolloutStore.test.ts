@@ -57,13 +57,13 @@ describe("RolloutStore", () => {
     })
   )
 
-  it.effect("reads tool calls, mutates by thread, reports missing rollouts as typed errors", () =>
+  it.effect("reads tool calls, finds and mutates a thread, reports missing rollouts as typed errors", () =>
     Effect.gen(function* () {
       const { home, path } = yield* Effect.promise(makeHome)
       const store = yield* RolloutStore.pipe(Effect.provide(storeIn(home)))
       expect((yield* store.toolCalls(path)).map((c) => c.callId)).toEqual(["call_A1", "call_P1"])
       expect(yield* store.endOffset(path)).toBe((yield* Effect.promise(() => Fs.stat(path))).size)
-      const result = yield* store.mutateThread(THREAD, [{ blockId: "call_P1", op: "heavy" }, { blockId: "zz", op: "light" }], MARKER)
+      const result = yield* store.mutate(yield* store.find(THREAD), [{ blockId: "call_P1", op: "heavy" }, { blockId: "zz", op: "light" }], MARKER)
       expect(result).toEqual({ touched: 2, missing: ["zz"] })
       expect((yield* store.toolCalls(path)).map((c) => c.output)[1]).toBe(MARKER)
       const gone = Path.join(home, "nope.jsonl")
