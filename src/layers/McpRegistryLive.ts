@@ -6,17 +6,17 @@
  * what it removed.
  *
  * The one edit of `config.toml` is a minimal in-place text edit (src/core/bridge/LegacyRegistrations.ts)
- * under a lock file in CODEX_HOME shared by every plugin process, written atomically to the
+ * under a lock file in CODEX_HOME shared by every plugin process (src/core/bridge/ConfigTomlLock.ts,
+ * held as a scoped resource for the edit alone), written atomically to the
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
  */
 import { Effect, Layer } from "effect"
-import * as Crypto from "node:crypto"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { replaceFileIfUnchanged } from "../core/AtomicFile.ts"
+import { holdConfigTomlLock } from "../core/bridge/ConfigTomlLock.ts"
 import { disabledServerTables, hostServerTable } from "../core/bridge/HostToolFlags.ts"
 import { legacyHostServers, withoutServers } from "../core/bridge/LegacyRegistrations.ts"
 import { removeStaleRunProfiles } from "../core/codex/RunProfile.ts"
@@ -24,7 +24,6 @@ import { serverNameFor } from "../core/bridge/ServerName.ts"
 import { socketPathFor } from "../core/bridge/SocketPath.ts"
 import { McpRegistrationError, McpRegistry, type McpRegistryShape } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
-import { isProcessAlive } from "../core/ProcessAlive.ts"
 
 export interface McpRegistryOptions {
   /** Absolute path of this plugin's executable; codex runs `<launcher> mcp-host`. */
@@ -41,76 +40,6 @@ export interface McpRegistryOptions {
 
 export const DEFAULT_STARTUP_TIMEOUT_SEC = 30
 const LOCK_FILE = ".plexum-mcp-registry.lock"
-/** Waiting longer than this for another process's registration is an error. */
-const LOCK_WAIT_MS = 90_000
-/** A lock older than this is abandoned even if its pid looks alive (pid reuse). */
-const LOCK_STALE_MS = 120_000
-
-// ---------------------------------------------------------------- cross-process lock
-
-interface LockOwner {
-  readonly pid: number
-  readonly host: string
-  readonly nonce: string
-  readonly at: number
-}
-
-const readText = (path: string) => Fs.readFile(path, "utf8").catch(() => undefined)
-
-/** Stale: its owner died on this host, or it is too old; a half-written lock only once it is old. */
-const isStale = async (path: string, text: string | undefined): Promise<boolean> => {
-  const stat = await Fs.stat(path).catch(() => undefined)
-  if (stat === undefined) return false
-  const age = Date.now() - stat.mtimeMs
-  let owner: LockOwner | undefined
-  try {
-    owner = JSON.parse(text ?? "") as LockOwner
-  } catch {
-    return age > 5_000
-  }
-  if (age > LOCK_STALE_MS) return true
-  return owner.host === Os.hostname() && typeof owner.pid === "number" && !isProcessAlive(owner.pid)
-}
-
-/**
- * Takes the lock file with O_EXCL. A stale lock is moved aside first (rename is
- * atomic, so two recoverers cannot both remove it); if what was moved turns out
- * not to be the stale lock we judged, it is put back with link(), which cannot
- * overwrite a lock someone took meanwhile.
- */
-const acquireFileLock = async (lockPath: string): Promise<string> => {
-  const nonce = Crypto.randomUUID()
-  const content = JSON.stringify({ pid: process.pid, host: Os.hostname(), nonce, at: Date.now() } satisfies LockOwner)
-  const deadline = Date.now() + LOCK_WAIT_MS
-  for (;;) {
-    try {
-      await Fs.writeFile(lockPath, content, { flag: "wx", mode: 0o600 })
-      return nonce
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-    }
-    const seen = await readText(lockPath)
-    if (await isStale(lockPath, seen)) {
-      const aside = `${lockPath}.stale.${process.pid}.${nonce}`
-      const moved = await Fs.rename(lockPath, aside).then(() => true, () => false)
-      if (moved) {
-        if ((await readText(aside)) !== seen) await Fs.link(aside, lockPath).catch(() => undefined)
-        await Fs.rm(aside, { force: true })
-        continue
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockPath} (held by ${seen ?? "?"})`)
-    await new Promise((r) => setTimeout(r, 25 + Math.random() * 75))
-  }
-}
-
-const releaseFileLock = async (lockPath: string, nonce: string): Promise<void> => {
-  const text = await readText(lockPath)
-  // Only our own lock: after a (wrongful) steal the file may be someone else's.
-  if (text !== undefined && text.includes(nonce)) await Fs.rm(lockPath, { force: true })
-}
-
-// ---------------------------------------------------------------- the layer
 
 /** Tries before giving up when config.toml keeps changing under the edit. */
 const EDIT_ATTEMPTS = 5
@@ -124,21 +53,28 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
 
     const serverName = serverNameFor
     const fail = (message: string, cause?: unknown) =>
-      new McpRegistrationError({ serverName: "plexum-host-*", message: cause === undefined ? message : `${message}: ${(cause as Error).message ?? String(cause)}` })
+      new McpRegistrationError({
+        serverName: "plexum-host-*",
+        message: cause === undefined ? message : `${message}: ${(cause as Error).message ?? String(cause)}`,
+        ...(cause === undefined ? {} : { cause })
+      })
     const log = (level: "info" | "warn", message: string, fields?: Record<string, unknown>) =>
       (level === "warn" ? Effect.logWarning(message) : Effect.logInfo(message)).pipe(Effect.annotateLogs(fields ?? {}))
 
     /** Removes the legacy tables; retried while another writer changes the file. Runs under the lock. */
-    const editUnderLock = async (): Promise<ReadonlyArray<string>> => {
-      for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
-        const before = await Fs.readFile(configToml, "utf8")
-        const names = legacyHostServers(before)
-        const after = withoutServers(before, names)
-        if (after === undefined) return []
-        if (await replaceFileIfUnchanged(configToml, before, after)) return names
-      }
-      throw new Error(`${configToml} kept changing while it was being edited`)
-    }
+    const editUnderLock = Effect.tryPromise({
+      try: async (): Promise<ReadonlyArray<string>> => {
+        for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
+          const before = await Fs.readFile(configToml, "utf8")
+          const names = legacyHostServers(before)
+          const after = withoutServers(before, names)
+          if (after === undefined) return []
+          if (await replaceFileIfUnchanged(configToml, before, after)) return names
+        }
+        throw new Error(`${configToml} kept changing while it was being edited`)
+      },
+      catch: (e) => fail(`cannot edit ${configToml}`, e)
+    })
 
     /**
      * config.toml as it is now, read on the turn's critical path: synchronously, because the file is
@@ -155,16 +91,9 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
 
     const editOut = Effect.gen(function* () {
       if (legacyHostServers(yield* readConfigTomlNow).length === 0) return [] as ReadonlyArray<string>
-      return yield* Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => acquireFileLock(lockPath), catch: (e) => fail(`cannot lock ${lockPath}`, e) }),
-        () => Effect.tryPromise({ try: editUnderLock, catch: (e) => fail(`cannot edit ${configToml}`, e) }),
-        (nonce) =>
-          Effect.tryPromise(() => releaseFileLock(lockPath, nonce)).pipe(
-            // Left in place, other plugins wait for it to go stale before they edit.
-            Effect.catchAll((e) => log("warn", `cannot remove the lock ${lockPath}: ${String(e.error)}; other plugins wait until it is stale`))
-          )
-      )
-    })
+      yield* holdConfigTomlLock(lockPath).pipe(Effect.mapError((e) => fail(`cannot lock ${lockPath}`, e)))
+      return yield* editUnderLock
+    }).pipe(Effect.scoped)
 
     const cleanUp = Effect.gen(function* () {
       const stale = yield* Effect.promise(() => removeStaleRunProfiles(paths.codexHome))

@@ -8,7 +8,8 @@ import { Context, type Effect, Schema } from "effect"
 
 export class McpRegistrationError extends Schema.TaggedError<McpRegistrationError>()("McpRegistrationError", {
   serverName: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 export interface McpRegistryShape {

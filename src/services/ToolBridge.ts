@@ -7,19 +7,9 @@ import type { ToolResult, ToolSpec } from "../schemas/Protocol.ts"
 
 export class BridgeError extends Schema.TaggedError<BridgeError>()("BridgeError", {
   socketPath: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
 }) {}
-
-/** A host tool call as it passes the bridge, for the turn's live events. */
-export interface BridgeCallEvent {
-  readonly phase: "started" | "completed"
-  /** codex's call id (`_meta.callId`) when mcp-host passed it on, else one made up by the bridge. */
-  readonly callId: string
-  /** The host's own tool name (already mapped back from the exposed name). */
-  readonly name: string
-  readonly input?: unknown
-  readonly result?: ToolResult
-}
 
 export interface ServeOptions {
   readonly agentId: string
@@ -27,7 +17,6 @@ export interface ServeOptions {
   readonly tools: ReadonlyArray<ToolSpec>
   /** Runs a call on the host by its host name; failures come back as `isError` results. */
   readonly callTool: (name: string, args: Record<string, unknown>) => Effect.Effect<ToolResult>
-  readonly onCall?: (event: BridgeCallEvent) => Effect.Effect<void>
   /**
    * When set, only a peer presenting this token (handed to codex's mcp-host through
    * ENV_TURN_TOKEN) is served: this agent's server started by another agent's codex is refused.
@@ -41,8 +30,6 @@ export interface ServeOptions {
    * the operator turned the check off (config `bridge_peer_check`).
    */
   readonly expectedAncestorPid?: () => number | undefined
-  /** A call running longer than this is answered with an `isError` result (default: no limit; codex has its own). */
-  readonly callTimeoutMs?: number
 }
 
 export interface ToolBridgeShape {

@@ -5,17 +5,18 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile.ts"
-import { codexNamespaceFor, serverNameFor } from "../../src/core/bridge/ServerName.ts"
+import { serverNameFor } from "../../src/core/bridge/ServerName.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
 import { McpRegistry } from "../../src/services/McpRegistry.ts"
 import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.ts"
-import { type BridgeCallEvent, ToolBridge } from "../../src/services/ToolBridge.ts"
+import { ToolBridge } from "../../src/services/ToolBridge.ts"
 import { codexOfflineArgs, runCodexExec } from "../support/CodexOffline.ts"
 import { codexAtLeast } from "../support/CodexVersion.ts"
 import { waitForNoProcesses } from "../support/Processes.ts"
@@ -30,7 +31,9 @@ import {
 import { MCP_HOST_ENTRY, REPO } from "../process/bridge/BridgeKit.ts"
 
 const AGENT = "agent-1"
-const NAMESPACE = codexNamespaceFor(serverNameFor(AGENT)) // mcp__plexum_host_agent_1
+// The namespace the model sees the agent's tools under: mcp__ and the server's name with - as _
+// (CODEX.md "MCP servers"; serverNameFor(AGENT) is plexum-host-agent-1-<hash>).
+const NAMESPACE = `mcp__${serverNameFor(AGENT).replace(/[^A-Za-z0-9_]/g, "_")}`
 
 const tools: ReadonlyArray<ToolSpec> = [
   {
@@ -79,6 +82,45 @@ const layers = (w: World) => {
   ).pipe(Layer.provide(Layer.mergeAll(paths, NodeContext.layer)))
 }
 
+/**
+ * A socket in front of the bridge's: passes both directions through unchanged and keeps each
+ * `call` mcp-host sends. Its connections go with the scope.
+ */
+const callRecorder = (target: string, path: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const calls: Array<Record<string, unknown>> = []
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((peer) => {
+        const upstream = Net.connect(target)
+        for (const s of [peer, upstream]) {
+          sockets.add(s)
+          s.on("error", () => (peer.destroy(), upstream.destroy()))
+          s.on("close", () => (peer.destroy(), upstream.destroy()))
+        }
+        peer.pipe(upstream)
+        upstream.pipe(peer)
+        let buf = ""
+        peer.on("data", (d: Buffer) => {
+          buf += d.toString()
+          const lines = buf.split("\n")
+          buf = lines.pop()!
+          for (const line of lines.filter(Boolean)) {
+            const m = JSON.parse(line)
+            if (m.type === "call") calls.push(m)
+          }
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(path, resolve))
+      return { server, sockets, calls, path }
+    }),
+    ({ server, sockets }) =>
+      Effect.promise(() => {
+        for (const s of sockets) s.destroy()
+        return new Promise<void>((resolve) => server.close(() => resolve()))
+      })
+  )
+
 /** Model: call `tool` in the agent's namespace once, then end the turn. */
 const callOnce =
   (tool: string, args: unknown, callId: string) =>
@@ -96,7 +138,6 @@ const runTurn = (
 ) =>
   Effect.gen(function* () {
     const calls: Array<{ name: string; args: Record<string, unknown> }> = []
-    const events: Array<BridgeCallEvent> = []
     const registry = yield* McpRegistry
     const bridge = yield* ToolBridge
     const model = yield* Effect.acquireRelease(
@@ -113,13 +154,14 @@ const runTurn = (
             Effect.sync(() => {
               calls.push({ name, args })
               return callTool(name, args)
-            }),
-          onCall: (e) => Effect.sync(() => void events.push(e))
+            })
         })
+        // mcp-host reaches the bridge through a recorder, which keeps the calls it sends.
+        const recorder = yield* callRecorder(socketPath, Path.join(w.root, "recorder.sock"))
         // As the turn runner does: the agent's server lives in the run's private profile only.
-        const tables = yield* registry.runServerTables(AGENT, { offersTools: true, toolTimeoutSec: 60, socketPath })
+        const tables = yield* registry.runServerTables(AGENT, { offersTools: true, toolTimeoutSec: 60, socketPath: recorder.path })
         const profile = yield* writeRunProfile(w.codexHome, runProfileToml({ serverTables: tables }))
-        return yield* Effect.promise(() =>
+        const run = yield* Effect.promise(() =>
           runCodexExec({
             codexHome: w.codexHome,
             cwd: w.workspace,
@@ -130,9 +172,10 @@ const runTurn = (
             timeoutMs: 90_000
           })
         )
+        return { run, wireCalls: recorder.calls }
       })
     )
-    return { run, calls, events, requests: model.requests }
+    return { ...run, calls, requests: model.requests }
   }).pipe(Effect.provide(layers(w)))
 
 describe("host tools inside the real codex", () => {
@@ -141,7 +184,7 @@ describe("host tools inside the real codex", () => {
     () =>
       Effect.gen(function* () {
         const w = yield* world
-        const { run, calls, events, requests } = yield* runTurn(w, callOnce("lookup_ticket", { id: "T-17" }, "call_e2e_1"), (_, args) => ({
+        const { run, calls, wireCalls, requests } = yield* runTurn(w, callOnce("lookup_ticket", { id: "T-17" }, "call_e2e_1"), (_, args) => ({
           content: [{ type: "text", text: `ticket ${args.id}: printer on fire` }]
         }))
         expect(run.code, run.stderr.slice(-2000)).toBe(0)
@@ -153,13 +196,9 @@ describe("host tools inside the real codex", () => {
 
         expect(calls).toEqual([{ name: "lookup_ticket", args: { id: "T-17" } }])
         expect(requestText(requests[1]!)).toContain("ticket T-17: printer on fire")
-        // codex's call id came through mcp-host (`_meta.callId`) into the live events. codex 0.135
-        // sends no `_meta.callId` (0.151 does): the bridge then names the call itself.
-        const callId = codexAtLeast("0.151.0") ? "call_e2e_1" : expect.stringMatching(/^bridge-turn-1-/)
-        expect(events.map((e) => [e.phase, e.callId, e.name])).toEqual([
-          ["started", callId, "lookup_ticket"],
-          ["completed", callId, "lookup_ticket"]
-        ])
+        // codex's call id came through mcp-host (`_meta.callId`) onto the bridge with the call.
+        // codex 0.135 sends no `_meta.callId` (0.151 does).
+        expect(wireCalls.map((c) => [c.name, c.callId])).toEqual([["lookup_ticket", codexAtLeast("0.151.0") ? "call_e2e_1" : undefined]])
         const item = run.events.find((e) => e.type === "item.completed" && e.item?.type === "mcp_tool_call")?.item
         expect(item).toMatchObject({ server: serverNameFor(AGENT), tool: "lookup_ticket", status: "completed" })
         // No mcp-host of this test outlives codex.

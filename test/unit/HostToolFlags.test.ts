@@ -1,19 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { disabledServerTables, hostServerTable, isBridgeStartFailure, registeredHostServers } from "../../src/core/bridge/HostToolFlags.ts"
+import { disabledServerTables, hostServerTable, isBridgeStartFailure } from "../../src/core/bridge/HostToolFlags.ts"
 import { runProfileToml } from "../../src/core/codex/RunProfile.ts"
-
-const toml = `
-model = "x"
-[mcp_servers.plexum-host-a_b-1234abcd]
-command = "/p/bin/plexum-openai-provider-plugin"
-args = ["mcp-host"]
-[mcp_servers.plexum-host-a_b-1234abcd.env]
-PLEXUM_MCP_AGENT_ID = "a.b"
-[mcp_servers."plexum-host-other"]
-command = "x"
-[mcp_servers.someone-else]
-command = "y"
-`
 
 const spec = {
   name: "plexum-host-a_b-1234abcd",
@@ -26,10 +13,6 @@ const spec = {
 }
 
 describe("the host-tools server of one run (a table of the run's profile)", () => {
-  it("finds only plexum-host registrations, once each", () => {
-    expect(registeredHostServers(toml)).toEqual(["plexum-host-a_b-1234abcd", "plexum-host-other"])
-  })
-
   it("launches mcp-host, pre-approved, required, with the turn token, socket and agent id in its own env", () => {
     const table = hostServerTable(spec)
     expect(table).toContain('[mcp_servers."plexum-host-a_b-1234abcd"]\ncommand = "/p/bin/plexum-openai-provider-plugin"\nargs = ["mcp-host"]')

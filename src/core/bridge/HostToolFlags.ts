@@ -12,12 +12,6 @@
 import { ENV_AGENT_ID, ENV_SOCKET, ENV_TURN_TOKEN } from "../../schemas/BridgeEnv.ts"
 import { tomlString } from "../codex/CodexArgs.ts"
 
-const REGISTERED = /^\s*\[\s*mcp_servers\s*\.\s*"?(plexum-host-[A-Za-z0-9_-]+)"?\s*\]/gm
-
-/** The plexum-host server names registered in a codex `config.toml` text. */
-export const registeredHostServers = (configToml: string): ReadonlyArray<string> =>
-  [...new Set(Array.from(configToml.matchAll(REGISTERED), (m) => m[1]!))]
-
 export interface HostServerSpec {
   /** `plexum-host-<agent>` (src/core/bridge/ServerName.ts). */
   readonly name: string

@@ -30,5 +30,3 @@ export const serverNameFor = (agentId: string): string => {
   return `${SERVER_NAME_PREFIX}${readable}-${shortHash(agentId, HASH_CHARS)}`
 }
 
-/** The namespace the model sees the server's tools under (CODEX.md "MCP servers"). */
-export const codexNamespaceFor = (serverName: string): string => `mcp__${serverName.replace(/[^A-Za-z0-9_]/g, "_")}`

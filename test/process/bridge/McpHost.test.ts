@@ -4,9 +4,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
 import { socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import type { ToolResult, ToolSpec } from "../../../src/schemas/Protocol.ts"
-import type { BridgeCallEvent } from "../../../src/services/ToolBridge.ts"
 import { connectMcpHost, mcpHostArgv, REPO, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
 
 const tools: ReadonlyArray<ToolSpec> = [
@@ -14,6 +15,40 @@ const tools: ReadonlyArray<ToolSpec> = [
   { name: "fs.read file", inputSchema: { properties: { path: { type: "string" } } } }
 ]
 const ok = (text: string): ToolResult => ({ content: [{ type: "text", text }] })
+
+/**
+ * A bare listener on `path` standing in for the plugin: welcomes every hello, lists one tool
+ * (`echo`), answers every call with "ok", and records each message it receives.
+ */
+const recordingPlugin = (path: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      Fs.mkdirSync(Path.dirname(path), { recursive: true, mode: 0o700 })
+      const received: Array<Record<string, any>> = []
+      const server = Net.createServer((socket) => {
+        let buf = ""
+        socket.on("data", (d) => {
+          buf += d.toString()
+          const lines = buf.split("\n")
+          buf = lines.pop()!
+          for (const line of lines.filter(Boolean)) {
+            const m = JSON.parse(line)
+            received.push(m)
+            const answer =
+              m.type === "hello"
+                ? { type: "welcome", turnId: "t" }
+                : m.type === "list"
+                  ? { type: "tools", id: m.id, tools: [{ name: "echo", inputSchema: { type: "object" } }] }
+                  : { type: "result", id: m.id, result: ok("ok") }
+            socket.write(JSON.stringify(answer) + "\n")
+          }
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(path, resolve))
+      return { server, received }
+    }),
+    ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  ).pipe(Effect.map(({ received }) => received))
 
 describe("mcp-host", () => {
   it.scopedLive("answers initialize and serves zero tools while no turn is listening", () =>
@@ -36,7 +71,6 @@ describe("mcp-host", () => {
     Effect.gen(function* () {
       const profile = yield* tempProfile
       const calls: Array<{ name: string; args: unknown }> = []
-      const events: Array<BridgeCallEvent> = []
       yield* serveTurn(profile, {
         agentId: "agent-1",
         turnId: "t1",
@@ -45,8 +79,7 @@ describe("mcp-host", () => {
           Effect.sync(() => {
             calls.push({ name, args })
             return ok(`${name}:${JSON.stringify(args)}`)
-          }),
-        onCall: (e) => Effect.sync(() => void events.push(e))
+          })
       })
       // The env is what codex's registration sets; flags are absent here.
       const host = yield* connectMcpHost({
@@ -65,12 +98,21 @@ describe("mcp-host", () => {
       expect(result.isError).toBeFalsy()
       expect(textOf(result)).toBe('fs.read file:{"path":"/x"}')
       expect(calls).toEqual([{ name: "fs.read file", args: { path: "/x" } }])
-      expect(events.map((e) => [e.phase, e.callId, e.name])).toEqual([
-        ["started", "call_abc", "fs.read file"],
-        ["completed", "call_abc", "fs.read file"]
+    })
+  )
+
+  it.scopedLive("passes codex's call id (_meta.callId) on to the plugin with the call", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      // A plugin stand-in that records what mcp-host sends it.
+      const received = yield* recordingPlugin(path)
+      const host = yield* connectMcpHost({ args: ["--socket", path, "--agent-id", "a"] })
+      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: { q: 1 }, _meta: { callId: "call_abc" } }))
+      expect(textOf(result)).toBe("ok")
+      expect(received.filter((m) => m.type === "call")).toEqual([
+        { type: "call", id: expect.anything(), name: "echo", arguments: { q: 1 }, callId: "call_abc" }
       ])
-      expect(events[0]!.input).toEqual({ path: "/x" })
-      expect(events[1]!.result).toEqual(ok('fs.read file:{"path":"/x"}'))
     })
   )
 

@@ -1,7 +1,7 @@
 // The plugin's listener (PROTOCOL.md §7): a private socket per agent, recovered after a crash,
 // never stolen from a live plugin, speaking only to the agent it serves.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -157,7 +157,7 @@ describe("ToolBridge.serve", () => {
       yield* serveTurn(profile, echoTurn("a"))
       // 100 KiB where a hello goes: refused as it arrives, not buffered up to the 64 MiB line limit.
       const answers = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a", padding: "x".repeat(100 * 1024) }], 1)
-      expect(answers).toEqual([{ type: "refused", message: expect.stringMatching(/longer than 65536 characters/) }])
+      expect(answers).toEqual([{ type: "refused", message: expect.stringMatching(/longer than 65536 bytes/) }])
       // After a valid hello, a long line is a call's arguments and is fine.
       const big = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "list", id: 1, padding: "y".repeat(200 * 1024) }], 2)
       expect(big.map((a) => a.type)).toEqual(["welcome", "tools"])
@@ -193,14 +193,54 @@ describe("ToolBridge.serve", () => {
     })
   )
 
-  it.scopedLive("answers a call that outlives callTimeoutMs with isError", () =>
+  it.scopedLive("when the turn ends, answers a call still running with isError, then hangs up", () =>
     Effect.gen(function* () {
       const profile = yield* tempProfile
-      yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.never, callTimeoutMs: 200 })
-      const host = yield* connectMcpHost({ args: ["--socket", socketPathFor(profile, "a")!, "--agent-id", "a"] })
-      const result = yield* Effect.promise(() => host.client.callTool({ name: "echo", arguments: {} }))
-      expect(result.isError).toBe(true)
-      expect(textOf(result)).toMatch(/did not finish in 200 ms/)
+      const path = socketPathFor(profile, "a")!
+      const started = yield* Deferred.make<void>()
+      const turn = yield* Scope.make()
+      yield* serveTurn(profile, { ...echoTurn("a"), callTool: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never) }).pipe(
+        Scope.extend(turn)
+      )
+      const answers = yield* exchange(path, [{ type: "hello", version: 1, agentId: "a" }, { type: "call", id: 3, name: "echo", arguments: {} }], 3).pipe(
+        Effect.fork
+      )
+      yield* Deferred.await(started)
+      yield* Scope.close(turn, Exit.void)
+      // Two answers, then the plugin hung up (a third never comes).
+      expect(yield* Fiber.join(answers)).toEqual([
+        { type: "welcome", turnId: "t" },
+        { type: "result", id: 3, result: { content: [{ type: "text", text: "the turn ended before tool echo finished" }], isError: true } }
+      ])
+      expect(Fs.existsSync(path)).toBe(false)
+    })
+  )
+
+  it.scopedLive("when the turn ends, cuts off every peer: one let in, one still silent, even if they keep their ends open", () =>
+    Effect.gen(function* () {
+      const profile = yield* tempProfile
+      const path = socketPathFor(profile, "a")!
+      const turn = yield* Scope.make()
+      yield* serveTurn(profile, echoTurn("a")).pipe(Scope.extend(turn))
+      // allowHalfOpen: these peers do not end their side when the plugin ends its own, so the plugin
+      // waits for them no longer than its grace and then destroys its side.
+      const connect = (hello: boolean) =>
+        Effect.promise(
+          () =>
+            new Promise<{ closed: Promise<void> }>((resolve) => {
+              const socket = Net.connect({ path, allowHalfOpen: true })
+              // The plugin's side gone: this side reads the end of input.
+              const closed = new Promise<void>((r) => (socket.once("end", () => r()), socket.once("close", () => r())))
+              socket.on("error", () => {})
+              if (!hello) return socket.once("connect", () => resolve({ closed }))
+              socket.once("data", () => resolve({ closed }))
+              socket.once("connect", () => socket.write(JSON.stringify({ type: "hello", version: 1, agentId: "a" }) + "\n"))
+            })
+        )
+      const [welcomed, silent] = [yield* connect(true), yield* connect(false)]
+      yield* Scope.close(turn, Exit.void)
+      yield* Effect.promise(() => Promise.all([welcomed.closed, silent.closed]))
+      expect(Fs.existsSync(path)).toBe(false)
     })
   )
 })

@@ -1,6 +1,6 @@
 // Server names codex stores and the model sees (PROTOCOL.md §7): valid, short, one per agent.
 import { describe, expect, it } from "vitest"
-import { codexNamespaceFor, serverNameFor } from "../../../src/core/bridge/ServerName.ts"
+import { serverNameFor } from "../../../src/core/bridge/ServerName.ts"
 
 const VALID = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -67,8 +67,3 @@ describe("serverNameFor", () => {
   })
 })
 
-describe("codexNamespaceFor", () => {
-  it("is what the model sees: mcp__ and the name with - turned into _", () => {
-    expect(codexNamespaceFor("plexum-host-agent-1")).toBe("mcp__plexum_host_agent_1")
-  })
-})
