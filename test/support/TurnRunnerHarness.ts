@@ -47,26 +47,6 @@ export const makeTurnWorld = Effect.acquireRelease(
   (world) => Effect.sync(() => Fs.rmSync(world.root, { recursive: true, force: true }))
 )
 
-/**
- * `process.env` entries for the turn's codex (the exec engine hands codex the plugin's own
- * environment), restored when the scope ends.
- */
-export const withEnv = (vars: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
-      Object.assign(process.env, vars)
-      return before
-    }),
-    (before) =>
-      Effect.sync(() => {
-        for (const [k, v] of Object.entries(before)) {
-          if (v === undefined) delete process.env[k]
-          else process.env[k] = v
-        }
-      })
-  )
-
 /** The host's side: a host tool call is refused (these turns offer none); nothing else is asked of it. */
 const testTransport = Layer.succeed(
   PluginTransport,

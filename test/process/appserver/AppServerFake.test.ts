@@ -14,6 +14,7 @@ import { makeTurns } from "../../../src/layers/TurnsLive.ts"
 import { isTurnEnded } from "../../../src/services/TurnEngine.ts"
 import { makeHooks, makePlan, makeWorld, runTurn, type AppServerWorld } from "../../support/AppServerHarness.ts"
 import { processesMatching, waitForNoProcesses } from "../../support/Processes.ts"
+import { withEnv } from "../../support/ProcessEnv.ts"
 
 const fake = fileURLToPath(new URL("../../fixtures/fake-app-server.mjs", import.meta.url))
 
@@ -31,20 +32,6 @@ const fakeEngine = (world: AppServerWorld) =>
       options: { controlTimeoutMs: 500, rolloutSettleMs: 0 }
     })
   })
-
-const withEnv = (vars: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
-      Object.assign(process.env, vars)
-      return before
-    }),
-    (before) =>
-      Effect.sync(() => {
-        for (const [k, v] of Object.entries(before)) if (v === undefined) delete process.env[k]
-        else process.env[k] = v
-      })
-  )
 
 describe("app-server engine with a fake app-server", () => {
   it.scopedLive("answers every request: approvals declined, unknown methods refused, tool calls through the host", () =>

@@ -12,9 +12,9 @@ import {
   runTurn,
   streamParams,
   terminalEvents,
-  turnRunnerLayer,
-  withEnv
+  turnRunnerLayer
 } from "../../support/TurnRunnerHarness.ts"
+import { withEnv } from "../../support/ProcessEnv.ts"
 
 const THREAD = "0199cccc-0000-7000-8000-000000000003"
 const FAKE_USAGE = { inputTokens: 10, cachedInputTokens: 2, outputTokens: 5, reasoningOutputTokens: 1 }
