@@ -272,14 +272,20 @@ export const startAppServerConnection = (
         const id: AppRpcId = yield* Ref.getAndUpdate(nextId, (n) => n + 1)
         const answer = yield* Deferred.make<unknown, AppServerError>()
         yield* Ref.update(pending, (map) => HashMap.set(map, id, answer))
-        yield* write({ id, method, params })
+        // The exit fails every request in `pending` once `exited` is done (announceExit): one that
+        // came in after that sees `exited` here. No race of fibers per request: it is every turn's.
+        const gone = yield* Deferred.poll(exited)
+        if (Option.isSome(gone)) yield* Deferred.complete(answer, Effect.flatMap(gone.value, Effect.fail))
+        else yield* write({ id, method, params })
+        // The time limit is a timer that fails the answer, not a fiber racing it.
+        const timer = setTimeout(() => {
+          Deferred.unsafeDone(
+            answer,
+            Effect.fail(new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` }))
+          )
+        }, timeoutMs)
         return yield* Deferred.await(answer).pipe(
-          Effect.raceFirst(Effect.flatMap(Deferred.await(exited), Effect.fail)),
-          Effect.timeoutFail({
-            duration: timeoutMs,
-            onTimeout: () => new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` })
-          }),
-          Effect.ensuring(Ref.update(pending, (map) => HashMap.remove(map, id)))
+          Effect.ensuring(Effect.zipRight(Effect.sync(() => clearTimeout(timer)), Ref.update(pending, (map) => HashMap.remove(map, id))))
         )
       }).pipe(Effect.withSpan(`AppServer.${method}`))
 

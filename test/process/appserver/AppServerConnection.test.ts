@@ -49,4 +49,18 @@ describe("app-server connection: its stdout", () => {
       expect(yield* conn.alive).toBe(false)
       expect((yield* Effect.flip(conn.request("after", {}))).reason).toBe("exit")
     }))
+
+  it.scopedLive("a request the app-server does not answer fails with a timeout, and the connection goes on", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const groups = makeProcessGroups({ runningDir: join(dir, "running") })
+      const conn = yield* startAppServerConnection(
+        { binary: process.execPath, args: ["-e", script], env: process.env, cwd: dir, maxLineBytes: 1024 },
+        groups
+      )
+      const unanswered = yield* Effect.flip(conn.request("nobody/answers", {}, 200))
+      expect(unanswered.reason).toBe("timeout")
+      expect(unanswered.message).toContain("did not answer nobody/answers within 200 ms")
+      expect(yield* conn.request("finish", {})).toEqual({ last: true })
+    }))
 })
