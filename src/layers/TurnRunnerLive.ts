@@ -8,7 +8,7 @@
  */
 import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
-import { forEachChunk, interruptWhenStopped } from "../core/StreamPull.ts"
+import { forEachChunk, forEachChunkUntilStopped } from "../core/StreamPull.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
@@ -164,10 +164,10 @@ export const TurnRunnerLive = Layer.effect(
           )
           const thread = yield* Ref.make<string | undefined>(undefined)
           const order = new StartedFirst()
-          const outputs = interruptWhenStopped(body(params, config, turn, thread, yield* Effect.scope, order), stop)
+          const outputs = body(params, config, turn, thread, yield* Effect.scope, order)
           // Returns once the engine's stream is over and its scope has ended every process of the
           // turn: only then does the terminal event go out.
-          const engineExit = yield* Effect.exit(writeEvents(outputs, write, order, () => stopped))
+          const engineExit = yield* Effect.exit(writeEvents(outputs, write, order, { stop, stopped: () => stopped }))
           const end = yield* turnEnd(engineExit, (cause) =>
             Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
           yield* write(Chunk.unsafeFromArray(end.events))
@@ -219,13 +219,18 @@ export class StartedFirst {
  * Writes the engine's events as they come, `turn.started` first (`order`); succeeds with its
  * TurnEnded, the stream's last element (TurnEngine.ts), or undefined if the stream ended without
  * one. What still waits in `order` goes out when the stream ends or the engine fails; not when the
- * turn was stopped (`stopped`: cancel or timeout), whose end follows at once.
+ * turn was stopped (`stopping`: cancel or timeout), whose end follows at once.
  */
 export const writeEvents = (
   outputs: Stream.Stream<EngineOutput, TurnFailure>,
   write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
   order: StartedFirst = new StartedFirst(),
-  stopped: () => boolean = () => false
+  stopping?: {
+    /** Cancel or timeout: interrupts the engine's stream (src/core/StreamPull.ts), then the turn fails with it. */
+    readonly stop: Effect.Effect<never, TurnFailure>
+    /** Whether the stop happened. */
+    readonly stopped: () => boolean
+  }
 ): Effect.Effect<TurnEnded | undefined, TurnFailure> =>
   Effect.suspend(() => {
     let ended: TurnEnded | undefined
@@ -246,9 +251,10 @@ export const writeEvents = (
       const held = order.release()
       return held.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(held))
     })
-    return forEachChunk(outputs, writeChunk).pipe(
+    const each = stopping === undefined ? forEachChunk(outputs, writeChunk) : forEachChunkUntilStopped(outputs, stopping.stop, writeChunk)
+    return each.pipe(
       Effect.zipRight(released),
-      Effect.catchAll((e) => (stopped() ? Effect.fail(e) : Effect.zipRight(released, Effect.fail(e)))),
+      Effect.catchAll((e) => (stopping?.stopped() ? Effect.fail(e) : Effect.zipRight(released, Effect.fail(e)))),
       Effect.zipRight(Effect.sync(() => ended))
     )
   })

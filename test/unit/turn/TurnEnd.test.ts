@@ -65,7 +65,7 @@ describe("StartedFirst", () => {
       const written: Array<TurnEvent> = []
       const order = new StartedFirst()
       order.hold(notices)
-      const exit = yield* Effect.exit(writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk)), order, () => stopped))
+      const exit = yield* Effect.exit(writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk)), order, { stop: Effect.never, stopped: () => stopped }))
       return { written, exit }
     })
 
