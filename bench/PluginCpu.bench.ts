@@ -113,12 +113,14 @@ export const run = async (): Promise<BenchSection> => {
       toolCalls++
       return { content: [{ type: "text", text: `echo: ${call.arguments.text}` }] }
     })
+  // PLEXUM_BENCH_CPU_ENGINES=app-server (or exec) runs only that engine's rows, e.g. while working on one.
+  const engines = (process.env.PLEXUM_BENCH_CPU_ENGINES ?? "exec,app-server").split(",").map((e) => e.trim())
   const series: Array<Series> = [
     { name: "exec, one message", harness: exec, withTool: false, cpu: [], wall: [], target: 25 },
     { name: "app-server, one message", harness: appServer, withTool: false, cpu: [], wall: [], target: 15 },
     { name: "exec, one host tool call", harness: exec, withTool: true, cpu: [], wall: [], target: Infinity },
     { name: "app-server, one host tool call", harness: appServer, withTool: true, cpu: [], wall: [], target: Infinity }
-  ]
+  ].filter((s) => engines.includes(s.harness === exec ? "exec" : "app-server"))
   let n = 0
   const turn = async (s: Series) => {
     const request = s.withTool
@@ -143,7 +145,7 @@ export const run = async (): Promise<BenchSection> => {
         s.wall.push((performance.now() - t0) / perBatch)
       }
     }
-    const allCalled = toolCalls - expectedCalls === 2 * batches * perBatch
+    const allCalled = toolCalls - expectedCalls === series.filter((s) => s.withTool).length * batches * perBatch
     const ok = allCalled && series.every((s) => median(s.cpu) <= s.target)
     const row = (s: Series) =>
       `| ${s.name} | **${fmtMs(median(s.cpu))}** | ${fmtMs(Math.min(...s.cpu))} / ${fmtMs(Math.max(...s.cpu))} | ${fmtMs(median(s.wall))} | ${s.target === Infinity ? "" : `≤ ${s.target} ms`} |`
@@ -158,7 +160,8 @@ the clock ticks are ${(1000 / ticksPerSecond).toFixed(0)} ms), rotating their or
 medians of the batches. The tool rows: the model calls one host tool (\`echo\`; MCP bridge on exec, a dynamic
 tool on the app-server), the host answers, the model answers. Every host tool call reached the host: ${allCalled ? "yes" : "NO"}.
 
-Command: \`npm run bench -- PluginCpu\` (\`PLEXUM_BENCH_CPU_BATCHES\`, \`PLEXUM_BENCH_CPU_TURNS\` change the counts).
+Command: \`npm run bench -- PluginCpu\` (\`PLEXUM_BENCH_CPU_BATCHES\`, \`PLEXUM_BENCH_CPU_TURNS\` change the counts;
+\`PLEXUM_BENCH_CPU_ENGINES=app-server\` runs one engine's rows).
 
 | turn | plugin CPU per turn | fastest / slowest batch | wall per turn | target |
 |---|---|---|---|---|

@@ -5,19 +5,21 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Deferred, Effect, Either, HashMap, Option, Queue, Ref, Schema, type Scope, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
+  type AppServerNotification,
   DynamicToolCallParams,
-  decodeTurnNotification,
   InitializeResult,
-  notificationThreadId
+  notificationThreadId,
+  turnNotificationOf
 } from "../schemas/AppServerWire.ts"
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
 import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
+import { forEachChunk } from "../core/StreamPull.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
@@ -180,18 +182,10 @@ export const startAppServerConnection = (
         )
       })
 
-    const dispatch = (read: Line) =>
+    /** A request or an answer (a few per turn): decoded against the whole message union, then handled. */
+    const dispatchMessage = (json: unknown, line: string) =>
       Effect.gen(function* () {
-        if (isOverlong(read)) {
-          return yield* Effect.logWarning(`codex app-server wrote a line of ${read.bytes} bytes, over ${read.limit}; skipped`)
-        }
-        const line = lineText(read)
-        if (line.trim() === "") return
-        const json = parseJson(line)
-        if (Either.isLeft(json)) {
-          return yield* Effect.logWarning(`codex app-server wrote a line that is not JSON: ${line.slice(0, 200)}`)
-        }
-        const message = yield* decodeMessage(json.right).pipe(Effect.option)
+        const message = yield* decodeMessage(json).pipe(Effect.option)
         if (Option.isNone(message)) {
           return yield* Effect.logWarning(`codex app-server wrote a message of unknown shape: ${line.slice(0, 200)}`)
         }
@@ -201,14 +195,7 @@ export const startAppServerConnection = (
           yield* Effect.logDebug(`codex app-server asked ${m.method}; refused`)
           return yield* write({ id: m.id, ...refusal(m.method) })
         }
-        if ("method" in m) {
-          const threadId = notificationThreadId(m.params)
-          if (threadId === undefined) return
-          const queue = HashMap.get(yield* Ref.get(subscribers), threadId)
-          if (Option.isNone(queue)) return
-          const notification = yield* decodeTurnNotification(m)
-          return yield* Queue.offer(queue.value, { _tag: "Notification", notification })
-        }
+        if ("method" in m) return yield* deliver(m)
         const waiting = yield* Ref.modify(pending, (map) => [HashMap.get(map, m.id), HashMap.remove(map, m.id)])
         if (Option.isNone(waiting)) return
         if ("error" in m) {
@@ -216,11 +203,59 @@ export const startAppServerConnection = (
         } else yield* Deferred.succeed(waiting.value, m.result)
       })
 
+    /** A notification to the turn subscribed to its thread, decoded once; none is subscribed: dropped undecoded. */
+    const deliver = (n: AppServerNotification) =>
+      Effect.map(Ref.get(subscribers), (subs) => {
+        deliverTo(subs, n)
+      })
+    const deliverTo = (subs: HashMap.HashMap<string, Queue.Queue<ThreadSignal>>, n: AppServerNotification) => {
+      const threadId = notificationThreadId(n.params)
+      if (threadId === undefined) return
+      const queue = HashMap.get(subs, threadId)
+      // An unbounded queue: the offer cannot wait.
+      if (Option.isSome(queue)) queue.value.unsafeOffer({ _tag: "Notification", notification: turnNotificationOf(n) })
+    }
+
+    /**
+     * One chunk of stdout lines, in order. Most lines are notifications (`{method, params}`, no
+     * `id`): routed by hand on the parsed JSON, without an effect per line; anything else goes
+     * through `dispatchMessage`, after which the subscribers are read again (a turn may have
+     * subscribed on the answer it just got).
+     */
+    const dispatchLines = (lines: Chunk.Chunk<Line>): Effect.Effect<void> => {
+      const from = (start: number): Effect.Effect<void> =>
+        Effect.flatMap(Ref.get(subscribers), (subs) => {
+          for (let i = start; i < lines.length; i++) {
+            const read = Chunk.unsafeGet(lines, i)
+            const next = Effect.suspend(() => from(i + 1))
+            if (isOverlong(read)) {
+              return Effect.zipRight(Effect.logWarning(`codex app-server wrote a line of ${read.bytes} bytes, over ${read.limit}; skipped`), next)
+            }
+            const line = lineText(read)
+            if (line.trim() === "") continue
+            const json = parseJson(line)
+            if (Either.isLeft(json)) {
+              return Effect.zipRight(Effect.logWarning(`codex app-server wrote a line that is not JSON: ${line.slice(0, 200)}`), next)
+            }
+            const m = json.right
+            // Exactly what AppServerMessage decodes as a notification: an object with a string method and no id.
+            if (typeof m === "object" && m !== null && !Array.isArray(m) && !("id" in m) && typeof (m as { method?: unknown }).method === "string") {
+              const { method, params } = m as { method: string; params?: unknown }
+              deliverTo(subs, "params" in m ? { method, params } : { method })
+              continue
+            }
+            return Effect.zipRight(dispatchMessage(m, line), next)
+          }
+          return Effect.void
+        })
+      return from(0)
+    }
+
     // The release above destroys stdout once the process is gone, not the reader: interrupted with
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
     yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
-      Stream.runForEach(dispatch),
+      (lines) => forEachChunk(lines, dispatchLines),
       // A broken pipe ends the reading as end of file does.
       Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.
@@ -237,14 +272,20 @@ export const startAppServerConnection = (
         const id: AppRpcId = yield* Ref.getAndUpdate(nextId, (n) => n + 1)
         const answer = yield* Deferred.make<unknown, AppServerError>()
         yield* Ref.update(pending, (map) => HashMap.set(map, id, answer))
-        yield* write({ id, method, params })
+        // The exit fails every request in `pending` once `exited` is done (announceExit): one that
+        // came in after that sees `exited` here. No race of fibers per request: it is every turn's.
+        const gone = yield* Deferred.poll(exited)
+        if (Option.isSome(gone)) yield* Deferred.complete(answer, Effect.flatMap(gone.value, Effect.fail))
+        else yield* write({ id, method, params })
+        // The time limit is a timer that fails the answer, not a fiber racing it.
+        const timer = setTimeout(() => {
+          Deferred.unsafeDone(
+            answer,
+            Effect.fail(new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` }))
+          )
+        }, timeoutMs)
         return yield* Deferred.await(answer).pipe(
-          Effect.raceFirst(Effect.flatMap(Deferred.await(exited), Effect.fail)),
-          Effect.timeoutFail({
-            duration: timeoutMs,
-            onTimeout: () => new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` })
-          }),
-          Effect.ensuring(Ref.update(pending, (map) => HashMap.remove(map, id)))
+          Effect.ensuring(Effect.zipRight(Effect.sync(() => clearTimeout(timer)), Ref.update(pending, (map) => HashMap.remove(map, id))))
         )
       }).pipe(Effect.withSpan(`AppServer.${method}`))
 

@@ -107,8 +107,12 @@ export const makeTurnStarter = (deps: {
       const progress: TurnProgress = yield* Ref.make<TurnProgressState>({ _tag: "NotSent" })
       // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
       // A fiber of its own, interruptible: a finalizer is not, and the bounds on each step must be able to cut it.
+      // A turn codex finished (every turn that ends well) has nothing to cancel: no fiber for it.
       yield* Effect.addFinalizer(() =>
-        Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join))
+        Effect.flatMap(Ref.get(progress), (state) =>
+          state._tag !== "Sent"
+            ? Effect.void
+            : Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join)))
       )
       // A call belongs to the turn codex names in it: one of an earlier turn of this thread (an
       // interrupted turn's call arriving late) is answered with an error, never run with this

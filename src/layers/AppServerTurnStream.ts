@@ -4,7 +4,7 @@
  * ends), then the turn's `tool.block`s read from the rollout once it records every call codex
  * reported live, and last `TurnEnded` with the turn's final message and usage (or a TurnFailure).
  */
-import { Effect, Ref, Stream } from "effect"
+import { Chunk, Effect, Option, Queue, Ref, Stream } from "effect"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
 import { dynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
@@ -24,6 +24,9 @@ const toTurnFailure = (e: AppServerError): TurnFailure =>
     message: oneLine(e.message),
     cause: e
   })
+
+/** The most signals one pull takes from the thread's queue. */
+const MAX_TAKE = 4096
 
 const ZERO_USAGE: Usage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0 }
 
@@ -68,68 +71,107 @@ export const makeTurnStream = (deps: {
         yield* hooks.threadStarted(threadId)
 
         const mapper = makeTurnItemMapper(tools.hostName)
-        const usage = yield* Ref.make(ZERO_USAGE)
-        const lastMessage = yield* Ref.make<string | undefined>(undefined)
+        // The turn's state, local to this run: read once the turn is over (TurnEnded).
+        let usage = ZERO_USAGE
+        let lastMessage: string | undefined
+        const finished = Ref.set(progress, { _tag: "Finished" })
 
-        const step = (signal: ThreadSignal) =>
-          Effect.gen(function* () {
-            if (signal._tag === "Exited") {
-              yield* Ref.set(progress, { _tag: "Finished" })
-              yield* keeper.discard(slot)
-              return yield* Effect.fail(toTurnFailure(signal.error))
+        /**
+         * One signal: its events pushed to `out`, or, for what needs an effect (the turn's end, a
+         * failure, a warning), that effect. Plain code: it runs for every notification of a turn.
+         */
+        const step = (signal: ThreadSignal, out: Array<EngineOutput>): Effect.Effect<void, TurnFailure> | undefined => {
+          if (signal._tag === "Exited") {
+            return Effect.zipRight(Effect.zipRight(finished, keeper.discard(slot)), Effect.fail(toTurnFailure(signal.error)))
+          }
+          const n = signal.notification
+          if (n.method === "<other>") {
+            if (n.original === "turn/completed") {
+              return Effect.fail(new TurnFailure({ code: "codex_output", message: oneLine(`turn/completed not understood: ${n.problem ?? ""}`) }))
             }
-            const n = signal.notification
-            if (n.method === "<other>") {
-              if (n.original === "turn/completed") {
-                return yield* Effect.fail(new TurnFailure({ code: "codex_output", message: oneLine(`turn/completed not understood: ${n.problem ?? ""}`) }))
+            return n.problem === undefined ? undefined : Effect.logWarning(`codex app-server ${n.original} not understood: ${n.problem}`)
+          }
+          if (n.method === "thread/tokenUsage/updated") {
+            // Only this turn's: on resume codex replays the previous turn's update (CODEX.md).
+            if (n.params.turnId === turnId) {
+              const last = n.params.tokenUsage.last
+              usage = {
+                inputTokens: usage.inputTokens + last.inputTokens,
+                cachedInputTokens: usage.cachedInputTokens + last.cachedInputTokens,
+                outputTokens: usage.outputTokens + last.outputTokens,
+                reasoningOutputTokens: usage.reasoningOutputTokens + last.reasoningOutputTokens
               }
-              if (n.problem !== undefined) yield* Effect.logWarning(`codex app-server ${n.original} not understood: ${n.problem}`)
-              return { events: [] as ReadonlyArray<TurnEvent>, end: false }
             }
-            if (n.method === "thread/tokenUsage/updated") {
-              // Only this turn's: on resume codex replays the previous turn's update (CODEX.md).
-              if (n.params.turnId === turnId) {
-                const last = n.params.tokenUsage.last
-                yield* Ref.update(usage, (u) => ({
-                  inputTokens: u.inputTokens + last.inputTokens,
-                  cachedInputTokens: u.cachedInputTokens + last.cachedInputTokens,
-                  outputTokens: u.outputTokens + last.outputTokens,
-                  reasoningOutputTokens: u.reasoningOutputTokens + last.reasoningOutputTokens
-                }))
-              }
-              return { events: [], end: false }
-            }
-            if (n.method === "turn/completed" && n.params.turn.id === turnId) {
-              yield* Ref.set(progress, { _tag: "Finished" })
-              const status = n.params.turn.status
-              if (status === "completed") return { events: [], end: true }
-              const why = n.params.turn.error?.message
-              return yield* Effect.fail(
-                status === "interrupted"
-                  ? new TurnFailure({ code: "cancelled", message: "the turn was interrupted in codex" })
-                  : new TurnFailure({ code: "turn_failed", message: oneLine(why ?? `codex ended the turn as ${status}`) })
-              )
-            }
-            const events = mapper.push(n)
+            return undefined
+          }
+          if (n.method === "turn/completed" && n.params.turn.id === turnId) {
+            const status = n.params.turn.status
+            if (status === "completed") return Effect.zipRight(finished, Effect.sync(() => { phase = "after" }))
+            const why = n.params.turn.error?.message
+            return Effect.zipRight(finished, Effect.fail(
+              status === "interrupted"
+                ? new TurnFailure({ code: "cancelled", message: "the turn was interrupted in codex" })
+                : new TurnFailure({ code: "turn_failed", message: oneLine(why ?? `codex ended the turn as ${status}`) })
+            ))
+          }
+          const events = mapper.push(n)
+          for (const e of events) {
             // The turn's final message is its last agent message (TurnEnded, PROTOCOL.md §4).
-            for (const e of events) if (e.type === "message") yield* Ref.set(lastMessage, e.text)
-            return { events, end: false }
-          })
+            if (e.type === "message") lastMessage = e.text
+            out.push(e)
+          }
+          return undefined
+        }
 
-        const live = Stream.fromQueue(queue).pipe(
-          Stream.mapEffect(step),
-          Stream.takeUntil((s) => s.end),
-          Stream.mapConcat((s) => s.events)
-        )
-        const after = Stream.fromIterableEffect(
-          Effect.gen(function* () {
-            const blocks = yield* toolBlocks(threadId, fromOffset, mapper.toolCallIds())
-            const ended = new TurnEnded({ finalMessage: yield* Ref.get(lastMessage), usage: yield* Ref.get(usage) })
-            return [...blocks, ended] satisfies ReadonlyArray<EngineOutput>
-          })
-        )
-        const first: ReadonlyArray<TurnEvent> = [{ type: "turn.started", threadId, resumed: chosen.resumed }, ...chosen.notices]
-        return Stream.concat(Stream.fromIterable(first), Stream.concat(live, after))
+        // The stream is one pull loop: `turn.started` (and codex's notices), the thread's signals as
+        // they come until the turn ends, then the tool blocks and TurnEnded.
+        let phase: "first" | "live" | "after" | "done" = "first"
+        let signals: ReadonlyArray<ThreadSignal> = []
+        let at = 0
+        /** An effect a signal asked for after events still to be sent: it runs at the next pull, in order. */
+        let pending: Effect.Effect<void, TurnFailure> | undefined
+        const emit = (out: ReadonlyArray<EngineOutput>) => Effect.succeed(Chunk.unsafeFromArray(out))
+        const pull: Effect.Effect<Chunk.Chunk<EngineOutput>, Option.Option<TurnFailure>> = Effect.suspend(() => {
+          if (pending !== undefined) {
+            const effect = pending
+            pending = undefined
+            return Effect.zipRight(Effect.mapError(effect, Option.some), pull)
+          }
+          switch (phase) {
+            case "first":
+              phase = "live"
+              return emit([{ type: "turn.started", threadId, resumed: chosen.resumed }, ...chosen.notices])
+            case "live":
+              if (at < signals.length) return live
+              return Effect.flatMap(Queue.takeBetween(queue, 1, MAX_TAKE), (taken) => {
+                signals = Chunk.toReadonlyArray(taken)
+                at = 0
+                return live
+              })
+            case "after":
+              phase = "done"
+              return Effect.mapError(after, Option.some)
+            case "done":
+              return Effect.fail(Option.none())
+          }
+        })
+        /** The signals taken, as far as the next one that needs an effect. */
+        const live = Effect.suspend(() => {
+          const out: Array<EngineOutput> = []
+          while (at < signals.length && phase === "live") {
+            const effect = step(signals[at++]!, out)
+            if (effect === undefined) continue
+            if (out.length > 0) {
+              pending = effect
+              return emit(out)
+            }
+            return Effect.zipRight(Effect.mapError(effect, Option.some), pull)
+          }
+          return out.length > 0 ? emit(out) : pull
+        })
+        const after = Effect.map(toolBlocks(threadId, fromOffset, mapper.toolCallIds()), (blocks) =>
+          Chunk.unsafeFromArray<EngineOutput>([...blocks, new TurnEnded({ finalMessage: lastMessage, usage })]))
+        return Stream.repeatEffectChunkOption(pull)
       }).pipe(Effect.mapError((e) => (e instanceof TurnFailure ? e : toTurnFailure(e))))
     ).pipe(Stream.withSpan("AppServerEngine.run"))
 

@@ -12,10 +12,11 @@
  */
 import { Effect, Either, Layer, Option, Schema } from "effect"
 import * as Crypto from "node:crypto"
+import * as FsSync from "node:fs"
 import type { BigIntStats } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { writeFileAtomic } from "../core/AtomicFile.ts"
+import { writeFileAtomicSync } from "../core/AtomicFile.ts"
 import { ensurePrivateDirSync } from "../core/PrivateFiles.ts"
 import { SessionRecord } from "../schemas/SessionRecord.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
@@ -32,18 +33,21 @@ export const sessionFileName = (agentId: string, workspace: string) =>
 /** Which file a path names, as of one `stat`: a rename over it, or a write to it, changes this. */
 const identity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`
 
-/** Writes the record; resolves with the identity of the file written. */
+// The record is a small local file read and written every turn: synchronously, which costs a
+// fraction of the CPU of fs/promises (a thread-pool round trip and a promise per system call).
+
+/** Writes the record; succeeds with the identity of the file written. */
 const writeAtomic = (file: string, value: unknown) =>
-  Effect.tryPromise(async () => {
+  Effect.try(() => {
     ensurePrivateDirSync(Path.dirname(file))
-    return identity(await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n"))
+    return identity(writeFileAtomicSync(file, JSON.stringify(value, null, 2) + "\n"))
   })
 
 /** The file's text with its identity (taken before reading it), or None when it does not exist. */
 const readText = (file: string, known: string | undefined) =>
-  Effect.tryPromise(async () => {
-    const id = identity(await Fs.stat(file, { bigint: true }))
-    return { id, text: id === known ? undefined : await Fs.readFile(file, "utf8") }
+  Effect.try(() => {
+    const id = identity(FsSync.statSync(file, { bigint: true }))
+    return { id, text: id === known ? undefined : FsSync.readFileSync(file, "utf8") }
   }).pipe(
     Effect.map(Option.some),
     Effect.catchIf(

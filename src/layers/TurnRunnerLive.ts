@@ -8,7 +8,7 @@
  */
 import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
-import { forEachChunk, interruptWhenStopped } from "../core/StreamPull.ts"
+import { forEachChunk, forEachChunkUntilStopped } from "../core/StreamPull.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
@@ -123,7 +123,7 @@ export const TurnRunnerLive = Layer.effect(
     })
 
     /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
-    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope) =>
+    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope, order: StartedFirst) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const hooks = hooksFor(params, turn, thread, turnScope)
@@ -131,7 +131,8 @@ export const TurnRunnerLive = Layer.effect(
           // The one thread choice; the engine says whether it can go on with a thread under this turn's tools.
           const choice = yield* chooseThread(params, engine.keepsThread)
           const turnPlan = yield* plan(params, config, turn, choice)
-          return engine.run(turnPlan, hooks).pipe(startedFirst(choice.notices))
+          order.hold(choice.notices)
+          return engine.run(turnPlan, hooks)
         })
       )
 
@@ -148,18 +149,25 @@ export const TurnRunnerLive = Layer.effect(
           const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
           // Cancel or timeout, whichever comes first, stops the turn at one place (src/core/StreamPull.ts).
+          let stopped = false
+          const stopWith = (failure: () => TurnFailure) =>
+            Effect.failSync(() => {
+              stopped = true
+              return failure()
+            })
           const stop = Effect.raceFirst(
-            Effect.zipRight(turn.cancelled, Effect.failSync(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
+            Effect.zipRight(turn.cancelled, stopWith(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
             Effect.zipRight(
               Effect.sleep(timeoutMs),
-              Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
+              stopWith(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
             )
           )
           const thread = yield* Ref.make<string | undefined>(undefined)
-          const outputs = interruptWhenStopped(body(params, config, turn, thread, yield* Effect.scope), stop)
+          const order = new StartedFirst()
+          const outputs = body(params, config, turn, thread, yield* Effect.scope, order)
           // Returns once the engine's stream is over and its scope has ended every process of the
           // turn: only then does the terminal event go out.
-          const engineExit = yield* Effect.exit(writeEvents(outputs, write))
+          const engineExit = yield* Effect.exit(writeEvents(outputs, write, order, { stop, stopped: () => stopped }))
           const end = yield* turnEnd(engineExit, (cause) =>
             Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
           yield* write(Chunk.unsafeFromArray(end.events))
@@ -174,50 +182,64 @@ export const TurnRunnerLive = Layer.effect(
 /**
  * `turn.started` is the first event of every turn that reached codex: anything an engine says
  * before it (codex notices printed before `thread.started`) waits, and the runner's own notices
- * follow it. If no `turn.started` comes, what waited is sent before the turn's end.
+ * follow it. If no `turn.started` comes, what waited is sent before the turn's end (`release`).
+ * Plain state, applied by `writeEvents` to each chunk it writes: no Stream operator of its own.
  */
-export const startedFirst =
-  (notices: ReadonlyArray<TurnEvent>) =>
-  <E>(outputs: Stream.Stream<EngineOutput, E>): Stream.Stream<EngineOutput, E> =>
-    Stream.suspend(() => {
-      let held: Array<TurnEvent> | undefined = [...notices]
-      const release = () => {
-        const out = held ?? []
-        held = undefined
-        return out
-      }
-      return outputs.pipe(
-        Stream.mapChunks((chunk) => {
-          if (held === undefined) return chunk
-          const out: Array<EngineOutput> = []
-          for (const output of chunk) {
-            if (held === undefined) out.push(output)
-            else if (isTurnEnded(output)) out.push(...release(), output)
-            else if (output.type === "turn.started") out.push(output, ...release())
-            else held.push(output)
-          }
-          return Chunk.unsafeFromArray(out)
-        }),
-        (s) => Stream.concat(s, Stream.suspend(() => Stream.fromIterable(release()))),
-        Stream.catchAll((e) => Stream.concat(Stream.fromIterable(release()), Stream.fail(e)))
-      )
-    })
+export class StartedFirst {
+  private held: Array<TurnEvent> | undefined = []
+
+  /** Notices to send right after `turn.started` (or before the turn's end without one). */
+  hold(notices: ReadonlyArray<TurnEvent>): void {
+    if (this.held === undefined) throw new Error("StartedFirst.hold after turn.started")
+    this.held.push(...notices)
+  }
+
+  /** The chunk's outputs in the order they go out. */
+  order(chunk: Chunk.Chunk<EngineOutput>): Chunk.Chunk<EngineOutput> {
+    if (this.held === undefined) return chunk
+    const out: Array<EngineOutput> = []
+    for (const output of chunk) {
+      if (this.held === undefined) out.push(output)
+      else if (isTurnEnded(output)) out.push(...this.release(), output)
+      else if (output.type === "turn.started") out.push(output, ...this.release())
+      else this.held.push(output)
+    }
+    return Chunk.unsafeFromArray(out)
+  }
+
+  /** What still waits; from now on nothing does. */
+  release(): Array<TurnEvent> {
+    const out = this.held ?? []
+    this.held = undefined
+    return out
+  }
+}
 
 /**
- * Writes the engine's events as they come; succeeds with its TurnEnded, the stream's last element
- * (TurnEngine.ts), or undefined if the stream ended without one.
+ * Writes the engine's events as they come, `turn.started` first (`order`); succeeds with its
+ * TurnEnded, the stream's last element (TurnEngine.ts), or undefined if the stream ended without
+ * one. What still waits in `order` goes out when the stream ends or the engine fails; not when the
+ * turn was stopped (`stopping`: cancel or timeout), whose end follows at once.
  */
 export const writeEvents = (
   outputs: Stream.Stream<EngineOutput, TurnFailure>,
-  write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>
+  write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
+  order: StartedFirst = new StartedFirst(),
+  stopping?: {
+    /** Cancel or timeout: interrupts the engine's stream (src/core/StreamPull.ts), then the turn fails with it. */
+    readonly stop: Effect.Effect<never, TurnFailure>
+    /** Whether the stop happened. */
+    readonly stopped: () => boolean
+  }
 ): Effect.Effect<TurnEnded | undefined, TurnFailure> =>
   Effect.suspend(() => {
     let ended: TurnEnded | undefined
     // No Effect.gen per chunk: the hot path (src/core/StreamPull.ts).
-    const writeChunk = (chunk: Chunk.Chunk<EngineOutput>) => {
+    const writeChunk = (outputs: Chunk.Chunk<EngineOutput>) => {
+      const chunk = order.order(outputs)
       let found = false
       for (const output of chunk) if (isTurnEnded(output)) found = true
-      if (!found) return write(chunk as Chunk.Chunk<TurnEvent>)
+      if (!found) return chunk.length === 0 ? Effect.void : write(chunk as Chunk.Chunk<TurnEvent>)
       const events: Array<TurnEvent> = []
       for (const output of chunk) {
         if (isTurnEnded(output)) ended = output
@@ -225,7 +247,16 @@ export const writeEvents = (
       }
       return events.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(events))
     }
-    return Effect.zipRight(forEachChunk(outputs, writeChunk), Effect.sync(() => ended))
+    const released = Effect.suspend(() => {
+      const held = order.release()
+      return held.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(held))
+    })
+    const each = stopping === undefined ? forEachChunk(outputs, writeChunk) : forEachChunkUntilStopped(outputs, stopping.stop, writeChunk)
+    return each.pipe(
+      Effect.zipRight(released),
+      Effect.catchAll((e) => (stopping?.stopped() ? Effect.fail(e) : Effect.zipRight(released, Effect.fail(e)))),
+      Effect.zipRight(Effect.sync(() => ended))
+    )
   })
 
 /** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */

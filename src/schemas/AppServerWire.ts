@@ -4,7 +4,7 @@
  * plugin reads are modelled; every object keeps its other fields (no `onExcessProperty: "error"`),
  * and a message of a method this plugin does not know decodes into the catch-all member.
  */
-import { Effect, Schema } from "effect"
+import { Either, type ParseResult, Schema } from "effect"
 
 export const AppRpcId = Schema.Union(Schema.String, Schema.Number)
 export type AppRpcId = typeof AppRpcId.Type
@@ -114,24 +114,25 @@ export type TurnNotification =
   | KnownTurnNotification
   | { readonly method: "<other>"; readonly original: string; readonly params: unknown; readonly problem?: string }
 
-const KNOWN_METHODS: ReadonlySet<string> = new Set(
-  KnownTurnNotification.members.map((m) => m.fields.method.literals[0] as string)
+/** Each known method's own member: a notification is decoded against the one its method names. */
+const decodeByMethod: ReadonlyMap<string, (u: unknown) => Either.Either<KnownTurnNotification, ParseResult.ParseError>> = new Map(
+  KnownTurnNotification.members.map((m) => [
+    m.fields.method.literals[0] as string,
+    Schema.decodeUnknownEither(m as Schema.Schema<KnownTurnNotification, any>)
+  ] as const)
 )
 
-const decodeKnown = Schema.decodeUnknown(KnownTurnNotification)
-
 /**
- * A notification as a turn reads it. A known method whose params do not decode is kept as
- * `<other>` with the decode problem, so a drifted shape shows up instead of vanishing.
+ * A notification as a turn reads it, decoded once, synchronously (it runs for every line of a
+ * turn). A known method whose params do not decode is kept as `<other>` with the decode problem,
+ * so a drifted shape shows up instead of vanishing.
  */
-export const decodeTurnNotification = (n: AppServerNotification) =>
-  KNOWN_METHODS.has(n.method)
-    ? decodeKnown(n).pipe(
-        Effect.catchAll((e) =>
-          Effect.succeed<TurnNotification>({ method: "<other>", original: n.method, params: n.params, problem: e.message })
-        )
-      )
-    : Effect.succeed<TurnNotification>({ method: "<other>", original: n.method, params: n.params })
+export const turnNotificationOf = (n: AppServerNotification): TurnNotification => {
+  const decode = decodeByMethod.get(n.method)
+  if (decode === undefined) return { method: "<other>", original: n.method, params: n.params }
+  const known = decode(n)
+  return Either.isRight(known) ? known.right : { method: "<other>", original: n.method, params: n.params, problem: known.left.message }
+}
 
 /** The thread a notification belongs to, if it names one. */
 export const notificationThreadId = (params: unknown): string | undefined => {

@@ -30,15 +30,20 @@ require("node:readline").createInterface({ input: process.stdin }).on("line", (l
 })
 `
 
+/** A connection to the script above, in a temp dir. */
+const connect = Effect.gen(function* () {
+  const dir = yield* tempDir
+  const groups = makeProcessGroups({ runningDir: join(dir, "running") })
+  return yield* startAppServerConnection(
+    { binary: process.execPath, args: ["-e", script], env: process.env, cwd: dir, maxLineBytes: 1024 },
+    groups
+  )
+})
+
 describe("app-server connection: its stdout", () => {
   it.scopedLive("skips what it cannot read, keeps the last line without a newline, and announces the exit after it", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const groups = makeProcessGroups({ runningDir: join(dir, "running") })
-      const conn = yield* startAppServerConnection(
-        { binary: process.execPath, args: ["-e", script], env: process.env, cwd: dir, maxLineBytes: 1024 },
-        groups
-      )
+      const conn = yield* connect
       expect(conn.version).toBe("0.169.0")
       const queue = yield* conn.subscribe("t1")
       expect(yield* conn.request("finish", {})).toEqual({ last: true })
@@ -48,5 +53,14 @@ describe("app-server connection: its stdout", () => {
       expect(second._tag === "Exited" && second.error.reason).toBe("exit")
       expect(yield* conn.alive).toBe(false)
       expect((yield* Effect.flip(conn.request("after", {}))).reason).toBe("exit")
+    }))
+
+  it.scopedLive("a request the app-server does not answer fails with a timeout, and the connection goes on", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect
+      const unanswered = yield* Effect.flip(conn.request("nobody/answers", {}, 200))
+      expect(unanswered.reason).toBe("timeout")
+      expect(unanswered.message).toContain("did not answer nobody/answers within 200 ms")
+      expect(yield* conn.request("finish", {})).toEqual({ last: true })
     }))
 })

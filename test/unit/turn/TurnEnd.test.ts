@@ -2,7 +2,7 @@
 // the engine's stream ended, whatever the engine.
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Stream } from "effect"
-import { startedFirst, turnEnd, writeEvents } from "../../../src/layers/TurnRunnerLive.ts"
+import { StartedFirst, turnEnd, writeEvents } from "../../../src/layers/TurnRunnerLive.ts"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { type EngineOutput, TurnEnded, TurnFailure } from "../../../src/services/TurnEngine.ts"
 
@@ -58,14 +58,39 @@ describe("writeEvents", () => {
     }))
 })
 
-describe("startedFirst", () => {
+describe("StartedFirst", () => {
+  /** What writeEvents writes of `outputs`, with `notices` held for after turn.started. */
+  const writtenOf = (outputs: Stream.Stream<EngineOutput, TurnFailure>, notices: ReadonlyArray<TurnEvent> = [], stopped = false) =>
+    Effect.gen(function* () {
+      const written: Array<TurnEvent> = []
+      const order = new StartedFirst()
+      order.hold(notices)
+      const exit = yield* Effect.exit(writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk)), order, { stop: Effect.never, stopped: () => stopped }))
+      return { written, exit }
+    })
+
   it.effect("what an engine says before turn.started waits for it; without one it comes before the TurnEnded", () =>
     Effect.gen(function* () {
       const notice: TurnEvent = { type: "notice", level: "warn", message: "early" }
       const ended = new TurnEnded({ finalMessage: undefined, usage: undefined })
-      const withStart = yield* Stream.runCollect(startedFirst([])(Stream.make<Array<EngineOutput>>(notice, started, ended)))
-      expect(Chunk.toReadonlyArray(withStart)).toEqual([started, notice, ended])
-      const without = yield* Stream.runCollect(startedFirst([])(Stream.make<Array<EngineOutput>>(notice, ended)))
-      expect(Chunk.toReadonlyArray(without)).toEqual([notice, ended])
+      const withStart = yield* writtenOf(Stream.make<Array<EngineOutput>>(notice, started, ended))
+      expect(withStart.written).toEqual([started, notice])
+      expect(withStart.exit).toEqual(Exit.succeed(ended))
+      const without = yield* writtenOf(Stream.make<Array<EngineOutput>>(notice, ended))
+      expect(without.written).toEqual([notice])
+    }))
+
+  it.effect("the runner's notices follow turn.started; a failure before it sends them first, a stop does not", () =>
+    Effect.gen(function* () {
+      const runnerNotice: TurnEvent = { type: "notice", level: "info", message: "runner" }
+      const early: TurnEvent = { type: "notice", level: "warn", message: "early" }
+      const failure = new TurnFailure({ code: "turn_failed", message: "no" })
+      const ok = yield* writtenOf(Stream.make<Array<EngineOutput>>(early, started), [runnerNotice])
+      expect(ok.written).toEqual([started, runnerNotice, early])
+      const failed = yield* writtenOf(Stream.concat(Stream.make<Array<EngineOutput>>(early), Stream.fail(failure)), [runnerNotice])
+      expect(failed.written).toEqual([runnerNotice, early])
+      expect(failed.exit).toEqual(Exit.fail(failure))
+      const stopped = yield* writtenOf(Stream.concat(Stream.make<Array<EngineOutput>>(early), Stream.fail(failure)), [runnerNotice], true)
+      expect(stopped.written).toEqual([])
     }))
 })
