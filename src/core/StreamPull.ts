@@ -84,22 +84,13 @@ const handOver = <A, E, R, E2, R2>(
   })
 
 /**
- * Like `Stream.interruptWhen`: when `stop` fails (or dies), the stream is interrupted, its scope has
- * closed (ending whatever it opened), and then it fails with `stop`'s cause. Here the stream runs in one
- * fiber of its own that hands each chunk over through a queue of one; `Stream.interruptWhen` forks
- * a fiber for every chunk, which cost a turn some 7–10% of its throughput (docs/benchmarks.md,
- * "100,000 codex events").
- */
-export const interruptWhenStopped = <A, E, R, E2, R2>(
-  stream: Stream.Stream<A, E, R>,
-  stop: Effect.Effect<never, E2, R2>
-): Stream.Stream<A, E | E2, R | R2> =>
-  Stream.unwrapScoped(Effect.map(handOver(stream, stop), (handoff) => Stream.repeatEffectChunkOption(Effect.flatten(Queue.take(handoff)))))
-
-/**
- * `forEachChunk(interruptWhenStopped(stream, stop), f)` without a Stream around the consumer's
- * side: `f` runs here on each chunk taken from the queue (a turn's events crossed three Stream
- * layers fewer on their way to the host).
+ * Runs `f` on each chunk of `stream` until the stream ends or `stop` fails (or dies), like
+ * `Stream.runForEachChunk(Stream.interruptWhen(stream, stop), f)`: on stop the stream is
+ * interrupted, its scope has closed (ending whatever it opened), and then this fails with `stop`'s
+ * cause. The stream runs in one fiber of its own that hands each chunk over through a queue of
+ * one, and `f` runs here on each chunk taken: `Stream.interruptWhen` forks a fiber for every chunk,
+ * which cost a turn some 7–10% of its throughput (docs/benchmarks.md, "100,000 codex events"), and a
+ * Stream around the consumer's side cost every event three Stream layers more.
  */
 export const forEachChunkUntilStopped = <A, E, R, E2, R2, E3, R3>(
   stream: Stream.Stream<A, E, R>,
