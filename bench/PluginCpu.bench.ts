@@ -105,22 +105,23 @@ interface Series {
 export const run = async (): Promise<BenchSection> => {
   const batches = Number(process.env.PLEXUM_BENCH_CPU_BATCHES ?? 8)
   const perBatch = Number(process.env.PLEXUM_BENCH_CPU_TURNS ?? 5)
-  const exec = await startPluginHarness(script)
-  const appServer = await startPluginHarness(script, { config: { engine: "app-server" } })
+  // PLEXUM_BENCH_CPU_ENGINE=exec (or app-server) runs only that engine's rows, e.g. while working on one engine.
+  const engineOnly = process.env.PLEXUM_BENCH_CPU_ENGINE
+  const runs = (engine: string) => engineOnly === undefined || engineOnly === "" || engineOnly === engine
+  const exec = runs("exec") ? await startPluginHarness(script) : undefined
+  const appServer = runs("app-server") ? await startPluginHarness(script, { config: { engine: "app-server" } }) : undefined
   let toolCalls = 0
   for (const h of [exec, appServer])
-    h.host.onToolCall((call) => {
+    h?.host.onToolCall((call) => {
       toolCalls++
       return { content: [{ type: "text", text: `echo: ${call.arguments.text}` }] }
     })
-  // PLEXUM_BENCH_CPU_ENGINES=app-server (or exec) runs only that engine's rows, e.g. while working on one.
-  const engines = (process.env.PLEXUM_BENCH_CPU_ENGINES ?? "exec,app-server").split(",").map((e) => e.trim())
   const series: Array<Series> = [
-    { name: "exec, one message", harness: exec, withTool: false, cpu: [], wall: [], target: 25 },
-    { name: "app-server, one message", harness: appServer, withTool: false, cpu: [], wall: [], target: 15 },
-    { name: "exec, one host tool call", harness: exec, withTool: true, cpu: [], wall: [], target: Infinity },
-    { name: "app-server, one host tool call", harness: appServer, withTool: true, cpu: [], wall: [], target: Infinity }
-  ].filter((s) => engines.includes(s.harness === exec ? "exec" : "app-server"))
+    { name: "exec, one message", harness: exec!, withTool: false, cpu: [], wall: [], target: 25 },
+    { name: "app-server, one message", harness: appServer!, withTool: false, cpu: [], wall: [], target: 15 },
+    { name: "exec, one host tool call", harness: exec!, withTool: true, cpu: [], wall: [], target: Infinity },
+    { name: "app-server, one host tool call", harness: appServer!, withTool: true, cpu: [], wall: [], target: Infinity }
+  ].filter((s) => s.harness !== undefined)
   let n = 0
   const turn = async (s: Series) => {
     const request = s.withTool
@@ -173,7 +174,7 @@ ${WHERE_IT_GOES}
 `
     }
   } finally {
-    await exec.dispose()
-    await appServer.dispose()
+    await exec?.dispose()
+    await appServer?.dispose()
   }
 }

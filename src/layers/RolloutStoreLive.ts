@@ -4,7 +4,7 @@ import { acquireWriterLock, makeCoordinationQueue, WriterLockBusy } from "../cor
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { completeEnd, LineTooLong, withReadHandle } from "../core/rollout/RolloutLineScanner.ts"
-import { locateRollout, isValidThreadId, makeKeptListing, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
+import { isFile, locateRollout, isValidThreadId, makeKeptListing, threadIdOfRolloutPath } from "../core/rollout/RolloutLocate.ts"
 import { buildReport, type ReportOptions } from "../core/rollout/RolloutReport.ts"
 import { rewriteRollout } from "../core/rollout/RolloutRewrite.ts"
 import { rolloutWriters } from "../core/rollout/RolloutWriters.ts"
@@ -48,17 +48,17 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
     // search walks every newer day directory: remember hits, trust them while the file is there.
     const located = new Map<string, string>()
     const listing = makeKeptListing()
-    const stillThere = (path: string) => Fs.stat(path).then((s) => s.isFile(), () => false)
 
     const find = Effect.fn("RolloutStore.find")(function* (threadId: string) {
       if (!isValidThreadId(threadId)) {
         return yield* new RolloutNotFound({ threadId, reason: "invalid", message: `invalid thread id ${JSON.stringify(threadId)}` })
       }
-      const found = yield* Effect.tryPromise({
-        try: async () => {
+      // Synchronous (RolloutLocate.ts): a few stats and small listings, once per exec turn.
+      const found = yield* Effect.try({
+        try: () => {
           const known = located.get(threadId)
-          if (known !== undefined && (await stillThere(known))) return known
-          const path = await locateRollout(paths.codexHome, threadId, listing)
+          if (known !== undefined && isFile(known)) return known
+          const path = locateRollout(paths.codexHome, threadId, listing)
           if (path === undefined) located.delete(threadId)
           else located.set(threadId, path)
           return path

@@ -1,8 +1,12 @@
 /**
  * Where codex keeps a thread's rollout: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`,
  * older ones under `$CODEX_HOME/archived_sessions/`.
+ *
+ * Synchronous: every exec turn searches once, and a search is a handful of stats and a listing of
+ * small directories; through fs/promises each is a thread-pool round trip and a promise, about ten
+ * times the CPU (a hit in a day of 40 rollouts: 0.86 → 0.24 ms).
  */
-import * as Fs from "node:fs/promises"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 /** Thread ids are UUIDs today; accept a little more, but never path syntax or glob characters. */
@@ -15,7 +19,7 @@ const UUID = /^rollout-.+-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 export const threadIdOfRolloutPath = (path: string): string | undefined => UUID.exec(Path.basename(path))?.[1]
 
 /** A directory's entry names, newest (greatest) first; empty when it is not there or not a directory. */
-export type DirectoryListing = (dir: string) => Promise<ReadonlyArray<string>>
+export type DirectoryListing = (dir: string) => ReadonlyArray<string>
 
 const newestFirst = (names: Array<string>) => names.sort().reverse()
 
@@ -25,9 +29,9 @@ const missingDir = (e: unknown) => {
 }
 
 /** Reads the directory every time. */
-export const readListing: DirectoryListing = async (dir) => {
+export const readListing: DirectoryListing = (dir) => {
   try {
-    return newestFirst(await Fs.readdir(dir))
+    return newestFirst(Fs.readdirSync(dir))
   } catch (e) {
     if (missingDir(e)) return []
     throw e
@@ -50,10 +54,10 @@ const SETTLED_MS = 3_000
  */
 export const makeKeptListing = (): DirectoryListing => {
   const kept = new Map<string, { readonly stamp: string; readonly names: ReadonlyArray<string> }>()
-  return async (dir) => {
+  return (dir) => {
     let stamp: string
     try {
-      const s = await Fs.stat(dir, { bigint: true })
+      const s = Fs.statSync(dir, { bigint: true })
       if (!s.isDirectory()) return []
       if (Date.now() - Number(s.mtimeMs) < SETTLED_MS) {
         kept.delete(dir)
@@ -66,34 +70,34 @@ export const makeKeptListing = (): DirectoryListing => {
     }
     const known = kept.get(dir)
     if (known?.stamp === stamp) return known.names
-    const names = await readListing(dir)
+    const names = readListing(dir)
     kept.set(dir, { stamp, names })
     return names
   }
 }
 
-const isFile = (path: string) => Fs.stat(path).then((s) => s.isFile(), () => false)
+export const isFile = (path: string): boolean => Fs.statSync(path, { throwIfNoEntry: false })?.isFile() ?? false
 
 /** Depth-first, newest name first, so the most recent day is searched first. */
-const search = async (dir: string, suffix: string, list: DirectoryListing): Promise<string | undefined> => {
-  const names = await list(dir)
+const search = (dir: string, suffix: string, list: DirectoryListing): string | undefined => {
+  const names = list(dir)
   const rollouts = names.filter((n) => n.startsWith("rollout-") && n.endsWith(suffix))
-  for (const name of rollouts) if (await isFile(Path.join(dir, name))) return Path.join(dir, name)
+  for (const name of rollouts) if (isFile(Path.join(dir, name))) return Path.join(dir, name)
   for (const name of names) {
     // Year, month and day directories; whatever else is there lists as empty.
     if (name.startsWith("rollout-") && name.endsWith(".jsonl")) continue
-    const hit = await search(Path.join(dir, name), suffix, list)
+    const hit = search(Path.join(dir, name), suffix, list)
     if (hit !== undefined) return hit
   }
   return undefined
 }
 
 /** Absolute path of the rollout of `threadId` under `codexHome`, or `undefined`. */
-export const locateRollout = async (codexHome: string, threadId: string, list: DirectoryListing = readListing): Promise<string | undefined> => {
+export const locateRollout = (codexHome: string, threadId: string, list: DirectoryListing = readListing): string | undefined => {
   if (!isValidThreadId(threadId)) return undefined
   const suffix = `-${threadId}.jsonl`
   return (
-    (await search(Path.resolve(codexHome, "sessions"), suffix, list)) ??
-    (await search(Path.resolve(codexHome, "archived_sessions"), suffix, list))
+    search(Path.resolve(codexHome, "sessions"), suffix, list) ??
+    search(Path.resolve(codexHome, "archived_sessions"), suffix, list)
   )
 }
