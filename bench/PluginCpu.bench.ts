@@ -42,52 +42,39 @@ const script = (req: ModelRequest) => {
  * not only in docs/benchmarks.md, because `npm run bench` writes that file from the sections.
  */
 const WHERE_IT_GOES = `Where the CPU goes (\`bench/ProfileTurns.ts\`: warm turns through the plugin under \`node --cpu-prof\` with the
-bundle built unminified, \`PLEXUM_BUILD_NO_MINIFY=1 node scripts/build.mjs\`; \`perf record\` of the plugin's threads; \`strace -c\`
-of its threads; Effect's run loop instrumented in a scratch copy of the bundle to count operations and time them by span):
+bundle built unminified, \`PLEXUM_BUILD_NO_MINIFY=1 node scripts/build.mjs\`; \`perf record\` of the plugin's threads; \`strace -c\`;
+Effect's run loop instrumented in a scratch copy of the bundle to count operations). Measured 2026-12-06 on the machine below.
 
 - **Not in system calls or helper processes.** An app-server turn makes about 400 system calls and starts no process;
   an exec turn about 500 and one process (codex). No \`ss\`, \`flock\` or \`codex --version\` runs on a turn without a
-  host tool (\`ss\` runs once per bridge connection). The /proc work after an exec turn (the run's mark search: one
-  listing of /proc, about ten \`environ\` reads of processes newer than codex) costs about 1 ms; a full scan of every
-  process's \`environ\` here would cost 5.7 ms (108 processes), which is why it reads only newer pids.
-- **Effect's runtime, about half of it.** An app-server turn runs about 6,500 Effect operations and an exec turn
-  about 4,800, for some 15 app-server messages or 6 codex events. In the CPU profile Effect's own functions (the fiber
-  run loop, continuations, FiberRefs, the Stream channel executor) hold about 42 ms of self time per app-server turn
-  under the profiler; the channel executor alone reads upstream about 350 times a turn, through the turn's stack of
-  Stream operators (\`unwrapScoped\` three deep, \`startedFirst\`, \`withTerminalEvent\`, \`interruptWhenStopped\`, the
-  engine's \`fromQueue\` → \`mapEffect\` → \`takeUntil\` → \`mapConcat\` → \`concat\`). Each line of app-server output is
-  one \`Stream.async\` \`emit.single\`, which runs a fiber of its own, then two Schema decodes (\`AppServerMessage\`, then
-  the turn notification). By span (wall time of the operations, app-server turn): no span (transport, connection
-  reader, dispatch, logger) 38 ms, \`AppServerEngine.run\` 11, \`SessionStore.remember\` 9, \`RolloutStore.find\` 7,
-  \`thread/start\` 5, \`turn/start\` 3; exec turn: no span 73, \`CodexProcess.run\` 44 (the spawn included),
-  \`ProcessGroups.end\` 6, \`ProcessGroups.track\` 6, \`SessionStore.remember\` 3, \`RolloutStore.toolCalls\` 2.
-- **V8's collector and compiler, about a quarter.** About 5 MB is allocated per app-server turn (5.3 scavenges of the 1 MB
-  young generation, about 13 ms under \`--trace-gc\`); \`perf\` puts 27% of an exec turn's CPU on V8's worker threads
-  (concurrent marking, parallel scavenging, TurboFan) and 3% on libuv's pool. \`serve\`'s collector flags are not the
-  cause: 8 alternating batches of 5 app-server turns gave 47 ms with them, 43 with V8's defaults, 50 with
-  \`--single-threaded-gc\`, 47 without concurrent marking: within the spread of the batches (34–70 ms).
-- **Files, a few ms.** Creating or truncating a file costs about 0.3 ms of CPU on this ext4 (an atomic replace,
-  temp file + chmod + rename, about 1.5 ms): the session record (every turn), the running-group record and the run
-  profile (every exec turn), the thread's tool record (every new app-server thread).
-- **The fork, on exec.** Starting codex from a 75 MB process: \`copy_process\` about 3% and the copy-on-write faults
-  that follow about 4% of an exec turn's CPU.
-- **The bridge's peer check, on a host-tool turn.** Once per \`mcp-host\` connection: starting \`ss\` (a fork of the
-  plugin, about 7 ms of CPU) and reading the children files of every thread of the turn's codex and the
-  descriptors of its processes. Through \`fs/promises\` those reads cost about ten times what they cost synchronously
-  (an open, fstat, read and close, each a pool round trip and a promise, per small /proc file).
+  host tool (\`ss\` runs once per bridge connection, about 7 ms of CPU: the fork of the plugin). Files cost little
+  (about 0.3 ms to create one, 1.5 ms for an atomic replace); the /proc work after an exec turn about 1 ms.
+- **Effect's runtime, about half.** Before this issue an app-server turn ran about 6,500 Effect operations (an exec turn
+  4,800) for some 15 app-server messages or 6 codex events: the Stream channel executor read upstream about 350 times a
+  turn through some ten operators, each app-server line was a fiber (\`Stream.async\` emit) and two Schema decodes,
+  each request raced two fibers, the host logger forked a fiber per line. Now: app-server output is read in chunks of
+  lines and a notification is decoded once against its own method's schema, only when a turn waits for its thread;
+  the app-server turn is one pull loop with local state; \`turn.started\`-first and the turn's end are plain state in
+  the runner, which takes chunks straight from the stop's handoff (\`forEachChunkUntilStopped\`); a request's time
+  limit is a timer; \`host/log\` goes straight into the outbox; codex's stdout is read, cut and decoded in one step.
+  About 2,800 operations per app-server turn remain, spread thin (\`onExit\`/\`ensuring\`, acquire/release, \`forEach\`,
+  FiberRef updates, the per-batch write path).
+- **V8's collector and compiler, about a quarter.** About 5 MB allocated per app-server turn (about 13–15 ms of
+  collection under \`--trace-gc\`); \`perf\` puts 27% of an exec turn's CPU on V8's worker threads (concurrent marking,
+  parallel scavenging, TurboFan: after 80 warm turns V8 still optimises about 2.5 new functions per turn). \`serve\`'s
+  collector flags are not the cause (tuned 47 ms, V8's defaults 43, \`--single-threaded-gc\` 50: within the spread).
+- **The fork, on exec: about 10 ms.** node's spawn copies the 75 MB plugin (about 5 ms), and every page the plugin writes
+  afterwards faults once. No spawn option changed it; a long-lived node spawner moved the cost instead of saving it
+  (plugin 20 → 11 ms per spawn, the spawner 6.5 ms); only a tiny non-node spawner would save it for real.
 
-Fixed here: the session record is no longer read and decoded again while a \`stat\` shows the file this process
-last read or wrote (a 200-thread record: \`lastThread\` 0.9–1.2 → 0.35–0.5 ms); a search for a rollout keeps
-the listings of day directories unchanged for 3 s while their modification time stays (a miss over 30 old days
-and a day of 300 rollouts: 4.5–10 → 2.3–5 ms; it is what every new app-server thread pays at its start); the peer
-check reads the turn's own /proc files synchronously (20–33 → 14–18 ms of CPU per check). Each is measured in
-process, alternating with the code before it; each is below the spread of this section's batches. On main before
-them (2026-12-06, 4 batches): 82, 55, 154 and 72 ms in the table's order. What is left sits in the turn core, the
-transport and the engines: a new app-server thread's rollout is searched for before codex has written it (a miss: every directory read), where
-offset 0 is already the answer; each line of app-server output is a \`Stream.async\` emit (a fiber) and two Schema
-decodes, where one decode of the notifications a turn waits for would do; the turn's events cross some ten Stream
-operators, two of which (\`startedFirst\`, \`withTerminalEvent\`) a turn's end decided once could fold into one pass;
-the host logger forks a fiber per line.`
+Also fixed on the way: a new app-server thread's rollout is no longer searched for before codex has written it (a miss
+read every directory of CODEX_HOME's sessions: 2–5 ms, more with a long history); the session record is not read and
+decoded again while a \`stat\` shows the file this process last wrote, and is read and written synchronously; rollout
+searches are synchronous and keep the listings of settled day directories; the peer check reads the turn's own /proc
+files synchronously (20–33 → 14–18 ms of CPU per check). On main before this issue (2026-12-06, 4 batches): 82, 55,
+154 and 72 ms in the table's order. What is left to try: allocating less per turn (every page written after an exec
+spawn faults), the per-batch write path, per-turn spans (\`Effect.fn\`), the rollout read after each turn (the
+app-server names the rollout's path in its \`thread/start\` answer), and a tiny spawner for exec.`
 
 const echoTool = { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }
 
@@ -162,7 +149,7 @@ medians of the batches. The tool rows: the model calls one host tool (\`echo\`; 
 tool on the app-server), the host answers, the model answers. Every host tool call reached the host: ${allCalled ? "yes" : "NO"}.
 
 Command: \`npm run bench -- PluginCpu\` (\`PLEXUM_BENCH_CPU_BATCHES\`, \`PLEXUM_BENCH_CPU_TURNS\` change the counts;
-\`PLEXUM_BENCH_CPU_ENGINES=app-server\` runs one engine's rows).
+\`PLEXUM_BENCH_CPU_ENGINE=app-server\` (or \`exec\`) runs one engine's rows).
 
 | turn | plugin CPU per turn | fastest / slowest batch | wall per turn | target |
 |---|---|---|---|---|
