@@ -116,8 +116,7 @@ export const splitLines =
       )
     })
 
-/** A chunk as a Buffer, without a copy. */
-export const asBuffer = (bytes: Uint8Array): Buffer =>
+const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**
