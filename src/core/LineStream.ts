@@ -116,7 +116,8 @@ export const splitLines =
       )
     })
 
-const asBuffer = (bytes: Uint8Array): Buffer =>
+/** A chunk as a Buffer, without a copy. */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**

@@ -10,7 +10,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
-import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
+import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
 import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
 import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
@@ -108,10 +108,12 @@ const decodeLine = (line: Line): CodexEvent | undefined => {
 }
 
 /**
- * stdout as decoded events, through the one line reader (src/core/LineStream.ts), until end of
- * file: never a timer or codex's exit, since on a busy machine codex's exit can be handled before
+ * stdout as decoded events, through the one line reader (src/core/LineStream.ts: its byte reader and
+ * line cutter in one pass with the decoding, so a chunk crosses one operator, not four), until end
+ * of file: never a timer or codex's exit, since on a busy machine codex's exit can be handled before
  * the pipe's last lines are read (CODEX.md). A process that inherited codex's stdout could hold the
  * pipe open past codex's exit; `freePipe` (in `run`) ends those, and the end of file follows.
+ * `seen` is told each chunk's events; `last` follows the end of file (or the break).
  *
  * The read-ahead bound: stdout flows into a buffer of `readAheadBytes` and pauses once it is full,
  * so a slow consumer pushes back on codex through the pipe. Raw bytes wait, not decoded events: a
@@ -120,21 +122,49 @@ const decodeLine = (line: Line): CodexEvent | undefined => {
  * waits is read as one chunk at the next pull: a slow consumer gets bigger chunks, not a queue
  * (docs/benchmarks.md, "100,000 codex events").
  */
-const readEvents = (run: Running, maxLineBytes: number, readAheadBytes: number): Stream.Stream<CodexEvent> =>
+const readEvents = <E>(
+  run: Running,
+  maxLineBytes: number,
+  readAheadBytes: number,
+  seen: (event: CodexEvent) => void,
+  last: Stream.Stream<CodexEvent, E>
+): Stream.Stream<CodexEvent, E> =>
   Stream.suspend(() => {
     const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
-    // A broken pipe destroys the buffer with its error, which ends the lines below.
+    // A broken pipe destroys the buffer with its error, which ends the bytes below.
     NodeStreams.pipeline(run.child.stdout, readAhead, () => {})
-    return readableLines(readAhead, { maxLineBytes }).pipe(
-      // A broken pipe ends the output; the exit status reports the cause.
-      Stream.catchAll(() => Stream.empty),
-      Stream.mapChunks((lines) => {
-        const events: Array<CodexEvent> = []
-        for (const line of lines) {
-          const event = decodeLine(line)
-          if (event !== undefined) events.push(event)
+    const cutter = new LineCutter({ maxLineBytes })
+    let broke = false
+    const decode = (lines: Array<Line>): Chunk.Chunk<CodexEvent> => {
+      const events: Array<CodexEvent> = []
+      for (const line of lines) {
+        const event = decodeLine(line)
+        if (event !== undefined) {
+          seen(event)
+          events.push(event)
         }
-        return Chunk.unsafeFromArray(events)
+      }
+      return Chunk.unsafeFromArray(events)
+    }
+    const lines = readableBytes(readAhead).pipe(
+      // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
+      Stream.catchAll(() => {
+        broke = true
+        return Stream.empty
+      }),
+      Stream.mapChunks((chunk) => {
+        const out: Array<Line> = []
+        for (const buf of chunk) cutter.push(asBuffer(buf), out)
+        return decode(out)
+      })
+    )
+    return Stream.concat(
+      lines,
+      Stream.suspend(() => {
+        // The last line counts without a newline too (LineStream.ts's rules).
+        const out: Array<Line> = []
+        if (!broke) cutter.end(out)
+        return out.length === 0 ? last : Stream.concat(Stream.fromChunk(decode(out)), last)
       })
     )
   })
@@ -236,15 +266,15 @@ export const makeCodexProcess = (
           Effect.forkScoped
         )
         let unparsedLines = 0
-        const seen = (events: Chunk.Chunk<CodexEvent>) => {
-          for (const e of events) {
-            if (e.type === "thread.started") threadId ??= e.thread_id
-            else if (e.type === "<unparsed>") unparsedLines++
-          }
-          return events
+        const seen = (e: CodexEvent) => {
+          if (e.type === "thread.started") threadId ??= e.thread_id
+          else if (e.type === "<unparsed>") unparsedLines++
         }
-        return Stream.concat(
-          Stream.mapChunks(readEvents(running, maxLineBytes, options.readAheadBytes ?? 1024 * 1024), seen),
+        return readEvents(
+          running,
+          maxLineBytes,
+          options.readAheadBytes ?? 1024 * 1024,
+          seen,
           Stream.fromEffect(checkExit(running, () => threadId !== undefined, () => unparsedLines))
         )
       })
