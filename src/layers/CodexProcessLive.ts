@@ -242,7 +242,10 @@ export const makeCodexProcess = (
           Effect.gen(function* () {
             const running = yield* spawnChild(spec, tailBytes)
             yield* groups.track(running.pgid, running.mark)
-            const endOnce = yield* Effect.cached(Effect.uninterruptible(Effect.suspend(() => endLeftovers(running, threadId))))
+            // Uninterruptible around the cache, not only inside it: a caller interrupted as the end
+            // finishes (the watcher below, when the end of file it brought closes the scope) would
+            // otherwise leave the interruption as the cached result, and the release would fail with it.
+            const endOnce = Effect.uninterruptible(yield* Effect.cached(Effect.suspend(() => endLeftovers(running, threadId))))
             return { running, endOnce }
           }),
           ({ running: r, endOnce }) =>

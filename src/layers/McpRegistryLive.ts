@@ -11,7 +11,7 @@
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -111,7 +111,10 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         )
       )
     )
-    const cleanedUp = yield* Effect.cached(cleanUp)
+    // Once for the plugin's life, in a fiber of the layer's scope: a turn cancelled while it runs
+    // neither cuts it short nor leaves its interruption as the cached answer for every later turn.
+    const cleanUpFiber = Effect.uninterruptible(yield* Effect.cached(Effect.forkIn(cleanUp, yield* Effect.scope)))
+    const cleanedUp = Effect.flatMap(cleanUpFiber, Fiber.join)
 
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
@@ -144,4 +147,4 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
   })
 
 /** Requires PluginPaths; logs through `Effect.log*` (the host's log while serving). */
-export const McpRegistryLive = (options: McpRegistryOptions) => Layer.effect(McpRegistry, makeMcpRegistry(options))
+export const McpRegistryLive = (options: McpRegistryOptions) => Layer.scoped(McpRegistry, makeMcpRegistry(options))

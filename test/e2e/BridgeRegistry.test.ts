@@ -3,7 +3,7 @@
 // minimal edit that keeps the user's file (symlink, comments, order, entries), and concurrent
 // writers (other plugin processes, a user's `codex mcp add`) lose nothing.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -95,7 +95,7 @@ describe("McpRegistry with the real codex", () => {
   it.scopedLive("gives the agent's server to the plugin's own run only: nothing in config.toml, nothing a plain codex starts", () =>
     Effect.gen(function* () {
       const homes = yield* tempHomes
-      const registry = yield* Effect.provide(McpRegistry, registryLayer(homes))
+      const registry = Context.get(yield* Layer.build(registryLayer(homes)), McpRegistry)
       const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600, socketPath: SOCKET })
       expect(tables).toContain(`[mcp_servers."plexum-host-agent-1"]\ncommand = "${LAUNCHER}"`)
       expect(tables).toContain(`PLEXUM_MCP_SOCKET = "${SOCKET}"`)
@@ -111,7 +111,7 @@ describe("McpRegistry with the real codex", () => {
       const homes = yield* tempHomes
       const mode = dotfileHome(homes, ["agent-1", "team.a"])
       expect(mcpList(homes.codexHome).map((s) => [s.name, s.enabled])).toContainEqual(["plexum-host-agent-1", true])
-      const registry = yield* Effect.provide(McpRegistry, registryLayer(homes))
+      const registry = Context.get(yield* Layer.build(registryLayer(homes)), McpRegistry)
       const removed = yield* registry.removeLegacyRegistrations
       expect([...removed].sort()).toEqual(["plexum-host-agent-1", serverNameFor("team.a")].sort())
       expectUserConfigKept(homes, mode)
@@ -181,7 +181,7 @@ describe("McpRegistry with the real codex", () => {
       dotfileHome(homes, ["agent-1", "agent-2"])
       // Something that is not a lock file sits where the lock goes: the edit cannot start.
       Fs.mkdirSync(Path.join(homes.codexHome, ".plexum-mcp-registry.lock"))
-      const registry = yield* Effect.provide(McpRegistry, registryLayer(homes))
+      const registry = Context.get(yield* Layer.build(registryLayer(homes)), McpRegistry)
       expect(yield* registry.removeLegacyRegistrations).toEqual([])
       const tables = yield* registry.runServerTables("agent-1", { offersTools: true, toolTimeoutSec: 600, socketPath: SOCKET })
       expect(tables).toContain('[mcp_servers."plexum-host-agent-2"]\nenabled = false')
