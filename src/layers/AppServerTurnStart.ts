@@ -135,11 +135,14 @@ export const makeTurnStarter = (deps: {
       // A new thread has no rollout yet (offset 0; looking would walk all of CODEX_HOME's sessions
       // for nothing); a resumed one that cannot be read would make earlier turns' calls look like
       // this turn's, which the host must hear about.
-      const fromOffset = chosen.resumed
+      // A resume codex answered with another thread (CODEX.md) may have a rollout already: look too.
+      const fromOffset = chosen.resumed || plan.resumeThreadId !== undefined
         ? yield* rollouts.find(threadId).pipe(
           Effect.flatMap(rollouts.endOffset),
           Effect.catchAll((e) =>
-            Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
+            chosen.resumed
+              ? Effect.as(hooks.warn(`cannot read where the rollout of thread ${threadId} ends: ${e.message}; this turn's tool.blocks may include earlier calls`), 0)
+              : Effect.succeed(0)
           )
         )
         : 0

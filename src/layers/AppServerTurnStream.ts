@@ -123,6 +123,10 @@ export const makeTurnStream = (deps: {
           return undefined
         }
 
+        /** Whether codex is done with the turn after this signal (the app-server gone, or the turn completed). */
+        const endsTurn = (signal: ThreadSignal) =>
+          signal._tag === "Exited" || (signal.notification.method === "turn/completed" && signal.notification.params.turn.id === turnId)
+
         // The stream is one pull loop: `turn.started` (and codex's notices), the thread's signals as
         // they come until the turn ends, then the tool blocks and TurnEnded.
         let phase: "first" | "live" | "after" | "done" = "first"
@@ -159,11 +163,14 @@ export const makeTurnStream = (deps: {
         const live = Effect.suspend(() => {
           const out: Array<EngineOutput> = []
           while (at < signals.length && phase === "live") {
-            const effect = step(signals[at++]!, out)
+            const signal = signals[at++]!
+            const effect = step(signal, out)
             if (effect === undefined) continue
             if (out.length > 0) {
               pending = effect
-              return emit(out)
+              // codex is done with the turn as soon as it says so: a stop while this chunk waits for
+              // the host must not interrupt, in codex, a turn codex has already finished.
+              return endsTurn(signal) ? Effect.as(finished, Chunk.unsafeFromArray(out)) : emit(out)
             }
             return Effect.zipRight(Effect.mapError(effect, Option.some), pull)
           }
