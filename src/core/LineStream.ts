@@ -82,9 +82,12 @@ export class LineCutter {
       this.parts.push(buf.subarray(start, end))
       line = Buffer.concat(this.parts, bytes)
     }
-    this.reset()
+    this.parts = []
+    this.size = 0
     if (line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1)
-    if (line.length > 0) out.push(line)
+    if (line.length === 0) return // an empty line is skipped and leaves the first line's bound in force
+    out.push(line)
+    this.limit = this.limits.maxLineBytes
   }
 
   private reset() {

@@ -37,6 +37,8 @@ describe("LineStream", () => {
   it.effect("the first line may have a tighter bound than the rest", () =>
     Effect.gen(function* () {
       expect(yield* cut(["hello\n", "hello\n"], { maxLineBytes: 8, firstLineMaxBytes: 4 })).toEqual(["<5>", "hello"])
+      // Empty lines first do not lift the first line's bound.
+      expect(yield* cut(["\n\r\n", "hello\n", "hello\n"], { maxLineBytes: 8, firstLineMaxBytes: 4 })).toEqual(["<5>", "hello"])
     }))
 
   it.live("a Node stream ends the lines at its end of file, not before", () =>
