@@ -133,17 +133,19 @@ export const startAppServerConnection = (
     // The process ended: every waiting request and every subscribed turn learns it, once every line
     // it wrote before has been dispatched (below). Not to be cut short: the first turn to hear of it
     // closes this connection's scope, and the others must hear too.
-    const announceExit = Effect.promise(() => spawned.exit).pipe(
-      Effect.flatMap((exit) =>
-        Effect.uninterruptible(Effect.gen(function* () {
-          const error = exitError(exit)
-          yield* Deferred.succeed(exited, error)
-          const waiting = yield* Ref.getAndSet(pending, HashMap.empty())
-          yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
-          const subs = yield* Ref.get(subscribers)
-          yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
-        }))
-      )
+    const announce = (error: AppServerError) =>
+      Effect.uninterruptible(Effect.gen(function* () {
+        if (!(yield* Deferred.succeed(exited, error))) return // told once
+        const waiting = yield* Ref.getAndSet(pending, HashMap.empty())
+        yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
+        const subs = yield* Ref.get(subscribers)
+        yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
+      }))
+    const announceExit = Effect.flatMap(Effect.promise(() => spawned.exit), (exit) => announce(exitError(exit)))
+    // Closed by the plugin while still running (discarded after a failed cancel, a config change):
+    // the reader is interrupted before the exit, so those waiting hear it here, not at their timeouts.
+    yield* Effect.addFinalizer(() =>
+      announce(new AppServerError({ reason: "exit", message: "codex app-server was stopped by the plugin" }))
     )
     // At its exit (or death) what it left is ended, and whatever else still holds its stdout, so the
     // reader below reaches end of file.
