@@ -180,7 +180,7 @@ export const makeTurnStream = (deps: {
           Chunk.unsafeFromArray<EngineOutput>([...blocks, new TurnEnded({ finalMessage: lastMessage, usage })]))
         return Stream.repeatEffectChunkOption(pull)
       }).pipe(Effect.mapError((e) => (e instanceof TurnFailure ? e : toTurnFailure(e))))
-    ).pipe(Stream.withSpan("AppServerEngine.run"))
+    )
 
   return { run }
 }

@@ -8,7 +8,7 @@
  */
 import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
-import { forEachChunk, forEachChunkUntilStopped } from "../core/StreamPull.ts"
+import { forEachChunk } from "../core/StreamPull.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
@@ -122,19 +122,20 @@ export const TurnRunnerLive = Layer.effect(
       warn: (message, fields) => Effect.logWarning(message).pipe(Effect.annotateLogs(fields ?? {}))
     })
 
-    /** The engine's events with the runner's notices after `turn.started`, which always comes first. */
-    const body = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope, order: StartedFirst) =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const hooks = hooksFor(params, turn, thread, turnScope)
-          const engine = yield* engineFor(config, hooks)
-          // The one thread choice; the engine says whether it can go on with a thread under this turn's tools.
-          const choice = yield* chooseThread(params, engine.keepsThread)
-          const turnPlan = yield* plan(params, config, turn, choice)
-          order.hold(choice.notices)
-          return engine.run(turnPlan, hooks)
-        })
-      )
+    /**
+     * Everything before the engine's first event: the engine, the one thread choice (the engine
+     * says whether it can go on with a thread under this turn's tools), the plan; then the engine's
+     * stream. The runner's notices wait in `order` for `turn.started`.
+     */
+    const prepare = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope, order: StartedFirst) =>
+      Effect.gen(function* () {
+        const hooks = hooksFor(params, turn, thread, turnScope)
+        const engine = yield* engineFor(config, hooks)
+        const choice = yield* chooseThread(params, engine.keepsThread)
+        const turnPlan = yield* plan(params, config, turn, choice)
+        order.hold(choice.notices)
+        return engine.run(turnPlan, hooks)
+      })
 
     const run: TurnRunnerShape["run"] = (params, requestId, write) =>
       Effect.scoped(
@@ -148,26 +149,20 @@ export const TurnRunnerLive = Layer.effect(
           }
           const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
-          // Cancel or timeout, whichever comes first, stops the turn at one place (src/core/StreamPull.ts).
-          let stopped = false
-          const stopWith = (failure: () => TurnFailure) =>
-            Effect.failSync(() => {
-              stopped = true
-              return failure()
-            })
+          // Cancel or timeout, whichever comes first, stops the turn at one place (writeEventsUntilStopped).
           const stop = Effect.raceFirst(
-            Effect.zipRight(turn.cancelled, stopWith(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
+            Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
             Effect.zipRight(
               Effect.sleep(timeoutMs),
-              stopWith(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
+              Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
             )
           )
           const thread = yield* Ref.make<string | undefined>(undefined)
           const order = new StartedFirst()
-          const outputs = body(params, config, turn, thread, yield* Effect.scope, order)
+          const outputs = prepare(params, config, turn, thread, yield* Effect.scope, order)
           // Returns once the engine's stream is over and its scope has ended every process of the
           // turn: only then does the terminal event go out.
-          const engineExit = yield* Effect.exit(writeEvents(outputs, write, order, { stop, stopped: () => stopped }))
+          const engineExit = yield* Effect.exit(writeEventsUntilStopped(outputs, write, order, stop))
           const end = yield* turnEnd(engineExit, (cause) =>
             Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
           yield* write(Chunk.unsafeFromArray(end.events))
@@ -218,19 +213,16 @@ export class StartedFirst {
 /**
  * Writes the engine's events as they come, `turn.started` first (`order`); succeeds with its
  * TurnEnded, the stream's last element (TurnEngine.ts), or undefined if the stream ended without
- * one. What still waits in `order` goes out when the stream ends or the engine fails; not when the
- * turn was stopped (`stopping`: cancel or timeout), whose end follows at once.
+ * one. What still waits in `order` goes out when the stream ends or the engine fails.
+ *
+ * The stream is pulled in this fiber, one Stream layer (`forEachChunk`), and each chunk is written
+ * whole: uninterruptible, because its events are numbered before they are written (a stop in the
+ * middle would leave a gap in `seq`, PROTOCOL.md §4).
  */
 export const writeEvents = (
   outputs: Stream.Stream<EngineOutput, TurnFailure>,
   write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
-  order: StartedFirst = new StartedFirst(),
-  stopping?: {
-    /** Cancel or timeout: interrupts the engine's stream (src/core/StreamPull.ts), then the turn fails with it. */
-    readonly stop: Effect.Effect<never, TurnFailure>
-    /** Whether the stop happened. */
-    readonly stopped: () => boolean
-  }
+  order: StartedFirst = new StartedFirst()
 ): Effect.Effect<TurnEnded | undefined, TurnFailure> =>
   Effect.suspend(() => {
     let ended: TurnEnded | undefined
@@ -239,25 +231,43 @@ export const writeEvents = (
       const chunk = order.order(outputs)
       let found = false
       for (const output of chunk) if (isTurnEnded(output)) found = true
-      if (!found) return chunk.length === 0 ? Effect.void : write(chunk as Chunk.Chunk<TurnEvent>)
+      if (!found) return chunk.length === 0 ? Effect.void : Effect.uninterruptible(write(chunk as Chunk.Chunk<TurnEvent>))
       const events: Array<TurnEvent> = []
       for (const output of chunk) {
         if (isTurnEnded(output)) ended = output
         else events.push(output)
       }
-      return events.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(events))
+      return events.length === 0 ? Effect.void : Effect.uninterruptible(write(Chunk.unsafeFromArray(events)))
     }
     const released = Effect.suspend(() => {
       const held = order.release()
-      return held.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(held))
+      return held.length === 0 ? Effect.void : Effect.uninterruptible(write(Chunk.unsafeFromArray(held)))
     })
-    const each = stopping === undefined ? forEachChunk(outputs, writeChunk) : forEachChunkUntilStopped(outputs, stopping.stop, writeChunk)
-    return each.pipe(
+    return forEachChunk(outputs, writeChunk).pipe(
       Effect.zipRight(released),
-      Effect.catchAll((e) => (stopping?.stopped() ? Effect.fail(e) : Effect.zipRight(released, Effect.fail(e)))),
+      Effect.catchAll((e) => Effect.zipRight(released, Effect.fail(e))),
       Effect.zipRight(Effect.sync(() => ended))
     )
   })
+
+/**
+ * `prepare` (which opens the engine's stream) and `writeEvents`, until `stop` (cancel or timeout)
+ * fails or dies: then they are interrupted where they are (a chunk being written is finished
+ * first), the scope of the stream and of `prepare` has closed, ending whatever they opened, and this
+ * fails with `stop`'s cause. What still waits in `order` is not sent: the turn's end follows at once.
+ * One race for the whole turn, not a fiber per chunk (`Stream.interruptWhen`) or a hand-over queue:
+ * the stream is consumed where it is pulled (docs/benchmarks.md, "The plugin's own CPU per turn").
+ */
+export const writeEventsUntilStopped = <R>(
+  prepare: Effect.Effect<Stream.Stream<EngineOutput, TurnFailure>, TurnFailure, R>,
+  write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
+  order: StartedFirst,
+  stop: Effect.Effect<never, TurnFailure>
+): Effect.Effect<TurnEnded | undefined, TurnFailure, Exclude<R, Scope.Scope>> =>
+  Effect.raceFirst(
+    Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order))),
+    stop
+  )
 
 /** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */
 export interface TurnEnd {

@@ -1,8 +1,8 @@
 // A turn's end decided once (issue 18 item 3): the runner's terminal events and summary from how
 // the engine's stream ended, whatever the engine.
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Stream } from "effect"
-import { StartedFirst, turnEnd, writeEvents } from "../../../src/layers/TurnRunnerLive.ts"
+import { Cause, Chunk, Clock, Deferred, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
+import { StartedFirst, turnEnd, writeEvents, writeEventsUntilStopped } from "../../../src/layers/TurnRunnerLive.ts"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { type EngineOutput, TurnEnded, TurnFailure } from "../../../src/services/TurnEngine.ts"
 
@@ -59,13 +59,14 @@ describe("writeEvents", () => {
 })
 
 describe("StartedFirst", () => {
-  /** What writeEvents writes of `outputs`, with `notices` held for after turn.started. */
-  const writtenOf = (outputs: Stream.Stream<EngineOutput, TurnFailure>, notices: ReadonlyArray<TurnEvent> = [], stopped = false) =>
+  /** What writeEventsUntilStopped writes of `outputs`, with `notices` held for after turn.started; `stopAt` stops the turn when the stream reaches it. */
+  const writtenOf = (outputs: Stream.Stream<EngineOutput, TurnFailure>, notices: ReadonlyArray<TurnEvent> = [], stopAt?: Deferred.Deferred<void>) =>
     Effect.gen(function* () {
       const written: Array<TurnEvent> = []
       const order = new StartedFirst()
       order.hold(notices)
-      const exit = yield* Effect.exit(writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk)), order, { stop: Effect.never, stopped: () => stopped }))
+      const stop = stopAt === undefined ? Effect.never : Effect.zipRight(Deferred.await(stopAt), Effect.fail(new TurnFailure({ code: "cancelled", message: "stopped" })))
+      const exit = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(outputs), (chunk) => Effect.sync(() => void written.push(...chunk)), order, stop))
       return { written, exit }
     })
 
@@ -90,7 +91,86 @@ describe("StartedFirst", () => {
       const failed = yield* writtenOf(Stream.concat(Stream.make<Array<EngineOutput>>(early), Stream.fail(failure)), [runnerNotice])
       expect(failed.written).toEqual([runnerNotice, early])
       expect(failed.exit).toEqual(Exit.fail(failure))
-      const stopped = yield* writtenOf(Stream.concat(Stream.make<Array<EngineOutput>>(early), Stream.fail(failure)), [runnerNotice], true)
+      const reached = yield* Deferred.make<void>()
+      const stopped = yield* writtenOf(
+        Stream.concat(Stream.make<Array<EngineOutput>>(early), Stream.concat(Stream.fromEffect(Deferred.succeed(reached, undefined)).pipe(Stream.drain), Stream.never)),
+        [runnerNotice],
+        reached
+      )
       expect(stopped.written).toEqual([])
+      expect(stopped.exit).toEqual(Exit.fail(new TurnFailure({ code: "cancelled", message: "stopped" })))
+    }))
+})
+
+describe("writeEventsUntilStopped", () => {
+  /** A stream that says when its scope closed, emits `chunks`, then waits for `more` forever. */
+  const source = (chunks: ReadonlyArray<ReadonlyArray<EngineOutput>>, log: Ref.Ref<ReadonlyArray<string>>, more: boolean) =>
+    Stream.unwrapScoped(
+      Effect.as(
+        Effect.addFinalizer(() => Ref.update(log, (l) => [...l, "closed"])),
+        Stream.concat(Stream.fromChunks(...chunks.map(Chunk.fromIterable)), more ? Stream.never : Stream.empty)
+      )
+    )
+  const notice = (message: string): TurnEvent => ({ type: "notice", level: "info", message })
+  const consumeUntil = (stream: Stream.Stream<EngineOutput, TurnFailure>, stop: Effect.Effect<never, TurnFailure>, log: Ref.Ref<ReadonlyArray<string>>) =>
+    writeEventsUntilStopped(
+      Effect.succeed(stream),
+      (chunk) => Ref.update(log, (l) => [...l, `wrote ${Chunk.join(Chunk.map(chunk, (e) => (e.type === "notice" ? e.message : e.type)), ",")}`]),
+      new StartedFirst(),
+      stop
+    ).pipe(Effect.exit, Effect.tap((exit) => Ref.update(log, (l) => [...l, Exit.isSuccess(exit) ? "end" : "failed"])))
+  const stopped = new TurnFailure({ code: "cancelled", message: "the turn was cancelled" })
+
+  it.effect("writes every chunk in order and ends when the stream ends, after its scope closed", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* consumeUntil(source([[started, notice("a")], [notice("b")]], log, false), Effect.never, log)
+      expect(yield* Ref.get(log)).toEqual(["wrote turn.started,a", "wrote b", "closed", "end"])
+    }))
+
+  it.effect("on stop, fails with the stop's failure once the stream's scope has closed; a dying stop with its defect", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const stop = yield* Deferred.make<never, TurnFailure>()
+      const running = yield* Effect.fork(consumeUntil(source([[started]], log, true), Deferred.await(stop), log))
+      yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 1 })
+      yield* Deferred.fail(stop, stopped)
+      expect(yield* Fiber.join(running)).toEqual(Exit.fail(stopped))
+      expect(yield* Ref.get(log)).toEqual(["wrote turn.started", "closed", "failed"])
+
+      const dying = yield* Deferred.make<never, TurnFailure>()
+      const second = yield* Effect.fork(consumeUntil(source([[started]], log, true), Deferred.await(dying), log))
+      yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 4 })
+      yield* Deferred.die(dying, new Error("stop broke"))
+      const exit = yield* Fiber.join(second)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Die").toBe(true)
+      expect((yield* Ref.get(log)).slice(3)).toEqual(["wrote turn.started", "closed", "failed"])
+    }))
+
+  it.effect("a chunk being written when the stop comes is written whole, then the turn stops", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const stop = yield* Deferred.make<never, TurnFailure>()
+      // The stop comes while the chunk is being written; the write goes on past an async boundary,
+      // where a stop that could interrupt it would have done so.
+      const write = () =>
+        Effect.zipRight(Deferred.fail(stop, stopped), Effect.zipRight(Effect.sleep("50 millis"), Ref.update(log, (l) => [...l, "written"])))
+      const exit = yield* writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), write, new StartedFirst(), Deferred.await(stop)).pipe(
+        Effect.exit
+      )
+      expect(exit).toEqual(Exit.fail(stopped))
+      expect(yield* Ref.get(log)).toEqual(["written", "closed"])
+    }).pipe(Effect.provide(Layer.setClock(Clock.make()))))
+
+  it.effect("the stream's failure and defects, and what opens the stream failing, come out as they are", () =>
+    Effect.gen(function* () {
+      const bad = new TurnFailure({ code: "turn_failed", message: "bad" })
+      const write = () => Effect.void
+      const failure = yield* Effect.flip(writeEventsUntilStopped(Effect.succeed(Stream.concat(Stream.make<Array<EngineOutput>>(started), Stream.fail(bad))), write, new StartedFirst(), Effect.never))
+      expect(failure).toBe(bad)
+      const defect = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(Stream.dieMessage("boom")), write, new StartedFirst(), Effect.never))
+      expect(Exit.isFailure(defect) && defect.cause._tag === "Die").toBe(true)
+      const unopened = yield* Effect.flip(writeEventsUntilStopped(Effect.fail(bad), write, new StartedFirst(), Effect.never))
+      expect(unopened).toBe(bad)
     }))
 })
