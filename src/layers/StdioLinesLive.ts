@@ -2,7 +2,7 @@
  * stdin read as lines and stdout written by one fiber (PROTOCOL.md §1). Owns the bytes: the line
  * limit, the outbox and its bound, corked batch writes, and what happens when stdout breaks.
  */
-import { Deferred, Effect, Layer, Queue, Ref, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, FiberId, Layer, Queue, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
 import { type LineLimits, readableLines } from "../core/LineStream.ts"
 import { StdioLines, type StdioLinesShape } from "../services/StdioLines.ts"
@@ -35,56 +35,76 @@ export const makeStdioLines = (io: StdioStreams, limits: LineLimits = { maxLineB
     // queueing a turn. The queue itself takes anything, so the logger never waits and never drops.
     const outbox = yield* Queue.unbounded<Outgoing>()
     const room = yield* Effect.makeSemaphore(OUTBOX_CAPACITY)
-    const stdoutOpen = yield* Ref.make(true)
+    const wake = yield* Effect.makeLatch(false)
     // A broken stdout reports through each write's callback; without a listener the 'error' would crash us.
     io.output.on("error", () => {})
 
-    // The only code that writes to stdout: one write call per batch, each Buffer as it is (no copy
-    // into one big Buffer); corked, so the stream hands them to the pipe together.
-    const writeLines = (lines: ReadonlyArray<Buffer>) =>
-      Effect.flatMap(Ref.get(stdoutOpen), (open) =>
-        open
-          ? Effect.async<void>((resume) => {
-            io.output.cork()
-            for (let i = 0; i < lines.length - 1; i++) io.output.write(lines[i]!)
-            io.output.write(lines[lines.length - 1]!, (err) => resume(err ? Ref.set(stdoutOpen, false) : Effect.void))
-            io.output.uncork()
+    // The only code that writes to stdout: each batch taken from the outbox is written in one
+    // synchronous pass, each Buffer as it is (no copy into one big Buffer), corked so the stream
+    // hands them to the pipe together. A flush mark completes in the write callback of the last
+    // line queued before it (a stream calls its write callbacks in order). One Effect step per
+    // batch, not an Effect.gen and a step per line and mark: this fiber runs for every event batch.
+    // `open` is this fiber's alone (no other fiber reads it): false once a write has failed.
+    let open = true
+    const writeBatch = (items: ReadonlyArray<Outgoing>, resume: () => void): void => {
+      const lines: Array<Buffer> = []
+      // marksAfter[i]: the flush marks queued after line i and before line i + 1.
+      const marksAfter: Array<Array<Deferred.Deferred<void>> | undefined> = []
+      for (const item of items) {
+        if (Buffer.isBuffer(item)) lines.push(item)
+        else if (item instanceof Logged) lines.push(item.lines)
+        // Nothing before it in this batch: what came before it has been written already.
+        else if (lines.length === 0) Deferred.unsafeDone(item, Exit.void)
+        else (marksAfter[lines.length - 1] ??= []).push(item)
+      }
+      if (!open || lines.length === 0) {
+        for (const marks of marksAfter) if (marks) for (const mark of marks) Deferred.unsafeDone(mark, Exit.void)
+        return resume()
+      }
+      const last = lines.length - 1
+      io.output.cork()
+      for (let i = 0; i <= last; i++) {
+        const marks = marksAfter[i]
+        if (marks === undefined && i < last) io.output.write(lines[i]!)
+        else {
+          io.output.write(lines[i]!, (err) => {
+            if (err) open = false
+            if (marks) for (const mark of marks) Deferred.unsafeDone(mark, Exit.void)
+            if (i === last) resume()
           })
-          : Effect.void
-      )
-    const writeBatch = (batch: Iterable<Outgoing>) =>
-      Effect.gen(function* () {
-        let lines: Array<Buffer> = []
-        for (const item of batch) {
-          if (Buffer.isBuffer(item)) lines.push(item)
-          else if (item instanceof Logged) lines.push(item.lines)
-          else {
-            if (lines.length > 0) yield* writeLines(lines)
-            lines = []
-            yield* Deferred.succeed(item, undefined)
-          }
         }
-        if (lines.length > 0) yield* writeLines(lines)
+      }
+      io.output.uncork()
+    }
+    // The writer waits on `wake`, not in Queue.take (whose wait costs ~20 Effect steps per batch):
+    // it closes the latch before it looks, and every offer opens it, so no line is missed.
+    const writeNext: Effect.Effect<void> = Effect.suspend(() => {
+      wake.unsafeClose()
+      return Effect.flatMap(Queue.takeUpTo(outbox, OUTBOX_CAPACITY), (batch) => {
+        if (Chunk.isEmpty(batch)) return wake.await
+        const items = Chunk.toReadonlyArray(batch)
+        let counted = 0
+        for (const item of items) if (Buffer.isBuffer(item)) counted++
+        const written = Effect.async<void>((resume) => writeBatch(items, () => resume(Effect.void)))
+        // Room frees as items leave the queue, as a bounded queue's would.
+        return counted > 0 ? Effect.zipRight(room.release(counted), written) : written
       })
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          const batch = yield* Queue.takeBetween(outbox, 1, OUTBOX_CAPACITY)
-          let counted = 0
-          for (const item of batch) if (Buffer.isBuffer(item)) counted++
-          // Room frees as items leave the queue, as a bounded queue's would.
-          if (counted > 0) yield* room.release(counted)
-          yield* writeBatch(batch)
-        })
-      )
-    )
+    })
+    // Every batch waits for its write callback or for `wake`, so the loop needs no yield of its
+    // own (Effect.forever adds one per batch).
+    const writeForever: Effect.Effect<never> = Effect.flatMap(writeNext, () => writeForever)
+    yield* Effect.forkScoped(writeForever)
 
+    const enqueue = (item: Outgoing) => {
+      Queue.unsafeOffer(outbox, item)
+      wake.unsafeOpen()
+    }
     const write = (lines: Buffer) =>
-      Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(room.take(1)), Queue.offer(outbox, lines)))
-    const flush = Effect.gen(function* () {
-      const done = yield* Deferred.make<void>()
-      yield* Queue.offer(outbox, done)
-      yield* Deferred.await(done)
+      Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(room.take(1)), Effect.sync(() => enqueue(lines))))
+    const flush = Effect.suspend(() => {
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      enqueue(done)
+      return Deferred.await(done)
     })
 
     const incoming = readableLines(io.input, limits).pipe(
@@ -95,7 +115,7 @@ export const makeStdioLines = (io: StdioStreams, limits: LineLimits = { maxLineB
     return {
       incoming,
       write,
-      unsafeWriteNow: (lines) => void Queue.unsafeOffer(outbox, new Logged(lines)),
+      unsafeWriteNow: (lines) => enqueue(new Logged(lines)),
       unsafeStderr: (line) => void io.stderr.write(line + "\n"),
       flush
     } satisfies StdioLinesShape
