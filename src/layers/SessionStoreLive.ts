@@ -10,7 +10,8 @@
  * (docs/benchmarks.md, "The plugin's own CPU per turn"). Another plugin's write is a new file
  * (a rename), so it is read.
  */
-import { Effect, Either, Layer, Option, Schema } from "effect"
+import { Cause, Effect, Either, Layer, Option, Schema } from "effect"
+import type { ParseResult } from "effect"
 import * as Crypto from "node:crypto"
 import * as FsSync from "node:fs"
 import type { BigIntStats } from "node:fs"
@@ -25,7 +26,7 @@ import { SessionStore, type SessionStoreShape } from "../services/SessionStore.t
 /** Oldest threads beyond this many are forgotten so a record stays small. */
 const MAX_THREADS = 200
 
-const decodeRecord = Schema.decodeUnknown(Schema.parseJson(SessionRecord))
+const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(SessionRecord))
 
 export const sessionFileName = (agentId: string, workspace: string) =>
   `${Crypto.createHash("sha256").update(`${agentId}\0${workspace}`).digest("hex")}.json`
@@ -34,27 +35,17 @@ export const sessionFileName = (agentId: string, workspace: string) =>
 const identity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`
 
 // The record is a small local file read and written every turn: synchronously, which costs a
-// fraction of the CPU of fs/promises (a thread-pool round trip and a promise per system call).
+// fraction of the CPU of fs/promises (a thread-pool round trip and a promise per system call),
+// and in one Effect step each (a turn's `remember` was ~60 Effect operations as a chain).
 
-/** Writes the record; succeeds with the identity of the file written. */
-const writeAtomic = (file: string, value: unknown) =>
-  Effect.try(() => {
-    ensurePrivateDirSync(Path.dirname(file))
-    return identity(writeFileAtomicSync(file, JSON.stringify(value, null, 2) + "\n"))
-  })
+/** A file system error as Effect.try reports it (the warnings the host sees read the same). */
+const fsFailure = (error: unknown) => new Cause.UnknownException(error, "An unknown error occurred in Effect.try")
 
-/** The file's text with its identity (taken before reading it), or None when it does not exist. */
-const readText = (file: string, known: string | undefined) =>
-  Effect.try(() => {
-    const id = identity(FsSync.statSync(file, { bigint: true }))
-    return { id, text: id === known ? undefined : FsSync.readFileSync(file, "utf8") }
-  }).pipe(
-    Effect.map(Option.some),
-    Effect.catchIf(
-      (e) => (e.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT",
-      () => Effect.succeed(Option.none<{ readonly id: string; readonly text: string | undefined }>())
-    )
-  )
+/** Writes the record; the identity of the file written. Throws what the file system throws. */
+const writeAtomic = (file: string, value: unknown): string => {
+  ensurePrivateDirSync(Path.dirname(file))
+  return identity(writeFileAtomicSync(file, JSON.stringify(value, null, 2) + "\n"))
+}
 
 const warn = (what: string) => (e: unknown) =>
   Effect.logWarning(`session memory: ${what}: ${e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e)}`)
@@ -62,55 +53,64 @@ const warn = (what: string) => (e: unknown) =>
 export const makeSessionStore = (stateDir: string) =>
   Effect.gen(function* () {
     const sessionsDir = Path.join(stateDir, "sessions")
-    const writes = yield* Effect.makeSemaphore(1)
     const recordFile = (agentId: string, workspace: string) => Path.join(sessionsDir, sessionFileName(agentId, workspace))
 
     /** The last record read or written per file, with the identity of the file that held it. */
     const known = new Map<string, { readonly id: string; readonly record: SessionRecord }>()
-    const readRecord = (file: string) =>
-      Effect.suspend(() => readText(file, known.get(file)?.id)).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.sync(() => known.delete(file)).pipe(Effect.as(Option.none<SessionRecord>())),
-          onSome: ({ id, text }) => {
-            const kept = known.get(file)
-            if (text === undefined && kept !== undefined) return Effect.succeed(Option.some(kept.record))
-            return decodeRecord(text ?? "").pipe(
-              Effect.tap((record) => Effect.sync(() => known.set(file, { id, record }))),
-              Effect.map(Option.some)
-            )
-          }
-        }))
-      )
+    /**
+     * The record, or None when the file does not exist; its identity is taken before reading it,
+     * and while a `stat` shows the same file the record kept is used.
+     */
+    const readRecordNow = (file: string): Either.Either<Option.Option<SessionRecord>, Cause.UnknownException | ParseResult.ParseError> => {
+      const kept = known.get(file)
+      let id: string
+      let text: string | undefined
+      try {
+        id = identity(FsSync.statSync(file, { bigint: true }))
+        text = id === kept?.id ? undefined : FsSync.readFileSync(file, "utf8")
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") return Either.left(fsFailure(error))
+        known.delete(file)
+        return Either.right(Option.none())
+      }
+      if (text === undefined && kept !== undefined) return Either.right(Option.some(kept.record))
+      const decoded = decodeRecord(text ?? "")
+      if (Either.isLeft(decoded)) return Either.left(decoded.left)
+      known.set(file, { id, record: decoded.right })
+      return Either.right(Option.some(decoded.right))
+    }
+    const readRecord = (file: string) => Effect.suspend(() => readRecordNow(file))
 
-    const lastThread = Effect.fn("SessionStore.lastThread")(function* (agentId: string, workspace: string) {
-      const record = yield* readRecord(recordFile(agentId, workspace)).pipe(
-        Effect.catchAll((e) => Effect.as(warn(`cannot read the record of agent ${agentId}`)(e), Option.none()))
-      )
-      return Option.map(record, (r) => r.lastThreadId)
-    })
+    // Per-turn calls: no span (Effect.fn) of their own.
+    const lastThread = (agentId: string, workspace: string) =>
+      Effect.suspend(() => {
+        const record = readRecordNow(recordFile(agentId, workspace))
+        return Either.isLeft(record)
+          ? Effect.as(warn(`cannot read the record of agent ${agentId}`)(record.left), Option.none<string>())
+          : Effect.succeed(Option.map(record.right, (r) => r.lastThreadId))
+      })
 
-    const remember = Effect.fn("SessionStore.remember")(function* (agentId: string, workspace: string, threadId: string) {
-      const file = recordFile(agentId, workspace)
-      yield* Effect.gen(function* () {
+    // Read, update and write in one synchronous step: writes in this process cannot interleave,
+    // with no semaphore. Only the warnings, if any, are Effects.
+    const remember = (agentId: string, workspace: string, threadId: string) =>
+      Effect.suspend(() => {
+        const file = recordFile(agentId, workspace)
         // An unreadable old record is replaced rather than blocking the memory of new threads.
-        const old = yield* readRecord(file).pipe(
-          Effect.catchAll((e) => Effect.as(warn(`replacing the unreadable record ${file}`)(e), Option.none()))
-        )
+        const old = readRecordNow(file)
+        const replacing = Either.isLeft(old) ? warn(`replacing the unreadable record ${file}`)(old.left) : Effect.void
         const now = new Date().toISOString()
-        const threads: Array<SessionRecord["threads"][number]> = Option.match(old, {
-          onNone: () => [],
-          onSome: (r) => [...r.threads]
-        })
+        const threads: Array<SessionRecord["threads"][number]> = Either.isRight(old) && Option.isSome(old.right) ? [...old.right.value.threads] : []
         const i = threads.findIndex((t) => t.threadId === threadId)
         if (i >= 0) threads[i] = { ...threads[i]!, lastTurnAt: now }
         else threads.push({ threadId, startedAt: now, lastTurnAt: now })
         const record: SessionRecord = { agentId, workspace, lastThreadId: threadId, threads: threads.slice(-MAX_THREADS) }
-        known.set(file, { id: yield* writeAtomic(file, record), record })
-      }).pipe(
-        writes.withPermits(1),
-        Effect.catchAll(warn(`cannot remember thread ${threadId} of agent ${agentId}`))
-      )
-    })
+        try {
+          known.set(file, { id: writeAtomic(file, record), record })
+          return replacing
+        } catch (error) {
+          return Effect.zipRight(replacing, warn(`cannot remember thread ${threadId} of agent ${agentId}`)(fsFailure(error)))
+        }
+      })
 
     const list = Effect.fn("SessionStore.list")(function* () {
       const names = yield* Effect.tryPromise(() => Fs.readdir(sessionsDir)).pipe(
