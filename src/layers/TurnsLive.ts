@@ -4,7 +4,7 @@
  * overtaken by another fiber between looking and writing; a thread wait is an STM retry that
  * wakes when the holder lets go.
  */
-import { Deferred, Effect, HashMap, Layer, Option, STM, TRef } from "effect"
+import { Deferred, Effect, FiberId, HashMap, Layer, Option, STM, TRef } from "effect"
 import type { RpcId } from "../schemas/JsonRpc.ts"
 import { AgentBusy, type AdmittedTurn, TurnIdInUse, Turns, type TurnsShape } from "../services/Turns.ts"
 
@@ -87,15 +87,15 @@ export const makeTurns = Effect.gen(function* () {
 
   const admit: TurnsShape["admit"] = (turn) =>
     Effect.acquireRelease(
-      Effect.gen(function* () {
+      // Built in one step (no Effect.gen): admission runs once per turn, on the request's fiber.
+      Effect.suspend(() => {
         const entry: Entry = {
           ...turn,
           token: Symbol(turn.turnId),
-          cancel: yield* Deferred.make<void>(),
-          done: yield* Deferred.make<void>()
+          cancel: Deferred.unsafeMake<void>(FiberId.none),
+          done: Deferred.unsafeMake<void>(FiberId.none)
         }
-        yield* insert(entry)
-        return entry
+        return Effect.as(insert(entry), entry)
       }),
       (entry) => Effect.zipRight(remove(entry), Deferred.succeed(entry.done, undefined))
     ).pipe(
