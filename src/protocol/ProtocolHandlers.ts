@@ -118,22 +118,26 @@ export const makeProtocolRouter = Effect.gen(function* () {
   )
 
   /** Runs the turn: numbers its events, writes a `provider/event` batch per chunk, and answers with its summary. */
-  const stream = method(StreamParams, (params, ctx) =>
-    Effect.gen(function* () {
-      let seq = 0
-      const summary = yield* runner.run(params, ctx.id, (events) => {
+  const stream = method(StreamParams, (params, ctx) => {
+    // Called once per request, so `seq` is this turn's. One step around the runner, not an Effect.gen.
+    let seq = 0
+    return Effect.mapBoth(
+      runner.run(params, ctx.id, (events) => {
         const firstSeq = seq
         seq += events.length
         return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(events))
-      }).pipe(Effect.mapError(refusal))
-      return {
-        turnId: params.turnId,
-        status: summary.status,
-        ...(summary.threadId === undefined ? {} : { threadId: summary.threadId }),
-        ...(summary.usage === undefined ? {} : { usage: summary.usage })
-      } satisfies StreamResult
-    })
-  )
+      }),
+      {
+        onFailure: refusal,
+        onSuccess: (summary): StreamResult => ({
+          turnId: params.turnId,
+          status: summary.status,
+          ...(summary.threadId === undefined ? {} : { threadId: summary.threadId }),
+          ...(summary.usage === undefined ? {} : { usage: summary.usage })
+        })
+      }
+    )
+  })
 
   const cancel = method(CancelParams, ({ turnId }) =>
     Effect.zipRight(initialized, Effect.map(turns.cancel(turnId), (cancelled) => ({ cancelled })))
