@@ -4,7 +4,7 @@
  * notifications run and are not answered; answers to our own calls go to the RPC peer; a line that
  * is no message gets -32700 or -32600 and the next line is served.
  */
-import { Cause, Effect, Exit, FiberSet, Option, Schema, Stream } from "effect"
+import { Cause, Effect, FiberSet, Option, Schema, Stream } from "effect"
 import { isOverlong, lineText, type Line } from "../core/LineStream.ts"
 import { ErrorCode, IncomingCall, IncomingResponse, type RpcId } from "../schemas/JsonRpc.ts"
 import { PluginTransport } from "../services/PluginTransport.ts"
@@ -25,25 +25,26 @@ export const serveRequests = (router: RpcRouter) =>
       const running = yield* FiberSet.make<void>()
 
       // Answers once, whatever happens to the handler (the finaliser runs on interruption too).
+      // (onExit without re-raising the handler's result, which nobody reads: fewer steps per request.)
       const answer = (id: RpcId, handler: RequestHandler, params: unknown) =>
-        Effect.suspend(() => handler(params, { id })).pipe(
-          Effect.onExit((exit) => {
-            if (Exit.isSuccess(exit)) return peer.reply(id, exit.value)
-            const failure = Cause.failureOption(exit.cause)
-            if (Option.isSome(failure)) {
-              const e = failure.value
-              return peer.replyError(id, e.code, e.message, e.data)
+        Effect.uninterruptibleMask((restore) =>
+          Effect.matchCauseEffect(restore(Effect.suspend(() => handler(params, { id }))), {
+            onSuccess: (result) => peer.reply(id, result),
+            onFailure: (cause) => {
+              const failure = Cause.failureOption(cause)
+              if (Option.isSome(failure)) {
+                const e = failure.value
+                return peer.replyError(id, e.code, e.message, e.data)
+              }
+              if (Cause.isInterruptedOnly(cause)) {
+                return peer.replyError(id, ErrorCode.Internal, "the plugin is shutting down")
+              }
+              return Effect.zipRight(
+                Effect.logError("internal error while handling a request").pipe(Effect.annotateLogs({ cause: Cause.pretty(cause) })),
+                peer.replyError(id, ErrorCode.Internal, "internal error: " + String(Cause.squash(cause)))
+              )
             }
-            if (Cause.isInterruptedOnly(exit.cause)) {
-              return peer.replyError(id, ErrorCode.Internal, "the plugin is shutting down")
-            }
-            return Effect.zipRight(
-              Effect.logError("internal error while handling a request").pipe(Effect.annotateLogs({ cause: Cause.pretty(exit.cause) })),
-              peer.replyError(id, ErrorCode.Internal, "internal error: " + String(Cause.squash(exit.cause)))
-            )
-          }),
-          Effect.asVoid,
-          Effect.catchAllCause(() => Effect.void)
+          })
         )
 
       const handleMessage = (text: string): Effect.Effect<void> => {
