@@ -13,11 +13,14 @@
  * running app-server's replaces it (its running turns fail): those are settings of the process.
  */
 import { Effect, ExecutionStrategy, Exit, HashMap, Option, Ref, Scope, SynchronizedRef } from "effect"
+import * as Path from "node:path"
 import { appServerArgv } from "../core/codex/AppServerArgs.ts"
+import { isFile } from "../core/rollout/RolloutLocate.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { AppServerConnectionShape, AppServerError } from "../services/AppServerConnection.ts"
 import type { PluginPathsShape } from "../services/PluginPaths.ts"
 import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
+import type { RolloutNotFound, RolloutReadError, RolloutStoreShape } from "../services/RolloutStore.ts"
 import type { EngineSupport } from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 import { verifyAppServer } from "./AppServerSupport.ts"
@@ -28,7 +31,37 @@ export interface LoadedThread {
   readonly settingsKey: string
   /** When it was loaded or a turn last ended on it (a running turn holds it in Turns besides). */
   readonly lastUsed: number
+  /** Its rollout file as codex named it when loading it (`rolloutPathOf`), if it did. */
+  readonly rolloutPath: string | undefined
 }
+
+/**
+ * The rollout path in a `thread/start` / `thread/resume` answer, if it is one for this thread:
+ * absolute, and named as codex names a thread's rollout (`rollout-<time>-<thread id>.jsonl`).
+ * Anything else is not trusted: the thread's rollout is then searched for (RolloutStore.find).
+ */
+export const rolloutPathOf = (thread: { readonly id: string; readonly path?: string | null | undefined }): string | undefined => {
+  const path = thread.path
+  if (typeof path !== "string" || !Path.isAbsolute(path)) return undefined
+  const name = Path.basename(path)
+  return name.startsWith("rollout-") && name.endsWith(`-${thread.id}.jsonl`) ? path : undefined
+}
+
+/**
+ * The thread's rollout: the path codex named when it loaded the thread while that file is there
+ * (saves the search through CODEX_HOME's day directories), else the search, as for a codex that
+ * names none or a rollout moved since (archived).
+ */
+export const threadRollout = (
+  rollouts: RolloutStoreShape,
+  slot: Slot,
+  threadId: string
+): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
+  Effect.flatMap(Ref.get(slot.threads), (threads) => {
+    const known = Option.getOrUndefined(HashMap.get(threads, threadId))?.rolloutPath
+    // One stat of a local file, synchronous (as RolloutStore.find's own check of a path it knows).
+    return known !== undefined && isFile(known) ? Effect.succeed(known) : rollouts.find(threadId)
+  })
 
 export interface Slot {
   /** binary + argv: what makes two app-servers different processes. */

@@ -12,7 +12,7 @@ import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
 import type { TurnHooks, TurnPlan } from "../services/TurnEngine.ts"
 import { awaitSignal, decodeAnswer, method } from "./AppServerReplies.ts"
-import type { Slot, SlotKeeper } from "./AppServerSlot.ts"
+import { type Slot, type SlotKeeper, threadRollout } from "./AppServerSlot.ts"
 import type { LoadedTurnThread, ThreadLoader } from "./AppServerThreadLoad.ts"
 
 /** How far a turn got in codex: what its cancel must undo. */
@@ -137,7 +137,7 @@ export const makeTurnStarter = (deps: {
       // this turn's, which the host must hear about.
       // A resume codex answered with another thread (CODEX.md) may have a rollout already: look too.
       const fromOffset = chosen.resumed || plan.resumeThreadId !== undefined
-        ? yield* rollouts.find(threadId).pipe(
+        ? yield* threadRollout(rollouts, slot, threadId).pipe(
           Effect.flatMap(rollouts.endOffset),
           Effect.catchAll((e) =>
             chosen.resumed
