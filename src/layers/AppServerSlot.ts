@@ -123,10 +123,19 @@ export const makeSlotKeeper = (deps: {
         return slot
       })
 
+    const keyOf = (config: Config) => JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
+
     const acquire = (config: Config) =>
+      // Every turn asks: the running app-server, while it runs with this config, is taken without the lock.
+      Effect.flatMap(SynchronizedRef.get(slotRef), (current) =>
+        Option.isSome(current) && current.value.key === keyOf(config)
+          ? Effect.flatMap(current.value.conn.alive, (alive) => (alive ? Effect.succeed(current.value) : acquireLocked(config)))
+          : acquireLocked(config))
+
+    const acquireLocked = (config: Config) =>
       SynchronizedRef.modifyEffect(slotRef, (current) =>
         Effect.gen(function* () {
-          const key = JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
+          const key = keyOf(config)
           if (Option.isSome(current)) {
             const slot = current.value
             if (slot.key === key && (yield* slot.conn.alive)) return [slot, current] as const
