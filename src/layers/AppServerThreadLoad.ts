@@ -56,9 +56,13 @@ export const makeThreadLoader = (deps: { readonly toolsDir: string; readonly unl
   const startThread = (slot: Slot, tools: DynamicToolSet, settings: object, settingsKey: string) =>
     Effect.gen(function* () {
       const { thread } = yield* decodeStart(yield* slot.conn.request("thread/start", { ...settings, dynamicTools: tools.specs }))
-      yield* Effect.try(() => writeThreadToolsKey(toolsDir, thread.id, tools.key)).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`could not record the tools of thread ${thread.id}: ${String(e.error)}`))
-      )
+      // A thread without a record has none (keepsThread): a thread without tools needs no file
+      // (an atomic write, ~1 ms of CPU per new thread).
+      if (tools.key !== NO_TOOLS_KEY) {
+        yield* Effect.try(() => writeThreadToolsKey(toolsDir, thread.id, tools.key)).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`could not record the tools of thread ${thread.id}: ${String(e.error)}`))
+        )
+      }
       yield* Ref.update(slot.threads, HashMap.set(thread.id, { toolsKey: tools.key, settingsKey, lastUsed: Date.now(), rolloutPath: rolloutPathOf(thread) }))
       return thread.id
     })
