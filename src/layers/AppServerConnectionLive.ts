@@ -83,8 +83,9 @@ const refusal = (method: string): { result: unknown } | { error: { code: number;
 }
 
 const parseJson = (text: string): Either.Either<unknown, unknown> => Either.try(() => JSON.parse(text) as unknown)
-const decodeMessage = Schema.decodeUnknown(AppServerMessage)
-const decodeToolCall = Schema.decodeUnknown(DynamicToolCallParams)
+// Synchronous decodes (Either): a few messages a turn go through them.
+const decodeMessage = Schema.decodeUnknownEither(AppServerMessage)
+const decodeToolCall = Schema.decodeUnknownEither(DynamicToolCallParams)
 const decodeInitialize = Schema.decodeUnknown(InitializeResult)
 
 /**
@@ -227,7 +228,7 @@ export const startAppServerConnection = (
 
     const answerToolCall = (id: AppRpcId, params: unknown) =>
       Effect.gen(function* () {
-        const call = yield* decodeToolCall(params).pipe(Effect.option)
+        const call = Either.getRight(decodeToolCall(params))
         if (Option.isNone(call)) {
           return yield* write({ id, error: { code: -32602, message: "item/tool/call params not understood" } })
         }
@@ -255,7 +256,7 @@ export const startAppServerConnection = (
     /** A request or an answer (a few per turn): decoded against the whole message union, then handled. */
     const dispatchMessage = (json: unknown, line: string) =>
       Effect.gen(function* () {
-        const message = yield* decodeMessage(json).pipe(Effect.option)
+        const message = Either.getRight(decodeMessage(json))
         if (Option.isNone(message)) {
           return yield* Effect.logWarning(`codex app-server wrote a message of unknown shape: ${line.slice(0, 200)}`)
         }
