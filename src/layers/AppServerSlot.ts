@@ -57,11 +57,17 @@ export const threadRollout = (
   slot: Slot,
   threadId: string
 ): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
-  Effect.flatMap(Ref.get(slot.threads), (threads) => {
-    const known = Option.getOrUndefined(HashMap.get(threads, threadId))?.rolloutPath
-    // One stat of a local file, synchronous (as RolloutStore.find's own check of a path it knows).
-    return known !== undefined && isFile(known) ? Effect.succeed(known) : rollouts.find(threadId)
-  })
+  Effect.flatMap(Ref.get(slot.threads), (threads) =>
+    rolloutAt(rollouts, Option.getOrUndefined(HashMap.get(threads, threadId))?.rolloutPath, threadId))
+
+/** `known` (a `rolloutPathOf` path) while it is a file, else the search. */
+export const rolloutAt = (
+  rollouts: RolloutStoreShape,
+  known: string | undefined,
+  threadId: string
+): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
+  // One stat of a local file, synchronous (as RolloutStore.find's own check of a path it knows).
+  known !== undefined && isFile(known) ? Effect.succeed(known) : rollouts.find(threadId)
 
 export interface Slot {
   /** binary + argv: what makes two app-servers different processes. */
