@@ -5,7 +5,8 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Chunk, Deferred, Effect, Either, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, FiberId, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
+import type { Readable } from "node:stream"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -18,8 +19,7 @@ import {
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
-import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
-import { forEachChunk } from "../core/StreamPull.ts"
+import { asBuffer, isOverlong, type Line, type LineLimits, LineCutter, lineText, ReadFailed } from "../core/LineStream.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
@@ -83,9 +83,77 @@ const refusal = (method: string): { result: unknown } | { error: { code: number;
 }
 
 const parseJson = (text: string): Either.Either<unknown, unknown> => Either.try(() => JSON.parse(text) as unknown)
-const decodeMessage = Schema.decodeUnknown(AppServerMessage)
-const decodeToolCall = Schema.decodeUnknown(DynamicToolCallParams)
+// Synchronous decodes (Either): a few messages a turn go through them.
+const decodeMessage = Schema.decodeUnknownEither(AppServerMessage)
+const decodeToolCall = Schema.decodeUnknownEither(DynamicToolCallParams)
 const decodeInitialize = Schema.decodeUnknown(InitializeResult)
+
+/**
+ * The app-server's stdout, cut into lines (LineStream.ts's rules, its LineCutter), each batch of
+ * complete lines handed to `onLines` in order, to end of file. A pull loop on the Readable rather
+ * than a Stream: every read would otherwise cross the byte stream, the line cutter, the end-of-input
+ * concat and the pull (~280 Effect ops a turn); here a wake-up is a latch wait and one dispatch.
+ * What is not read yet stays in the Readable, so a slow dispatch pushes back on the app-server.
+ */
+const readLines = (
+  readable: Readable,
+  limits: LineLimits,
+  onLines: (lines: ReadonlyArray<Line>) => Effect.Effect<void>
+): Effect.Effect<void, ReadFailed> =>
+  Effect.suspend(() => {
+    if (!readable.readable) return Effect.void
+    const cutter = new LineCutter(limits)
+    // What the Readable said since the last read; `wake` resumes the loop while it waits.
+    let ready = false
+    let ended: Exit.Exit<void, ReadFailed> | undefined
+    let wake: ((go: Effect.Effect<void>) => void) | undefined
+    const signal = () => {
+      ready = true
+      const resume = wake
+      wake = undefined
+      resume?.(Effect.void)
+    }
+    const onReadable = signal
+    const onError = (cause: unknown) => {
+      ended = Exit.fail(new ReadFailed({ cause }))
+      signal()
+    }
+    const onEnd = () => {
+      ended = Exit.void
+      signal()
+    }
+    readable.on("readable", onReadable)
+    readable.on("error", onError)
+    readable.on("end", onEnd)
+    // No canceler: only the listeners resume it, and they are gone once the loop ends (below).
+    const woken = Effect.async<void>((resume) => {
+      if (ready) resume(Effect.void)
+      else wake = resume
+    })
+    const loop: Effect.Effect<void, ReadFailed> = Effect.suspend(() => {
+      ready = false
+      const out: Array<Line> = []
+      for (let bytes = readable.read(); bytes !== null; bytes = readable.read()) cutter.push(asBuffer(bytes), out)
+      if (out.length > 0) return Effect.zipRight(onLines(out), loop)
+      if (ended === undefined) return Effect.zipRight(woken, loop)
+      if (Exit.isFailure(ended)) return ended
+      // The last line counts without a newline too.
+      cutter.end(out)
+      return out.length > 0 ? onLines(out) : Effect.void
+    })
+    return Effect.ensuring(loop, Effect.sync(() => {
+      readable.off("readable", onReadable)
+      readable.off("error", onError)
+      readable.off("end", onEnd)
+    }))
+  })
+
+/** The requests waiting for their answers; `gone`: the app-server's end, once announced. */
+interface Calls {
+  readonly nextId: number
+  readonly pending: HashMap.HashMap<AppRpcId, Deferred.Deferred<unknown, AppServerError>>
+  readonly gone: AppServerError | undefined
+}
 
 export const startAppServerConnection = (
   spec: AppServerSpawn,
@@ -112,10 +180,11 @@ export const startAppServerConnection = (
     const pgid = child.pid!
 
     const exited = yield* Deferred.make<AppServerError>()
-    const pending = yield* Ref.make(HashMap.empty<AppRpcId, Deferred.Deferred<unknown, AppServerError>>())
+    // The requests waiting for an answer, and whether the app-server is gone: in one Ref, so a request
+    // registers (or learns of the exit) in one step, and the exit takes every waiting one in one step.
+    const calls = yield* Ref.make<Calls>({ nextId: 1, pending: HashMap.empty(), gone: undefined })
     const subscribers = yield* Ref.make(HashMap.empty<string, Queue.Queue<ThreadSignal>>())
     const toolHandlers = yield* Ref.make(HashMap.empty<string, ToolCallHandler>())
-    const nextId = yield* Ref.make(1)
     const connectionScope = yield* Effect.scope
 
     const write = (message: unknown) =>
@@ -136,7 +205,7 @@ export const startAppServerConnection = (
     const announce = (error: AppServerError) =>
       Effect.uninterruptible(Effect.gen(function* () {
         if (!(yield* Deferred.succeed(exited, error))) return // told once
-        const waiting = yield* Ref.getAndSet(pending, HashMap.empty())
+        const waiting = yield* Ref.modify(calls, (c) => [c.pending, { ...c, pending: HashMap.empty(), gone: error }])
         yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
         const subs = yield* Ref.get(subscribers)
         yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
@@ -159,7 +228,7 @@ export const startAppServerConnection = (
 
     const answerToolCall = (id: AppRpcId, params: unknown) =>
       Effect.gen(function* () {
-        const call = yield* decodeToolCall(params).pipe(Effect.option)
+        const call = Either.getRight(decodeToolCall(params))
         if (Option.isNone(call)) {
           return yield* write({ id, error: { code: -32602, message: "item/tool/call params not understood" } })
         }
@@ -187,7 +256,7 @@ export const startAppServerConnection = (
     /** A request or an answer (a few per turn): decoded against the whole message union, then handled. */
     const dispatchMessage = (json: unknown, line: string) =>
       Effect.gen(function* () {
-        const message = yield* decodeMessage(json).pipe(Effect.option)
+        const message = Either.getRight(decodeMessage(json))
         if (Option.isNone(message)) {
           return yield* Effect.logWarning(`codex app-server wrote a message of unknown shape: ${line.slice(0, 200)}`)
         }
@@ -198,7 +267,7 @@ export const startAppServerConnection = (
           return yield* write({ id: m.id, ...refusal(m.method) })
         }
         if ("method" in m) return yield* deliver(m)
-        const waiting = yield* Ref.modify(pending, (map) => [HashMap.get(map, m.id), HashMap.remove(map, m.id)])
+        const waiting = yield* Ref.modify(calls, (c) => [HashMap.get(c.pending, m.id), { ...c, pending: HashMap.remove(c.pending, m.id) }])
         if (Option.isNone(waiting)) return
         if ("error" in m) {
           yield* Deferred.fail(waiting.value, new AppServerError({ reason: "rpc", code: m.error.code, message: m.error.message }))
@@ -224,11 +293,11 @@ export const startAppServerConnection = (
      * through `dispatchMessage`, after which the subscribers are read again (a turn may have
      * subscribed on the answer it just got).
      */
-    const dispatchLines = (lines: Chunk.Chunk<Line>): Effect.Effect<void> => {
+    const dispatchLines = (lines: ReadonlyArray<Line>): Effect.Effect<void> => {
       const from = (start: number): Effect.Effect<void> =>
         Effect.flatMap(Ref.get(subscribers), (subs) => {
           for (let i = start; i < lines.length; i++) {
-            const read = Chunk.unsafeGet(lines, i)
+            const read = lines[i]!
             const next = Effect.suspend(() => from(i + 1))
             if (isOverlong(read)) {
               return Effect.zipRight(Effect.logWarning(`codex app-server wrote a line of ${read.bytes} bytes, over ${read.limit}; skipped`), next)
@@ -255,9 +324,8 @@ export const startAppServerConnection = (
 
     // The release above destroys stdout once the process is gone, not the reader: interrupted with
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
-    yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
+    yield* readLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, dispatchLines).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
-      (lines) => forEachChunk(lines, dispatchLines),
       // A broken pipe ends the reading as end of file does.
       Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.
@@ -267,29 +335,36 @@ export const startAppServerConnection = (
       Effect.forkScoped
     )
 
+    /**
+     * One request: registered (or failed with the exit, announced before) in one Ref step, written,
+     * then its answer awaited. The exit fails every request in `pending` (announce); the time
+     * limit is a timer that fails the answer, not a fiber racing it. No span: a few run every turn.
+     */
     const request = (method: string, params: unknown, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) =>
-      Effect.gen(function* () {
-        const done = yield* Deferred.poll(exited)
-        if (Option.isSome(done)) return yield* Effect.flatMap(done.value, Effect.fail)
-        const id: AppRpcId = yield* Ref.getAndUpdate(nextId, (n) => n + 1)
-        const answer = yield* Deferred.make<unknown, AppServerError>()
-        yield* Ref.update(pending, (map) => HashMap.set(map, id, answer))
-        // The exit fails every request in `pending` once `exited` is done (announceExit): one that
-        // came in after that sees `exited` here. No race of fibers per request: it is every turn's.
-        const gone = yield* Deferred.poll(exited)
-        if (Option.isSome(gone)) yield* Deferred.complete(answer, Effect.flatMap(gone.value, Effect.fail))
-        else yield* write({ id, method, params })
-        // The time limit is a timer that fails the answer, not a fiber racing it.
-        const timer = setTimeout(() => {
-          Deferred.unsafeDone(
-            answer,
-            Effect.fail(new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` }))
-          )
-        }, timeoutMs)
-        return yield* Deferred.await(answer).pipe(
-          Effect.ensuring(Effect.zipRight(Effect.sync(() => clearTimeout(timer)), Ref.update(pending, (map) => HashMap.remove(map, id))))
+      Effect.suspend(() => {
+        const answer = Deferred.unsafeMake<unknown, AppServerError>(FiberId.none)
+        return Effect.flatMap(
+          Ref.modify(calls, (c): [AppRpcId | AppServerError, Calls] =>
+            c.gone !== undefined ? [c.gone, c] : [c.nextId, { ...c, nextId: c.nextId + 1, pending: HashMap.set(c.pending, c.nextId, answer) }]),
+          (id) => {
+            if (typeof id === "object") return Effect.fail(id)
+            if (child.stdin.writable) child.stdin.write(`${JSON.stringify({ id, method, params })}\n`)
+            const timer = setTimeout(() => {
+              Deferred.unsafeDone(
+                answer,
+                Effect.fail(new AppServerError({ reason: "timeout", message: `codex app-server did not answer ${method} within ${timeoutMs} ms` }))
+              )
+            }, timeoutMs)
+            return Effect.ensuring(
+              Deferred.await(answer),
+              Effect.suspend(() => {
+                clearTimeout(timer)
+                return Ref.update(calls, (c) => HashMap.has(c.pending, id) ? { ...c, pending: HashMap.remove(c.pending, id) } : c)
+              })
+            )
+          }
         )
-      }).pipe(Effect.withSpan(`AppServer.${method}`))
+      })
 
     const subscribe = (threadId: string) =>
       Effect.acquireRelease(

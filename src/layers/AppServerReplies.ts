@@ -3,7 +3,7 @@
  * notification on a thread's subscription (with a bound, failing when the app-server ends), and
  * an answer decoded into its expected shape (CODEX.md "`codex app-server`").
  */
-import { Effect, Queue, Schema } from "effect"
+import { Effect, Either, Queue, Schema } from "effect"
 import type { TurnNotification } from "../schemas/AppServerWire.ts"
 import { AppServerError, type ThreadSignal } from "../services/AppServerConnection.ts"
 
@@ -33,11 +33,15 @@ export const method =
   (n: TurnNotification): n is Extract<TurnNotification, { method: M }> =>
     n.method === m && also(n as Extract<TurnNotification, { method: M }>)
 
-/** `answer` to `method` in the shape `schema` says, else a `protocol` failure. */
+/**
+ * `answer` to `method` in the shape `schema` says, else a `protocol` failure. Decoded synchronously
+ * into an Either (itself an Effect): a few answers are decoded every turn.
+ */
 export const decodeAnswer = <A, I>(schema: Schema.Schema<A, I>, method: string) => {
-  const decode = Schema.decodeUnknown(schema)
+  const decode = Schema.decodeUnknownEither(schema)
   return (answer: unknown): Effect.Effect<A, AppServerError> =>
-    decode(answer).pipe(
-      Effect.mapError((e) => new AppServerError({ reason: "protocol", message: `codex app-server answered ${method} in a shape not understood: ${e.message}` }))
+    Either.mapLeft(
+      decode(answer),
+      (e) => new AppServerError({ reason: "protocol", message: `codex app-server answered ${method} in a shape not understood: ${e.message}` })
     )
 }

@@ -13,11 +13,14 @@
  * running app-server's replaces it (its running turns fail): those are settings of the process.
  */
 import { Effect, ExecutionStrategy, Exit, HashMap, Option, Ref, Scope, SynchronizedRef } from "effect"
+import * as Path from "node:path"
 import { appServerArgv } from "../core/codex/AppServerArgs.ts"
+import { isFile } from "../core/rollout/RolloutLocate.ts"
 import type { Config } from "../schemas/Config.ts"
 import type { AppServerConnectionShape, AppServerError } from "../services/AppServerConnection.ts"
 import type { PluginPathsShape } from "../services/PluginPaths.ts"
 import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
+import type { RolloutNotFound, RolloutReadError, RolloutStoreShape } from "../services/RolloutStore.ts"
 import type { EngineSupport } from "../services/TurnEngine.ts"
 import { startAppServerConnection } from "./AppServerConnectionLive.ts"
 import { verifyAppServer } from "./AppServerSupport.ts"
@@ -28,7 +31,43 @@ export interface LoadedThread {
   readonly settingsKey: string
   /** When it was loaded or a turn last ended on it (a running turn holds it in Turns besides). */
   readonly lastUsed: number
+  /** Its rollout file as codex named it when loading it (`rolloutPathOf`), if it did. */
+  readonly rolloutPath: string | undefined
 }
+
+/**
+ * The rollout path in a `thread/start` / `thread/resume` answer, if it is one for this thread:
+ * absolute, and named as codex names a thread's rollout (`rollout-<time>-<thread id>.jsonl`).
+ * Anything else is not trusted: the thread's rollout is then searched for (RolloutStore.find).
+ */
+export const rolloutPathOf = (thread: { readonly id: string; readonly path?: string | null | undefined }): string | undefined => {
+  const path = thread.path
+  if (typeof path !== "string" || !Path.isAbsolute(path)) return undefined
+  const name = Path.basename(path)
+  return name.startsWith("rollout-") && name.endsWith(`-${thread.id}.jsonl`) ? path : undefined
+}
+
+/**
+ * The thread's rollout: the path codex named when it loaded the thread while that file is there
+ * (saves the search through CODEX_HOME's day directories), else the search, as for a codex that
+ * names none or a rollout moved since (archived).
+ */
+export const threadRollout = (
+  rollouts: RolloutStoreShape,
+  slot: Slot,
+  threadId: string
+): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
+  Effect.flatMap(Ref.get(slot.threads), (threads) =>
+    rolloutAt(rollouts, Option.getOrUndefined(HashMap.get(threads, threadId))?.rolloutPath, threadId))
+
+/** `known` (a `rolloutPathOf` path) while it is a file, else the search. */
+export const rolloutAt = (
+  rollouts: RolloutStoreShape,
+  known: string | undefined,
+  threadId: string
+): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
+  // One stat of a local file, synchronous (as RolloutStore.find's own check of a path it knows).
+  known !== undefined && isFile(known) ? Effect.succeed(known) : rollouts.find(threadId)
 
 export interface Slot {
   /** binary + argv: what makes two app-servers different processes. */
@@ -90,10 +129,19 @@ export const makeSlotKeeper = (deps: {
         return slot
       })
 
+    const keyOf = (config: Config) => JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
+
     const acquire = (config: Config) =>
+      // Every turn asks: the running app-server, while it runs with this config, is taken without the lock.
+      Effect.flatMap(SynchronizedRef.get(slotRef), (current) =>
+        Option.isSome(current) && current.value.key === keyOf(config)
+          ? Effect.flatMap(current.value.conn.alive, (alive) => (alive ? Effect.succeed(current.value) : acquireLocked(config)))
+          : acquireLocked(config))
+
+    const acquireLocked = (config: Config) =>
       SynchronizedRef.modifyEffect(slotRef, (current) =>
         Effect.gen(function* () {
-          const key = JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
+          const key = keyOf(config)
           if (Option.isSome(current)) {
             const slot = current.value
             if (slot.key === key && (yield* slot.conn.alive)) return [slot, current] as const

@@ -13,7 +13,7 @@ import type { AppServerError } from "../services/AppServerConnection.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
 import type { TurnsShape } from "../services/Turns.ts"
 import { awaitSignal, method } from "./AppServerReplies.ts"
-import type { Slot, SlotKeeper } from "./AppServerSlot.ts"
+import { rolloutAt, type Slot, type SlotKeeper } from "./AppServerSlot.ts"
 
 export interface ThreadUnloader {
   /** Unloads a loaded thread (nothing when it is not loaded) and waits until codex has let go of it. */
@@ -49,11 +49,11 @@ export const makeThreadUnloader = (deps: {
    * it nor its rollout open for writing. codex confirms the unload (`thread/closed`) before it
    * has always done both, and a rewrite must not meet this plugin's own app-server as a writer.
    */
-  const awaitLetGo = (slot: Slot, threadId: string, boundMs: number) =>
+  const awaitLetGo = (slot: Slot, threadId: string, knownRollout: string | undefined, boundMs: number) =>
     Effect.gen(function* () {
       const pid = slot.conn.pgid
       const lockFile = writerLockPath(deps.codexHome, threadId)
-      const rollout = yield* deps.rollouts.find(threadId).pipe(Effect.option)
+      const rollout = yield* rolloutAt(deps.rollouts, knownRollout, threadId).pipe(Effect.option)
       const holds = async () =>
         flockHolders(lockFile).includes(pid) || (Option.isSome(rollout) && (await rolloutWriters(rollout.value, [pid])).length > 0)
       const deadline = Date.now() + boundMs
@@ -84,7 +84,9 @@ export const makeThreadUnloader = (deps: {
         })
       )
       yield* Ref.update(slot.threads, HashMap.remove(threadId))
-      yield* awaitLetGo(slot, threadId, boundMs)
+      // Where codex named the rollout when it loaded the thread, still checked to be there (an
+      // archive and unarchive may have moved it): no search of CODEX_HOME's sessions per unload.
+      yield* awaitLetGo(slot, threadId, loaded.value.rolloutPath, boundMs)
     })
 
   /**

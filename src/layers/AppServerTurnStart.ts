@@ -12,7 +12,7 @@ import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
 import type { TurnHooks, TurnPlan } from "../services/TurnEngine.ts"
 import { awaitSignal, decodeAnswer, method } from "./AppServerReplies.ts"
-import type { Slot, SlotKeeper } from "./AppServerSlot.ts"
+import { type Slot, type SlotKeeper, threadRollout } from "./AppServerSlot.ts"
 import type { LoadedTurnThread, ThreadLoader } from "./AppServerThreadLoad.ts"
 
 /** How far a turn got in codex: what its cancel must undo. */
@@ -105,21 +105,25 @@ export const makeTurnStarter = (deps: {
       yield* Effect.addFinalizer(() => loader.markUsed(slot, threadId))
       const queue = yield* slot.conn.subscribe(threadId)
       const progress: TurnProgress = yield* Ref.make<TurnProgressState>({ _tag: "NotSent" })
-      // Runs before the subscription ends (finalizers run in reverse), so it still sees turn/completed.
-      // A fiber of its own, interruptible: a finalizer is not, and the bounds on each step must be able to cut it.
-      // A turn codex finished (every turn that ends well) has nothing to cancel: no fiber for it.
-      yield* Effect.addFinalizer(() =>
-        Effect.flatMap(Ref.get(progress), (state) =>
-          state._tag !== "Sent"
-            ? Effect.void
-            : Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join)))
-      )
       // A call belongs to the turn codex names in it: one of an earlier turn of this thread (an
       // interrupted turn's call arriving late) is answered with an error, never run with this
       // turn's host tools. Calls wait until codex has named this turn; a turn that never starts
       // cancels them (the connection answers them as cancelled).
       const running = yield* Deferred.make<string>()
-      yield* Effect.addFinalizer(() => Deferred.interrupt(running))
+      // One finalizer for both (they run in this order): the waiting calls are cancelled, then the
+      // turn in codex. It runs before the subscription ends (finalizers run in reverse), so it still
+      // sees turn/completed. The cancel is a fiber of its own, interruptible: a finalizer is not, and
+      // the bounds on each step must be able to cut it. A turn codex finished (every turn that ends
+      // well) has nothing to cancel: no fiber for it.
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(
+          Deferred.interrupt(running),
+          Effect.flatMap(Ref.get(progress), (state) =>
+            state._tag !== "Sent"
+              ? Effect.void
+              : Effect.fork(Effect.interruptible(cancelTurn(slot, threadId, progress, queue))).pipe(Effect.flatMap(Fiber.join)))
+        )
+      )
       yield* slot.conn.serveTools(threadId, (call) =>
         Effect.flatMap(Deferred.await(running), (turnId) =>
           call.turnId !== undefined && call.turnId !== turnId
@@ -137,7 +141,7 @@ export const makeTurnStarter = (deps: {
       // this turn's, which the host must hear about.
       // A resume codex answered with another thread (CODEX.md) may have a rollout already: look too.
       const fromOffset = chosen.resumed || plan.resumeThreadId !== undefined
-        ? yield* rollouts.find(threadId).pipe(
+        ? yield* threadRollout(rollouts, slot, threadId).pipe(
           Effect.flatMap(rollouts.endOffset),
           Effect.catchAll((e) =>
             chosen.resumed

@@ -12,7 +12,7 @@ import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
 import type { AppServerError, ThreadSignal } from "../services/AppServerConnection.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
 import { type EngineOutput, TurnEnded, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
-import type { SlotKeeper } from "./AppServerSlot.ts"
+import { type SlotKeeper, threadRollout } from "./AppServerSlot.ts"
 import type { makeTurnStarter } from "./AppServerTurnStart.ts"
 
 const oneLine = (s: string) => s.replace(/\s+/g, " ").trim()
@@ -39,12 +39,16 @@ export const makeTurnStream = (deps: {
 }) => {
   const { keeper, starter, rollouts, settleMs } = deps
 
-  /** The turn's tool calls from the rollout, once every call codex reported live is recorded. */
+  /**
+   * The turn's tool calls from the rollout, once every call codex reported live is recorded. The
+   * rollout is the one codex named when it loaded the thread, else the one found (threadRollout).
+   */
   const toolBlocks = (threadId: string, fromOffset: number, liveCallIds: ReadonlyArray<string>) =>
     Effect.gen(function* () {
+      const slot = yield* keeper.current
+      const path = yield* (Option.isSome(slot) ? threadRollout(rollouts, slot.value, threadId) : rollouts.find(threadId))
       const deadline = Date.now() + settleMs
       for (;;) {
-        const path = yield* rollouts.find(threadId)
         const calls = yield* rollouts.toolCalls(path, { fromOffset })
         const recorded = new Set(calls.filter((c) => c.paired).map((c) => c.callId))
         // The app-server writes its rollout on its own schedule: give it a moment to catch up.

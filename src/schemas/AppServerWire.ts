@@ -145,5 +145,8 @@ export const notificationThreadId = (params: unknown): string | undefined => {
 /** `initialize` answers with the user agent, e.g. "plexum/0.169.0 (Debian 12; x86_64) …". */
 export const InitializeResult = Schema.Struct({ userAgent: Schema.optional(Schema.String) })
 
-export const ThreadResult = Schema.Struct({ thread: Schema.Struct({ id: Schema.String }) })
+/** `path`: the thread's rollout file (0.171 sends it; older versions may not, an ephemeral thread has none). */
+export const ThreadResult = Schema.Struct({
+  thread: Schema.Struct({ id: Schema.String, path: Schema.optional(Schema.NullOr(Schema.String)) })
+})
 export const TurnStartResult = Schema.Struct({ turn: Schema.Struct({ id: Schema.String }) })

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { appServerArgv, compareVersions, versionOfUserAgent } from "../../../src/core/codex/AppServerArgs.ts"
 import { makeTurnItemMapper } from "../../../src/core/codex/AppServerItems.ts"
 import { dynamicToolSet, NO_TOOLS_KEY, toDynamicToolResponse } from "../../../src/core/codex/DynamicTools.ts"
+import { rolloutPathOf } from "../../../src/layers/AppServerSlot.ts"
 
 describe("appServerArgv", () => {
   it("keeps config flags, takes the operator's model, drops exec-only flags and adds the unload setting", () => {
@@ -17,6 +18,21 @@ describe("appServerArgv", () => {
     expect(versionOfUserAgent(undefined)).toBeUndefined()
     expect(compareVersions("0.151.0", "0.135.9")).toBeGreaterThan(0)
     expect(compareVersions("0.99.0", "0.135.0")).toBeLessThan(0)
+  })
+})
+
+describe("rolloutPathOf", () => {
+  it("takes the rollout codex names for a thread only when it is that thread's rollout file", () => {
+    const id = "01a24e09-b99a-74a1-8c3f-925ac17bcba0"
+    const path = `/home/u/.codex/sessions/2026/12/07/rollout-2026-12-07T01-06-29-${id}.jsonl`
+    expect(rolloutPathOf({ id, path })).toBe(path)
+    // Older codex versions name none; an ephemeral thread has none.
+    expect(rolloutPathOf({ id })).toBeUndefined()
+    expect(rolloutPathOf({ id, path: null })).toBeUndefined()
+    // Another thread's file, a relative path or another file: searched for instead.
+    expect(rolloutPathOf({ id, path: path.replace(id, "01a24e09-b99a-74a1-8c3f-925ac17bcbff") })).toBeUndefined()
+    expect(rolloutPathOf({ id, path: `sessions/rollout-x-${id}.jsonl` })).toBeUndefined()
+    expect(rolloutPathOf({ id, path: `/home/u/.ssh/${id}.jsonl` })).toBeUndefined()
   })
 })
 
