@@ -5,8 +5,7 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Deferred, Effect, Either, Exit, FiberId, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
-import type { Readable } from "node:stream"
+import { Cause, Chunk, Deferred, Effect, Either, FiberId, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -19,7 +18,8 @@ import {
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
-import { asBuffer, isOverlong, type Line, type LineLimits, LineCutter, lineText, ReadFailed } from "../core/LineStream.ts"
+import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
+import { forEachChunk } from "../core/StreamPull.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
@@ -87,66 +87,6 @@ const parseJson = (text: string): Either.Either<unknown, unknown> => Either.try(
 const decodeMessage = Schema.decodeUnknownEither(AppServerMessage)
 const decodeToolCall = Schema.decodeUnknownEither(DynamicToolCallParams)
 const decodeInitialize = Schema.decodeUnknown(InitializeResult)
-
-/**
- * The app-server's stdout, cut into lines (LineStream.ts's rules, its LineCutter), each batch of
- * complete lines handed to `onLines` in order, to end of file. A pull loop on the Readable rather
- * than a Stream: every read would otherwise cross the byte stream, the line cutter, the end-of-input
- * concat and the pull (~280 Effect ops a turn); here a wake-up is a latch wait and one dispatch.
- * What is not read yet stays in the Readable, so a slow dispatch pushes back on the app-server.
- */
-const readLines = (
-  readable: Readable,
-  limits: LineLimits,
-  onLines: (lines: ReadonlyArray<Line>) => Effect.Effect<void>
-): Effect.Effect<void, ReadFailed> =>
-  Effect.suspend(() => {
-    if (!readable.readable) return Effect.void
-    const cutter = new LineCutter(limits)
-    // What the Readable said since the last read; `wake` resumes the loop while it waits.
-    let ready = false
-    let ended: Exit.Exit<void, ReadFailed> | undefined
-    let wake: ((go: Effect.Effect<void>) => void) | undefined
-    const signal = () => {
-      ready = true
-      const resume = wake
-      wake = undefined
-      resume?.(Effect.void)
-    }
-    const onReadable = signal
-    const onError = (cause: unknown) => {
-      ended = Exit.fail(new ReadFailed({ cause }))
-      signal()
-    }
-    const onEnd = () => {
-      ended = Exit.void
-      signal()
-    }
-    readable.on("readable", onReadable)
-    readable.on("error", onError)
-    readable.on("end", onEnd)
-    // No canceler: only the listeners resume it, and they are gone once the loop ends (below).
-    const woken = Effect.async<void>((resume) => {
-      if (ready) resume(Effect.void)
-      else wake = resume
-    })
-    const loop: Effect.Effect<void, ReadFailed> = Effect.suspend(() => {
-      ready = false
-      const out: Array<Line> = []
-      for (let bytes = readable.read(); bytes !== null; bytes = readable.read()) cutter.push(asBuffer(bytes), out)
-      if (out.length > 0) return Effect.zipRight(onLines(out), loop)
-      if (ended === undefined) return Effect.zipRight(woken, loop)
-      if (Exit.isFailure(ended)) return ended
-      // The last line counts without a newline too.
-      cutter.end(out)
-      return out.length > 0 ? onLines(out) : Effect.void
-    })
-    return Effect.ensuring(loop, Effect.sync(() => {
-      readable.off("readable", onReadable)
-      readable.off("error", onError)
-      readable.off("end", onEnd)
-    }))
-  })
 
 /** The requests waiting for their answers; `gone`: the app-server's end, once announced. */
 interface Calls {
@@ -324,8 +264,11 @@ export const startAppServerConnection = (
 
     // The release above destroys stdout once the process is gone, not the reader: interrupted with
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
-    yield* readLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, dispatchLines).pipe(
+    // The release above destroys stdout once the process is gone, not the reader: interrupted with
+    // the scope, it must not cut the pipe under an app-server still finishing its writes.
+    yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
+      (lines) => forEachChunk(lines, (chunk) => dispatchLines(Chunk.toReadonlyArray(chunk))),
       // A broken pipe ends the reading as end of file does.
       Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.
