@@ -38,8 +38,8 @@ const identity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`
 // fraction of the CPU of fs/promises (a thread-pool round trip and a promise per system call),
 // and in one Effect step each (a turn's `remember` was ~60 Effect operations as a chain).
 
-/** A file system error as Effect.try reports it (the warnings the host sees read the same). */
-const fsFailure = (error: unknown) => new Cause.UnknownException(error, "An unknown error occurred in Effect.try")
+/** A file system error, its cause kept (the warning says what the file system said). */
+const fsFailure = (error: unknown) => new Cause.UnknownException(error, error instanceof Error ? error.message : String(error))
 
 /** Writes the record; the identity of the file written. Throws what the file system throws. */
 const writeAtomic = (file: string, value: unknown): string => {
@@ -47,8 +47,11 @@ const writeAtomic = (file: string, value: unknown): string => {
   return identity(writeFileAtomicSync(file, JSON.stringify(value, null, 2) + "\n"))
 }
 
-const warn = (what: string) => (e: unknown) =>
-  Effect.logWarning(`session memory: ${what}: ${e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e)}`)
+/** What went wrong, in the file system's words when it was the file system (not Effect's generic text). */
+const messageOf = (e: unknown): string =>
+  e instanceof Cause.UnknownException && e.error instanceof Error ? e.error.message : e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e)
+
+const warn = (what: string) => (e: unknown) => Effect.logWarning(`session memory: ${what}: ${messageOf(e)}`)
 
 export const makeSessionStore = (stateDir: string) =>
   Effect.gen(function* () {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Logger, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -81,5 +81,19 @@ describe("SessionStore", () => {
       expect(yield* store.list()).toMatchObject({ records: [], unreadable: [Path.join(dir, "sessions", sessionFileName("a", "/ws"))] })
       yield* store.remember("a", "/ws", "t-9")
       expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-9"))
+    }))
+
+  it.scoped("a record it cannot write is a warning that says what the file system said", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempState
+      // `sessions` is a file: the record's directory cannot be made.
+      Fs.writeFileSync(Path.join(dir, "sessions"), "")
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ message }) => void warnings.push(String(Array.isArray(message) ? message.join(" ") : message)))
+      const store = yield* makeSessionStore(dir)
+      yield* store.remember("a", "/ws", "t-1").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      // Reading the old record fails the same way first; each warning names the file system's error.
+      expect(warnings.some((w) => /^session memory: cannot remember thread t-1 of agent a: .*(EEXIST|ENOTDIR)/.test(w))).toBe(true)
+      for (const w of warnings) expect(w).toMatch(/EEXIST|ENOTDIR/)
     }))
 })
