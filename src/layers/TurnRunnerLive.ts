@@ -52,12 +52,18 @@ export const TurnRunnerLive = Layer.effect(
     const supportByCodex = yield* SynchronizedRef.make(HashMap.empty<string, EngineSupport>())
     const appServerSupport = (config: Config) => {
       const key = JSON.stringify([config.binary, config.extra_args])
-      return SynchronizedRef.modifyEffect(supportByCodex, (known) =>
+      // Known after the first turn: read without taking the lock (asked again under it if not).
+      return Effect.flatMap(SynchronizedRef.get(supportByCodex), (known) =>
         Option.match(HashMap.get(known, key), {
-          onSome: (s) => Effect.succeed([s, known] as const),
-          onNone: () => Effect.map(appServer.support(config), (s) => [s, HashMap.set(known, key, s)] as const)
-        })
-      )
+          onSome: Effect.succeed,
+          onNone: () =>
+            SynchronizedRef.modifyEffect(supportByCodex, (known) =>
+              Option.match(HashMap.get(known, key), {
+                onSome: (s) => Effect.succeed([s, known] as const),
+                onNone: () => Effect.map(appServer.support(config), (s) => [s, HashMap.set(known, key, s)] as const)
+              })
+            )
+        }))
     }
 
     /** The engine the config names (PROTOCOL.md §6 `engine`); one that cannot run here falls back to exec with a warn (§8). */
@@ -110,14 +116,14 @@ export const TurnRunnerLive = Layer.effect(
         } satisfies TurnPlan
       })
 
-    const hooksFor = (params: StreamParams, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope): TurnHooks => ({
+    const hooksFor = (params: StreamParams, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>): TurnHooks => ({
       threadStarted: (threadId) =>
         Effect.zipRight(
           Effect.zipRight(Ref.set(thread, threadId), turn.holdThread(threadId)),
-          // The agent's thread memory is written while codex works, off the turn's critical path;
-          // uninterruptible in the turn's scope, so the turn's release and its answer wait for it.
-          Effect.forkIn(Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId)), turnScope)
-        ).pipe(Effect.asVoid),
+          // The agent's thread memory, written while codex works on the turn: one small synchronous
+          // file write (src/layers/SessionStoreLive.ts), cheaper than a fiber of its own; whole.
+          Effect.uninterruptible(sessions.remember(params.agent.agentId, params.agent.workspace, threadId))
+        ),
       callHostTool: callHostTool(params.turnId, params.agent.agentId),
       warn: (message, fields) => Effect.logWarning(message).pipe(Effect.annotateLogs(fields ?? {}))
     })
@@ -127,9 +133,9 @@ export const TurnRunnerLive = Layer.effect(
      * says whether it can go on with a thread under this turn's tools), the plan; then the engine's
      * stream. The runner's notices wait in `order` for `turn.started`.
      */
-    const prepare = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, turnScope: Scope.Scope, order: StartedFirst) =>
+    const prepare = (params: StreamParams, config: Config, turn: AdmittedTurn, thread: Ref.Ref<string | undefined>, order: StartedFirst) =>
       Effect.gen(function* () {
-        const hooks = hooksFor(params, turn, thread, turnScope)
+        const hooks = hooksFor(params, turn, thread)
         const engine = yield* engineFor(config, hooks)
         const choice = yield* chooseThread(params, engine.keepsThread)
         const turnPlan = yield* plan(params, config, turn, choice)
@@ -159,7 +165,7 @@ export const TurnRunnerLive = Layer.effect(
           )
           const thread = yield* Ref.make<string | undefined>(undefined)
           const order = new StartedFirst()
-          const outputs = prepare(params, config, turn, thread, yield* Effect.scope, order)
+          const outputs = prepare(params, config, turn, thread, order)
           // Returns once the engine's stream is over and its scope has ended every process of the
           // turn: only then does the terminal event go out.
           const engineExit = yield* Effect.exit(writeEventsUntilStopped(outputs, write, order, stop))
