@@ -114,7 +114,10 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     // Once for the plugin's life, in a fiber of the layer's scope: a turn cancelled while it runs
     // neither cuts it short nor leaves its interruption as the cached answer for every later turn.
     const cleanUpFiber = Effect.uninterruptible(yield* Effect.cached(Effect.forkIn(cleanUp, yield* Effect.scope)))
-    const cleanedUp = Effect.flatMap(cleanUpFiber, Fiber.join)
+    // Awaited, not joined: a join hands the waiter the fiber's FiberRefs, its Context too, and that
+    // holds the Scope of the turn that started it: every later turn would open its resources in that
+    // long-closed scope (a span around the call used to restore the context and hide it).
+    const cleanedUp = Effect.flatMap(cleanUpFiber, (fiber) => Effect.flatten(Fiber.await(fiber)))
 
     const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
       agentId: string,
