@@ -119,32 +119,33 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     // long-closed scope (a span around the call used to restore the context and hide it).
     const cleanedUp = Effect.flatMap(cleanUpFiber, (fiber) => Effect.flatten(Fiber.await(fiber)))
 
-    const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
+    // No Effect.fn span or generator: once per turn, on its critical path.
+    const runServerTables = (
       agentId: string,
       run: { readonly offersTools: boolean; readonly toolTimeoutSec: number; readonly socketPath?: string; readonly turnToken?: string }
-    ) {
-      const { offersTools } = run
-      yield* cleanedUp
-      const name = serverName(agentId)
-      const leftovers = legacyHostServers(yield* readConfigTomlNow)
-      const socketPath = run.socketPath ?? socketPathFor(paths.profileRoot, agentId, paths.runtimeDir)
-      if (offersTools && socketPath === undefined) {
-        return yield* fail("no socket to give the agent's server: the profile's socket directory does not fit and the turn named none")
-      }
-      const own = offersTools
-        ? hostServerTable({
-          name,
-          launcher: options.launcher,
-          ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
-          socketPath: socketPath!,
-          agentId,
-          ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
-          startupTimeoutSec,
-          toolTimeoutSec: run.toolTimeoutSec
-        })
-        : ""
-      return [own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n")
-    })
+    ): Effect.Effect<string, McpRegistrationError> =>
+      Effect.zipRight(cleanedUp, Effect.flatMap(readConfigTomlNow, (toml) => {
+        const { offersTools } = run
+        const name = serverName(agentId)
+        const leftovers = legacyHostServers(toml)
+        const socketPath = run.socketPath ?? socketPathFor(paths.profileRoot, agentId, paths.runtimeDir)
+        if (offersTools && socketPath === undefined) {
+          return Effect.fail(fail("no socket to give the agent's server: the profile's socket directory does not fit and the turn named none"))
+        }
+        const own = offersTools
+          ? hostServerTable({
+            name,
+            launcher: options.launcher,
+            ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
+            socketPath: socketPath!,
+            agentId,
+            ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
+            startupTimeoutSec,
+            toolTimeoutSec: run.toolTimeoutSec
+          })
+          : ""
+        return Effect.succeed([own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n"))
+      }))
 
     return { serverName, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
   })
