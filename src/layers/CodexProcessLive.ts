@@ -5,14 +5,14 @@
  * rather than @effect/platform's CommandExecutor because its release sends TERM and then waits for
  * the exit forever.
  */
-import { Chunk, Deferred, Effect, Exit, FiberId, Layer, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Layer, Option, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
-import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
-import { type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
-import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
+import { asBuffer, isOverlong, type Line, LineCutter, lineText } from "../core/LineStream.ts"
+import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
+import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -21,6 +21,7 @@ import {
   CodexOutputError,
   CodexProcess,
   type CodexProcessShape,
+  type CodexRun,
   type CodexRunError,
   type CodexRunSpec
 } from "../services/CodexProcess.ts"
@@ -39,10 +40,10 @@ interface Running extends DetachedChild {
   readonly pgid: number
   /** The run's mark (src/core/RunMark.ts), in codex's environment and so in what it starts. */
   readonly mark: string
-  /** Done once stdout has reached its end (or broke). */
-  readonly stdoutEnded: Deferred.Deferred<void>
   /** codex's stdout as /proc links name it (`stdoutLink`), if known. */
   readonly stdoutLink: string | undefined
+  /** Whether stdout has reached its end (or broke): the pipe's own end, not the consumer's. */
+  readonly stdoutEnded: () => boolean
 }
 
 const cwdMissing = (cwd: string) => {
@@ -93,13 +94,14 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
       const pid = started.child.pid!
       if (spec.spawned !== undefined) Deferred.unsafeDone(spec.spawned, Exit.succeed(pid))
       // The pipe's own end of file (or break), not the consumer's: what is left is in the read-ahead.
-      const stdoutEnded = Deferred.unsafeMake<void>(FiberId.none)
-      const ended = () => Deferred.unsafeDone(stdoutEnded, Exit.void)
+      let stdoutEnded = false
+      const ended = () => {
+        stdoutEnded = true
+      }
       started.child.stdout.once("end", ended).once("error", ended)
-      return { ...started, pgid: pid, mark, stdoutEnded, stdoutLink: stdoutLinkOf(pid) }
+      return { ...started, pgid: pid, mark, stdoutLink: stdoutLinkOf(pid), stdoutEnded: () => stdoutEnded }
     })
   })
-
 /** A stdout line as an event; an overlong one is an `<unparsed>` that says how long it was. */
 const decodeLine = (line: Line): CodexEvent | undefined => {
   if (isOverlong(line)) return unparsed(`<a line of ${line.bytes} bytes, over the ${line.limit}-byte limit>`, line.bytes)
@@ -107,71 +109,21 @@ const decodeLine = (line: Line): CodexEvent | undefined => {
   return text.trim().length === 0 ? undefined : decodeCodexLine(text, line.length)
 }
 
-/**
- * stdout as decoded events, through the one line reader (src/core/LineStream.ts: its byte reader and
- * line cutter in one pass with the decoding, so a chunk crosses one operator, not four), until end
- * of file: never a timer or codex's exit, since on a busy machine codex's exit can be handled before
- * the pipe's last lines are read (CODEX.md). A process that inherited codex's stdout could hold the
- * pipe open past codex's exit; `freePipe` (in `run`) ends those, and the end of file follows.
- * `seen` is told each chunk's events; `last` follows the end of file (or the break).
- *
- * The read-ahead bound: stdout flows into a buffer of `readAheadBytes` and pauses once it is full,
- * so a slow consumer pushes back on codex through the pipe. Raw bytes wait, not decoded events: a
- * Buffer lives outside V8's young generation, so bytes that wait cost the garbage collector
- * nothing, and each line is decoded only when the turn pulls it, so its objects die young. What
- * waits is read as one chunk at the next pull: a slow consumer gets bigger chunks, not a queue
- * (docs/benchmarks.md, "100,000 codex events").
- */
-const readEvents = <E>(
-  run: Running,
-  maxLineBytes: number,
-  readAheadBytes: number,
-  seen: (event: CodexEvent) => void,
-  last: Stream.Stream<CodexEvent, E>
-): Stream.Stream<CodexEvent, E> =>
-  Stream.suspend(() => {
-    const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
-    // A broken pipe destroys the buffer with its error, which ends the bytes below.
-    NodeStreams.pipeline(run.child.stdout, readAhead, () => {})
-    const cutter = new LineCutter({ maxLineBytes })
-    let broke = false
-    const decode = (lines: Array<Line>): Chunk.Chunk<CodexEvent> => {
-      const events: Array<CodexEvent> = []
-      for (const line of lines) {
-        const event = decodeLine(line)
-        if (event !== undefined) {
-          seen(event)
-          events.push(event)
-        }
-      }
-      return Chunk.unsafeFromArray(events)
-    }
-    const lines = readableBytes(readAhead).pipe(
-      // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
-      Stream.catchAll(() => {
-        broke = true
-        return Stream.empty
-      }),
-      Stream.mapChunks((chunk) => {
-        const out: Array<Line> = []
-        for (const buf of chunk) cutter.push(asBuffer(buf), out)
-        return decode(out)
-      })
-    )
-    return Stream.concat(
-      lines,
-      Stream.suspend(() => {
-        // The last line counts without a newline too (LineStream.ts's rules).
-        const out: Array<Line> = []
-        if (!broke) cutter.end(out)
-        return out.length === 0 ? last : Stream.concat(Stream.fromChunk(decode(out)), last)
-      })
-    )
-  })
+/** Runs `f` after `n` turns of the event loop (each has a poll phase, where an end of file already sent is read). */
+const afterEventLoopTurns = (n: number, f: () => void): void => {
+  if (n === 0) f()
+  else setImmediate(() => afterEventLoopTurns(n - 1, f))
+}
+
+/** How codex exited, as soon as it has (its status is on the child from the `exit` event on). */
+const exitOf = (run: Running): Effect.Effect<ChildExit> => {
+  const { exitCode: code, signalCode: signal } = run.child
+  return code !== null || signal !== null ? Effect.succeed({ code, signal }) : Effect.promise(() => run.exit)
+}
 
 /** How codex ended: a failure for anything but a zero exit after a thread; else the `<exited>` event. */
 const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => number) =>
-  Effect.flatMap(Effect.promise(() => run.exit), (exit): Effect.Effect<CodexExited, CodexRunError> => {
+  Effect.flatMap(exitOf(run), (exit): Effect.Effect<CodexExited, CodexRunError> => {
     const stderrTail = run.stderr.text()
     if (exit.code !== 0) {
       const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
@@ -209,81 +161,174 @@ export const makeCodexProcess = (
 ): CodexProcessShape => {
   const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
   const tailBytes = options.stderrTailBytes ?? 8 * 1024
+  const readAheadBytes = options.readAheadBytes ?? 1024 * 1024
 
   /**
    * Ends what codex left behind: its group, the groups its commands started, and whatever carries
    * the run's mark (the shell snapshot codex starts in a session of its own, CODEX.md).
    */
   const endLeftovers = (run: Running, threadId: string | undefined) =>
-    Effect.gen(function* () {
-      yield* groups.end(run.pgid, run.mark)
+    Effect.flatMap(groups.end(run.pgid, run.mark), () => {
       // A command whose spawn codex was in the middle of when it was stopped (or when it died) is
       // out of every group's reach and may have lost the mark with codex's environment policy
       // (ProcessGroups). A codex that exited 0 ended its commands itself.
-      if (run.child.exitCode !== 0 && threadId !== undefined) {
-        const found = yield* groups.endThreadCommands(threadId, run.pgid)
-        if (found > 0) yield* Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running`)
-      }
+      if (run.child.exitCode === 0 || threadId === undefined) return Effect.void
+      return Effect.flatMap(groups.endThreadCommands(threadId, run.pgid), (found) =>
+        found > 0 ? Effect.logWarning(`found and ended ${found} process(es) of thread ${threadId} that codex left running`) : Effect.void)
     })
 
   /**
-   * codex has exited and its stdout has not ended: a process that inherited it holds the pipe.
-   * What codex started is ended first; anything else still holding it (it dropped the mark and left
-   * codex's group) is found by the descriptor itself (src/core/StdoutHolders.ts).
+   * codex started, and its stdout read by pull (`CodexRun.next`), in one fiber: the consumer's.
+   *
+   * Until end of file: never a timer or codex's exit, since on a busy machine codex's exit can be
+   * handled before the pipe's last lines are read (CODEX.md). A process that inherited codex's
+   * stdout could hold the pipe open past codex's exit: if stdout has not ended within a few turns
+   * of the event loop after the exit, the next pull ends what codex started, then anything else
+   * still holding the pipe (it dropped the mark and left codex's group), found by the descriptor
+   * itself (src/core/StdoutHolders.ts); the end of file follows.
+   *
+   * The read-ahead bound: stdout flows into a buffer of `readAheadBytes` and pauses once it is full,
+   * so a slow consumer pushes back on codex through the pipe. Raw bytes wait, not decoded events: a
+   * Buffer lives outside V8's young generation, so bytes that wait cost the garbage collector
+   * nothing, and each line is decoded only when the turn pulls it, so its objects die young. What
+   * waits is read as one batch at the next pull: a slow consumer gets bigger batches, not a queue
+   * (docs/benchmarks.md, "100,000 codex events").
+   *
+   * Plain state and one small effect per pull, not stacked Stream operators: each operator cost
+   * every batch its own pass through Effect's channel machinery, and after the fork that started
+   * codex every object allocated costs a page fault more (bench/PluginCpu.bench.ts).
    */
-  const freePipe = (run: Running, endOnce: Effect.Effect<void>) =>
-    Effect.zipRight(endOnce, endStdoutHolders("codex", run.stdoutLink, Deferred.isDone(run.stdoutEnded), groups.endProcesses))
+  const start = (spec: CodexRunSpec): Effect.Effect<CodexRun, CodexRunError, Scope.Scope> =>
+    Effect.suspend(() => {
+      let threadId: string | undefined
+      let unparsedLines = 0
+      // One fiber ends the leftovers at a time (the consumer's pull, then the scope's release, which
+      // waits for it), so a flag set inside the uninterruptible end makes it run once.
+      let leftoversEnded = false
+      const endOnce = (r: Running) =>
+        Effect.uninterruptible(Effect.suspend(() => {
+          if (leftoversEnded) return Effect.void
+          leftoversEnded = true
+          return endLeftovers(r, threadId)
+        }))
+      const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
+      return Effect.map(
+        Effect.acquireRelease(
+          Effect.tap(spawnChild(spec, tailBytes), (running) => groups.track(running.pgid, running.mark)),
+          (r) => {
+            // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
+            // turn's end is told, while the turn still holds its thread. codex gone on its own
+            // (status 0): what it left ends just after the answer, off the host's wait.
+            const finish = Effect.zipRight(endOnce(r), groups.untrack(r.pgid))
+            const ended = r.child.exitCode === 0 && background !== undefined ? Effect.asVoid(Effect.forkIn(finish, background)) : finish
+            return Effect.zipRight(ended, Effect.sync(() => {
+              readAhead.destroy()
+              r.child.stdout.destroy()
+              r.child.stderr.destroy()
+            }))
+          }
+        ),
+        (running): CodexRun => {
+          // A broken pipe destroys the buffer with its error, which ends the bytes read.
+          NodeStreams.pipeline(running.child.stdout, readAhead, () => {})
+          let readEnded = false
+          let broke = false
+          /** codex exited and its stdout did not end within a few turns of the event loop. */
+          let pipeHeld = false
+          let pipeFreed = false
+          let wake: (() => void) | undefined
+          // Remembered, not only passed to a waiting pull: the end of file is one `readable` event,
+          // and only a read after it brings `end`, so one that came between two pulls must not be lost.
+          let signalled = false
+          const signal = () => {
+            signalled = true
+            wake?.()
+          }
+          readAhead.on("readable", signal)
+          readAhead.once("end", () => {
+            readEnded = true
+            signal()
+          })
+          // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
+          readAhead.on("error", () => {
+            broke = true
+            signal()
+          })
+          void running.exit.then(() =>
+            afterEventLoopTurns(3, () => {
+              if (!running.stdoutEnded()) {
+                pipeHeld = true
+                signal()
+              }
+            })
+          )
+          const ready = () => signalled || readAhead.readableLength > 0 || readEnded || broke || (pipeHeld && !pipeFreed)
+          // Checked again as the wait starts: nothing can come between that check and `wake`.
+          const waitForBytes = Effect.async<void>((resume) => {
+            if (ready()) return resume(Effect.void)
+            wake = () => {
+              wake = undefined
+              resume(Effect.void)
+            }
+            return Effect.sync(() => {
+              wake = undefined
+            })
+          })
+          const freePipe = Effect.zipRight(
+            endOnce(running),
+            endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses)
+          )
+
+          const cutter = new LineCutter({ maxLineBytes })
+          const decodeInto = (lines: Array<Line>, events: Array<CodexEvent>) => {
+            for (const line of lines) {
+              const event = decodeLine(line)
+              if (event === undefined) continue
+              if (event.type === "thread.started") threadId ??= event.thread_id
+              else if (event.type === "<unparsed>") unparsedLines++
+              events.push(event)
+            }
+          }
+          let stage: "reading" | "exit" | "done" = "reading"
+          const next: CodexRun["next"] = Effect.suspend(() => {
+            if (stage === "exit") {
+              stage = "done"
+              return Effect.map(checkExit(running, () => threadId !== undefined, () => unparsedLines), (exited) => [exited])
+            }
+            if (stage === "done") return Effect.succeed(undefined)
+            if (pipeHeld && !pipeFreed) {
+              pipeFreed = true
+              return Effect.zipRight(freePipe, next)
+            }
+            signalled = false
+            const lines: Array<Line> = []
+            for (let buf = readAhead.read(); buf !== null; buf = readAhead.read()) cutter.push(asBuffer(buf), lines)
+            const events: Array<CodexEvent> = []
+            decodeInto(lines, events)
+            if (events.length > 0) return Effect.succeed(events)
+            if (!readEnded && !broke) return Effect.zipRight(waitForBytes, next)
+            stage = "exit"
+            // The last line counts without a newline too (LineStream.ts's rules).
+            const last: Array<Line> = []
+            if (!broke) cutter.end(last)
+            decodeInto(last, events)
+            return events.length > 0 ? Effect.succeed(events) : next
+          })
+          return { next }
+        }
+      )
+    })
 
   const run = (spec: CodexRunSpec) =>
     Stream.unwrapScoped(
-      Effect.gen(function* () {
-        let threadId: string | undefined
-        const { running, endOnce } = yield* Effect.acquireRelease(
-          Effect.gen(function* () {
-            const running = yield* spawnChild(spec, tailBytes)
-            yield* groups.track(running.pgid, running.mark)
-            // Uninterruptible around the cache, not only inside it: a caller interrupted as the end
-            // finishes (the watcher below, when the end of file it brought closes the scope) would
-            // otherwise leave the interruption as the cached result, and the release would fail with it.
-            const endOnce = Effect.uninterruptible(yield* Effect.cached(Effect.suspend(() => endLeftovers(running, threadId))))
-            return { running, endOnce }
-          }),
-          ({ running: r, endOnce }) =>
-            Effect.gen(function* () {
-              // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
-              // turn's end is told, while the turn still holds its thread. codex gone on its own
-              // (status 0): what it left ends just after the answer, off the host's wait.
-              const finish = Effect.zipRight(endOnce, groups.untrack(r.pgid))
-              if (r.child.exitCode === 0 && background !== undefined) yield* Effect.forkIn(finish, background)
-              else yield* finish
-              r.child.stdout.destroy()
-              r.child.stderr.destroy()
-            })
-        )
-        // At codex's exit: if its stdout has not ended within a few turns of the event loop, something
-        // holds the pipe, and it is ended now so the end of file can come.
-        yield* Effect.promise(() => running.exit).pipe(
-          Effect.zipRight(yieldToEventLoop(3)),
-          Effect.zipRight(Effect.suspend(() => Deferred.isDone(running.stdoutEnded))),
-          Effect.flatMap((atEnd) => (atEnd ? Effect.void : freePipe(running, endOnce))),
-          Effect.forkScoped
-        )
-        let unparsedLines = 0
-        const seen = (e: CodexEvent) => {
-          if (e.type === "thread.started") threadId ??= e.thread_id
-          else if (e.type === "<unparsed>") unparsedLines++
-        }
-        return readEvents(
-          running,
-          maxLineBytes,
-          options.readAheadBytes ?? 1024 * 1024,
-          seen,
-          Stream.fromEffect(checkExit(running, () => threadId !== undefined, () => unparsedLines))
-        )
-      })
-    ).pipe(Stream.withSpan("CodexProcess.run"))
+      Effect.map(start(spec), ({ next }) =>
+        Stream.repeatEffectChunkOption(
+          Effect.flatMap(Effect.mapError(next, Option.some), (events) =>
+            events === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(events)))
+        ))
+    )
 
-  return { run }
+  return { start, run }
 }
 
 export const CodexProcessLive = Layer.scoped(

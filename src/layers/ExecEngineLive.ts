@@ -3,7 +3,7 @@
  * prepare (host-tool bridge, flags, temp files) → codex's lines as events → close (the turn's
  * tool blocks from the rollout, its usage). Everything it opens lives in the stream's scope.
  */
-import { Chunk, Deferred, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Layer, Option, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
@@ -14,11 +14,9 @@ import { isBridgeStartFailure } from "../core/bridge/HostToolFlags.ts"
 import { removeRunProfile, runProfileToml, writeRunProfile } from "../core/codex/RunProfile.ts"
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
-import { mapChunksEffect } from "../core/StreamPull.ts"
 import { scopedTempDir } from "../core/TempDir.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
 import { ENV_TURN_TOKEN } from "../schemas/BridgeEnv.ts"
-import type { TurnEvent } from "../schemas/Protocol.ts"
 import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
@@ -144,44 +142,6 @@ export const ExecEngineLive = Layer.effect(
             previousUsageTotal: plan.previousUsageTotal
           })
 
-          // The thread's rollout, looked for once: first as soon as codex has ended the turn (it
-          // creates the file only after naming the thread), in the background while codex shuts
-          // down, so the turn's end only reads it. A search that missed is repeated at the end.
-          const findRolloutOnce = yield* Effect.cachedFunction((threadId: string) => rollouts.find(threadId))
-          const turnScope = yield* Effect.scope
-          // Where a codex line becomes events: decoded by CodexProcess, mapped here.
-          const live = mapChunksEffect(
-            codex.run({
-              binary: config.binary,
-              args,
-              cwd: agent.workspace,
-              env: codexEnv(paths.codexHome),
-              stdin: plan.prompt.text,
-              spawned: codexPid
-            }),
-            // No Effect.gen here: a generator per chunk kept each chunk reachable long enough for V8
-            // to promote it (src/core/StreamPull.ts); only the chunk that starts the thread runs an effect.
-            (chunk) => {
-              const threadBefore = mapper.threadId()
-              const endedBefore = mapper.turnEnded()
-              const out: Array<TurnEvent> = []
-              for (const event of chunk) for (const e of mapper.onEvent(event)) out.push(e)
-              const events = Chunk.unsafeFromArray(out)
-              const threadId = mapper.threadId()
-              // The thread is the runner's to remember and hold before codex's first event about it goes out.
-              const started = threadBefore === undefined && threadId !== undefined
-              const search = threadId !== undefined && !endedBefore && mapper.turnEnded()
-              if (!started && !search) return Effect.succeed(events)
-              return Effect.as(
-                Effect.zipRight(
-                  started ? Effect.zipRight(runProfileRead, hooks.threadStarted(threadId!)) : Effect.void,
-                  search ? Effect.forkIn(Effect.ignore(findRolloutOnce(threadId!)), turnScope) : Effect.void
-                ),
-                events
-              )
-            }
-          )
-
           /** The TurnFailure of a turn codex failed; a codex_exit naming the host tools' server is the bridge's. */
           const turnFailure = (outcome: TurnFailed, runError?: CodexRunError) => {
             const bridgeDown = tools.length > 0 && outcome.code === "codex_exit" && isBridgeStartFailure(outcome.message, serverName)
@@ -189,28 +149,90 @@ export const ExecEngineLive = Layer.effect(
               ? failure("bridge", `the host tools' MCP server did not start (run doctor): ${outcome.message}`, runError)
               : failure(outcome.code, outcome.message, runError)
           }
+          // A failed run ends the turn at once; codex's own account of it wins (CodexEventMapper).
+          const runFailed = (runError: CodexRunError) => turnFailure(mapper.failedRun(runError), runError)
+          const codexRun = yield* codex.start({
+            binary: config.binary,
+            args,
+            cwd: agent.workspace,
+            env: codexEnv(paths.codexHome),
+            stdin: plan.prompt.text,
+            spawned: codexPid
+          }).pipe(Effect.mapError(runFailed))
+
+          // The thread's rollout, looked for once as soon as codex has ended the turn (it creates the
+          // file only after naming the thread): at the pull after the turn's last events went out,
+          // while codex shuts down, so the turn's end only reads it. A search that missed is repeated at the end.
+          let searchDue: string | undefined
+          let searched: { readonly threadId: string; readonly path: Either.Either<string, unknown> } | undefined
+          const rolloutOf = (threadId: string) =>
+            searched !== undefined && searched.threadId === threadId && Either.isRight(searched.path)
+              ? Effect.succeed(searched.path.right)
+              : rollouts.find(threadId)
 
           // After codex has ended cleanly: the turn's tool blocks and how it ended.
-          const close = Effect.gen(function* () {
+          const close = Effect.suspend((): Effect.Effect<ReadonlyArray<EngineOutput>, TurnFailure> => {
             const outcome = mapper.outcome()
-            if (outcome._tag === "failed") return yield* turnFailure(outcome)
+            if (outcome._tag === "failed") return Effect.fail(turnFailure(outcome))
             const threadId = mapper.threadId()
-            if (threadId === undefined) return yield* failure("codex_output", "codex never announced a thread")
+            if (threadId === undefined) return Effect.fail(failure("codex_output", "codex never announced a thread"))
             // A thread codex switched to is read from its start; the one asked for from where it ended.
             const from = threadId === resumed ? rolloutBefore : 0
-            const blocks = yield* Effect.orElse(findRolloutOnce(threadId), () => rollouts.find(threadId)).pipe(
-              Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: from })),
-              Effect.tapError((e) => hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`)),
-              Effect.orElseSucceed(() => [])
-            )
             const ended = new TurnEnded({ finalMessage: outcome.finalMessage, usage: outcome.usage })
-            return [...blocks.map(toToolBlockEvent), ended] satisfies ReadonlyArray<EngineOutput>
+            return rolloutOf(threadId).pipe(
+              Effect.flatMap((path) => rollouts.toolCalls(path, { fromOffset: from })),
+              Effect.matchEffect({
+                onFailure: (e) => Effect.as(hooks.warn(`cannot read the rollout of thread ${threadId}: ${e.message}; no tool.block events for this turn`), [ended]),
+                onSuccess: (blocks) => Effect.succeed([...blocks.map(toToolBlockEvent), ended])
+              })
+            )
           })
-          return Stream.concat(
-            // A failed run ends the turn at once; codex's own account of it wins (CodexEventMapper).
-            Stream.catchAll(live, (runError) => Stream.fail(turnFailure(mapper.failedRun(runError), runError))),
-            Stream.flattenIterables(Stream.fromEffect(close))
-          )
+
+          /**
+           * One pull of the turn's stream: codex's next events mapped, or at codex's end the turn's
+           * blocks and its TurnEnded. A pull loop of its own rather than Stream operators over
+           * CodexProcess.run: each stacked operator cost every chunk a pass through Effect's channel
+           * machinery (src/core/StreamPull.ts). No Effect.gen here: a generator per chunk kept each
+           * chunk reachable long enough for V8 to promote it; only the chunk that starts the thread
+           * runs an effect.
+           */
+          let done = false
+          const pull: Effect.Effect<Chunk.Chunk<EngineOutput>, Option.Option<TurnFailure>> = Effect.suspend(() => {
+            if (done) return Effect.fail(Option.none())
+            if (searchDue !== undefined) {
+              const threadId = searchDue
+              searchDue = undefined
+              return Effect.flatMap(Effect.either(rollouts.find(threadId)), (path) => {
+                searched = { threadId, path }
+                return pull
+              })
+            }
+            return Effect.flatMap(Effect.mapError(codexRun.next, (e) => Option.some(runFailed(e))), (events) => {
+              if (events === undefined) {
+                return Effect.mapBoth(close, {
+                  onFailure: Option.some,
+                  onSuccess: (outputs) => {
+                    done = true
+                    return Chunk.unsafeFromArray(outputs)
+                  }
+                })
+              }
+              const threadBefore = mapper.threadId()
+              const endedBefore = mapper.turnEnded()
+              const out: Array<EngineOutput> = []
+              for (const event of events) for (const e of mapper.onEvent(event)) out.push(e)
+              const threadId = mapper.threadId()
+              if (threadId !== undefined && !endedBefore && mapper.turnEnded()) searchDue = threadId
+              // The thread is the runner's to remember and hold before codex's first event about it goes out.
+              if (threadBefore === undefined && threadId !== undefined) {
+                const chunk = Chunk.unsafeFromArray(out)
+                return Effect.zipRight(Effect.zipRight(runProfileRead, hooks.threadStarted(threadId)), out.length === 0 ? pull : Effect.succeed(chunk))
+              }
+              // Events the mapper keeps to itself (`<exited>`, a second thread id) make no chunk.
+              return out.length === 0 ? pull : Effect.succeed(Chunk.unsafeFromArray(out))
+            })
+          })
+          return Stream.repeatEffectChunkOption(pull)
         })
       )
 

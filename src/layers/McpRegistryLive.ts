@@ -11,7 +11,7 @@
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
  */
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Option, Ref } from "effect"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -114,34 +114,44 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
     // Once for the plugin's life, in a fiber of the layer's scope: a turn cancelled while it runs
     // neither cuts it short nor leaves its interruption as the cached answer for every later turn.
     const cleanUpFiber = Effect.uninterruptible(yield* Effect.cached(Effect.forkIn(cleanUp, yield* Effect.scope)))
-    const cleanedUp = Effect.flatMap(cleanUpFiber, Fiber.join)
+    // Awaited, not joined: a join hands the waiter the fiber's FiberRefs, its Context too, and that
+    // holds the Scope of the turn that started it: every later turn would open its resources in that
+    // long-closed scope (a span around the call used to restore the context and hide it).
+    // Its answer kept once it is there: every later turn reads it instead of awaiting the fiber
+    // through the cache again (some 30 Effect operations a turn).
+    const cleanUpAnswer = yield* Ref.make(Option.none<ReadonlyArray<string>>())
+    const cleanedUp = Effect.flatMap(Ref.get(cleanUpAnswer), (answer) =>
+      Option.isSome(answer)
+        ? Effect.succeed(answer.value)
+        : Effect.tap(Effect.flatMap(cleanUpFiber, (fiber) => Effect.flatten(Fiber.await(fiber))), (removed) => Ref.set(cleanUpAnswer, Option.some(removed))))
 
-    const runServerTables = Effect.fn("McpRegistry.runServerTables")(function* (
+    // No Effect.fn span or generator: once per turn, on its critical path.
+    const runServerTables = (
       agentId: string,
       run: { readonly offersTools: boolean; readonly toolTimeoutSec: number; readonly socketPath?: string; readonly turnToken?: string }
-    ) {
-      const { offersTools } = run
-      yield* cleanedUp
-      const name = serverName(agentId)
-      const leftovers = legacyHostServers(yield* readConfigTomlNow)
-      const socketPath = run.socketPath ?? socketPathFor(paths.profileRoot, agentId, paths.runtimeDir)
-      if (offersTools && socketPath === undefined) {
-        return yield* fail("no socket to give the agent's server: the profile's socket directory does not fit and the turn named none")
-      }
-      const own = offersTools
-        ? hostServerTable({
-          name,
-          launcher: options.launcher,
-          ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
-          socketPath: socketPath!,
-          agentId,
-          ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
-          startupTimeoutSec,
-          toolTimeoutSec: run.toolTimeoutSec
-        })
-        : ""
-      return [own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n")
-    })
+    ): Effect.Effect<string, McpRegistrationError> =>
+      Effect.zipRight(cleanedUp, Effect.flatMap(readConfigTomlNow, (toml) => {
+        const { offersTools } = run
+        const name = serverName(agentId)
+        const leftovers = legacyHostServers(toml)
+        const socketPath = run.socketPath ?? socketPathFor(paths.profileRoot, agentId, paths.runtimeDir)
+        if (offersTools && socketPath === undefined) {
+          return Effect.fail(fail("no socket to give the agent's server: the profile's socket directory does not fit and the turn named none"))
+        }
+        const own = offersTools
+          ? hostServerTable({
+            name,
+            launcher: options.launcher,
+            ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
+            socketPath: socketPath!,
+            agentId,
+            ...(run.turnToken === undefined ? {} : { turnToken: run.turnToken }),
+            startupTimeoutSec,
+            toolTimeoutSec: run.toolTimeoutSec
+          })
+          : ""
+        return Effect.succeed([own, disabledServerTables(leftovers, offersTools ? name : undefined)].filter((t) => t !== "").join("\n"))
+      }))
 
     return { serverName, runServerTables, removeLegacyRegistrations: cleanedUp } satisfies McpRegistryShape
   })

@@ -277,30 +277,33 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
   const leaderStarts = Ref.unsafeMake(HashMap.empty<number, { readonly start: number; readonly forks: number | undefined }>())
 
   /** When the leader of a tracked group started, or now if it still runs; undefined when neither is known. */
-  const leaderStart = (pgid: number) =>
-    Effect.map(Ref.get(leaderStarts), (starts) => {
-      const tracked = Option.getOrUndefined(HashMap.get(starts, pgid))?.start
-      if (tracked !== undefined) return tracked
-      const alive = processStartTime(pgid)
-      return alive === undefined ? undefined : Number(alive)
-    })
+  const leaderStartIn = (starts: HashMap.HashMap<number, { readonly start: number }>, pgid: number) => {
+    const tracked = Option.getOrUndefined(HashMap.get(starts, pgid))?.start
+    if (tracked !== undefined) return tracked
+    const alive = processStartTime(pgid)
+    return alive === undefined ? undefined : Number(alive)
+  }
+  const leaderStart = (pgid: number) => Effect.map(Ref.get(leaderStarts), (starts) => leaderStartIn(starts, pgid))
 
-  /** Ends `pgid` (when given) and every process carrying `mark` (when given); true when anything ran. */
-  const endRun = (pgid: number | undefined, mark?: string, since?: number) =>
-    Effect.gen(function* () {
+  /**
+   * Ends `pgid` (when given) and every process carrying `mark` (when given); true when anything ran.
+   * One read of the state, then plain code (no generator, no span): this runs at the end of every
+   * exec turn, mostly to find that nothing is left.
+   */
+  const endRun = (pgid: number | undefined, mark?: string, since?: number): Effect.Effect<boolean> =>
+    Effect.uninterruptible(Effect.flatMap(Ref.get(leaderStarts), (starts) => {
       if (process.platform !== "linux") {
-        if (pgid === undefined || !mayExist(-pgid)) return false
-        yield* endTargets({ groups: [pgid], pids: [] }, graceMs)
-        return true
+        if (pgid === undefined || !mayExist(-pgid)) return Effect.succeed(false)
+        return Effect.as(endTargets({ groups: [pgid], pids: [] }, graceMs), true)
       }
       // A group with no member left needs no scan of its own (the common end of a turn).
       const live = pgid !== undefined && mayExist(-pgid) ? liveProcesses() : []
       const members = live.some((p) => p.pgrp === pgid)
-      const from = since ?? (pgid === undefined ? undefined : yield* leaderStart(pgid))
+      const from = since ?? (pgid === undefined ? undefined : leaderStartIn(starts, pgid))
       // What carries the run's mark, wherever it is now.
-      const forksAtStart = pgid === undefined ? undefined : Option.getOrUndefined(HashMap.get(yield* Ref.get(leaderStarts), pgid))?.forks
+      const forksAtStart = pgid === undefined ? undefined : Option.getOrUndefined(HashMap.get(starts, pgid))?.forks
       const marked = mark === undefined || from === undefined ? [] : markedProcesses(mark, from, pidsAfter(pgid, forksAtStart))
-      if (!members && marked.length === 0) return false
+      if (!members && marked.length === 0) return Effect.succeed(false)
       const own = readStat(process.pid)?.pgrp
       const groups = new Set(members ? [pgid!, ...descendantGroups(pgid!, live)] : [])
       // A marked process that leads its group (codex's shell snapshot leads a session of its own) is
@@ -308,9 +311,8 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       const markedPids = new Set(marked.map((p) => p.pid))
       for (const p of marked) if (markedPids.has(p.pgrp) && p.pgrp !== own && p.pgrp > 1) groups.add(p.pgrp)
       const pids = marked.filter((p) => !groups.has(p.pgrp)).map((p) => p.pid)
-      yield* endTargets({ groups: [...groups], pids }, graceMs)
-      return true
-    }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.end"))
+      return Effect.as(endTargets({ groups: [...groups], pids }, graceMs), true)
+    }))
 
   const endThreadCommands = (threadId: string, ownerPgid: number) =>
     Effect.gen(function* () {
@@ -335,32 +337,43 @@ export const makeProcessGroups = (options: ProcessGroupsOptions): ProcessGroupsS
       return found.length
     }).pipe(Effect.uninterruptible, Effect.withSpan("ProcessGroups.endThreadCommands"))
 
-  const track = Effect.fn("ProcessGroups.track")(function* (pgid: number, mark?: string) {
-    const leaderStartTime = processStartTime(pgid)
-    if (leaderStartTime !== undefined) yield* Ref.update(leaderStarts, HashMap.set(pgid, { start: Number(leaderStartTime), forks: forkCount() }))
-    const record: RunningRecord = {
-      pgid,
-      ...(mark === undefined ? {} : { mark }),
-      leaderStartTime: leaderStartTime ?? null,
-      pluginPid: process.pid,
-      pluginStartTime: selfStart,
-      startedAt: new Date().toISOString()
-    }
-    yield* Effect.try(() => {
-      ensurePrivateDirSync(options.runningDir)
-      writeFileAtomicSync(recordPath(pgid), JSON.stringify(record))
-    }).pipe(
-      // Losing the record only loses crash recovery for this group; the turn itself goes on.
-      Effect.catchAll((e) => Effect.logWarning(`could not record running codex group ${pgid}: ${String(e.error)}`))
-    )
-  })
+  // Plain effects, no Effect.fn span: track and untrack run on every exec turn.
+  const track = (pgid: number, mark?: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const leaderStartTime = processStartTime(pgid)
+      const noted = leaderStartTime === undefined
+        ? Effect.void
+        : Ref.update(leaderStarts, HashMap.set(pgid, { start: Number(leaderStartTime), forks: forkCount() }))
+      const record: RunningRecord = {
+        pgid,
+        ...(mark === undefined ? {} : { mark }),
+        leaderStartTime: leaderStartTime ?? null,
+        pluginPid: process.pid,
+        pluginStartTime: selfStart,
+        startedAt: new Date().toISOString()
+      }
+      try {
+        ensurePrivateDirSync(options.runningDir)
+        writeFileAtomicSync(recordPath(pgid), JSON.stringify(record))
+        return noted
+      } catch (e) {
+        // Losing the record only loses crash recovery for this group; the turn itself goes on.
+        return Effect.zipRight(noted, Effect.logWarning(`could not record running codex group ${pgid}: ${String(e)}`))
+      }
+    })
 
-  const untrack = Effect.fn("ProcessGroups.untrack")(function* (pgid: number) {
-    yield* Ref.update(leaderStarts, HashMap.remove(pgid))
-    yield* Effect.try(() => Fs.rmSync(recordPath(pgid), { force: true })).pipe(
-      Effect.catchAll((e) => Effect.logWarning(`could not remove record of codex group ${pgid}: ${String(e.error)}`))
+  const untrack = (pgid: number): Effect.Effect<void> =>
+    Effect.zipRight(
+      Ref.update(leaderStarts, HashMap.remove(pgid)),
+      Effect.suspend(() => {
+        try {
+          Fs.rmSync(recordPath(pgid), { force: true })
+          return Effect.void
+        } catch (e) {
+          return Effect.logWarning(`could not remove record of codex group ${pgid}: ${String(e)}`)
+        }
+      })
     )
-  })
 
   const reapOne = (file: string) =>
     Effect.gen(function* () {

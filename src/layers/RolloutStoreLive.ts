@@ -49,27 +49,28 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
     const located = new Map<string, string>()
     const listing = makeKeptListing()
 
-    const find = Effect.fn("RolloutStore.find")(function* (threadId: string) {
-      if (!isValidThreadId(threadId)) {
-        return yield* new RolloutNotFound({ threadId, reason: "invalid", message: `invalid thread id ${JSON.stringify(threadId)}` })
-      }
-      // Synchronous (RolloutLocate.ts): a few stats and small listings, once per exec turn.
-      const found = yield* Effect.try({
-        try: () => {
+    // No Effect.fn span: find runs twice on every exec turn (after the turn, and for a resume).
+    const find = (threadId: string): Effect.Effect<string, RolloutNotFound | RolloutReadError> =>
+      Effect.suspend((): Effect.Effect<string, RolloutNotFound | RolloutReadError> => {
+        if (!isValidThreadId(threadId)) {
+          return Effect.fail(new RolloutNotFound({ threadId, reason: "invalid", message: `invalid thread id ${JSON.stringify(threadId)}` }))
+        }
+        // Synchronous (RolloutLocate.ts): a few stats and small listings, once per exec turn.
+        let found: string | undefined
+        try {
           const known = located.get(threadId)
-          if (known !== undefined && isFile(known)) return known
-          const path = locateRollout(paths.codexHome, threadId, listing)
-          if (path === undefined) located.delete(threadId)
-          else located.set(threadId, path)
-          return path
-        },
-        catch: readError(paths.codexHome)
+          if (known !== undefined && isFile(known)) return Effect.succeed(known)
+          found = locateRollout(paths.codexHome, threadId, listing)
+        } catch (e) {
+          return Effect.fail(readError(paths.codexHome)(e))
+        }
+        if (found === undefined) {
+          located.delete(threadId)
+          return Effect.fail(new RolloutNotFound({ threadId, reason: "missing", message: `no rollout for thread ${threadId}` }))
+        }
+        located.set(threadId, found)
+        return Effect.succeed(found)
       })
-      if (found === undefined) {
-        return yield* new RolloutNotFound({ threadId, reason: "missing", message: `no rollout for thread ${threadId}` })
-      }
-      return found
-    })
 
     const endOffset = Effect.fn("RolloutStore.endOffset")((path: string) =>
       Effect.tryPromise({ try: () => completeEnd(path), catch: readError(path) })
@@ -81,18 +82,24 @@ export const makeRolloutStore = (paths: Pick<PluginPathsShape, "codexHome">, opt
       )
     )
 
-    const toolCalls = Effect.fn("RolloutStore.toolCalls")(function* (path: string, options?: { readonly fromOffset?: number }) {
-      const scan = yield* Effect.tryPromise({
-        try: () => withReadHandle(path, (fh) => scanToolCalls(fh, options?.fromOffset ?? 0, { path })),
-        catch: readError(path)
-      })
-      for (const bad of scan.badLines) {
-        yield* Effect.logWarning("rollout line is not valid JSON; skipped").pipe(
-          Effect.annotateLogs({ path, line: bad.line, error: bad.message })
-        )
-      }
-      return scan.calls
-    })
+    // No Effect.fn span or generator: once per exec turn.
+    const toolCalls = (path: string, options?: { readonly fromOffset?: number }) =>
+      Effect.flatMap(
+        Effect.tryPromise({
+          try: () => withReadHandle(path, (fh) => scanToolCalls(fh, options?.fromOffset ?? 0, { path })),
+          catch: readError(path)
+        }),
+        (scan) =>
+          scan.badLines.length === 0
+            ? Effect.succeed(scan.calls)
+            : Effect.as(
+              Effect.forEach(scan.badLines, (bad) =>
+                Effect.logWarning("rollout line is not valid JSON; skipped").pipe(
+                  Effect.annotateLogs({ path, line: bad.line, error: bad.message })
+                ), { discard: true }),
+              scan.calls
+            )
+      )
 
     // codex ≥ 0.148 keeps byte offsets into rollouts here; while it may exist no line changes length.
     const hasHistoryIndex = () =>

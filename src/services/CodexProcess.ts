@@ -5,7 +5,7 @@
  * consumer stops (end, cancel, timeout, shutdown) the whole group is ended.
  */
 import { Context, Schema } from "effect"
-import type { Deferred, Stream } from "effect"
+import type { Deferred, Effect, Scope, Stream } from "effect"
 import type { CodexEvent } from "../schemas/CodexEvent.ts"
 
 export interface CodexRunSpec {
@@ -42,7 +42,24 @@ export class CodexOutputError extends Schema.TaggedError<CodexOutputError>()("Co
 
 export type CodexRunError = CodexNotFound | CodexExit | CodexOutputError
 
+/** A codex started by `start`: its stdout's decoded events, pulled one batch at a time. */
+export interface CodexRun {
+  /**
+   * codex's next events: every one that has come (never none), waiting for some when none has;
+   * after the end of file one `<exited>` alone, once codex exited 0 after a thread; then
+   * `undefined`. Fails with how codex failed (after every event it printed).
+   */
+  readonly next: Effect.Effect<ReadonlyArray<CodexEvent> | undefined, CodexRunError>
+}
+
 export interface CodexProcessShape {
+  /**
+   * Starts codex in the scope (which ends it and whatever it left behind, as `run` says) and hands
+   * its events out by pull: for a consumer that makes its own stream of them in one layer
+   * (src/layers/ExecEngineLive.ts) rather than stacking a stream over this one.
+   */
+  readonly start: (spec: CodexRunSpec) => Effect.Effect<CodexRun, CodexRunError, Scope.Scope>
+  /** `start`'s events as a stream: stdout's events, then `<exited>`, or how codex failed. */
   readonly run: (spec: CodexRunSpec) => Stream.Stream<CodexEvent, CodexRunError>
 }
 

@@ -50,6 +50,17 @@ const FILE = new RegExp(`^${PREFIX}(\\d+)-[0-9a-f]+\\.config\\.toml$`)
 
 export const runProfilePath = (codexHome: string, name: string): string => Path.join(codexHome, `${name}.config.toml`)
 
+/** Removes the run's file, if there; a failure is a warn saying what the file holds. Plain code: twice a turn. */
+const removeFile = (codexHome: string, name: string, holds: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    try {
+      FsSync.rmSync(runProfilePath(codexHome, name), { force: true })
+      return Effect.void
+    } catch (e) {
+      return Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (${holds}): ${String(e)}`)
+    }
+  })
+
 /**
  * Writes the file (0600, never over an existing one) for the scope's lifetime; its profile name.
  * Synchronously: a few KiB in CODEX_HOME, on every turn's critical path, where the async calls
@@ -66,21 +77,12 @@ export const writeRunProfile = (codexHome: string, toml: string): Effect.Effect<
       catch: (e) =>
         new RunProfileError({ message: `cannot write the run's settings into ${codexHome}: ${(e as Error).message}`, cause: e })
     }),
-    (name) =>
-      Effect.try(() => FsSync.rmSync(runProfilePath(codexHome, name), { force: true })).pipe(
-        Effect.catchAll((e) =>
-          Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the system prompt): ${String(e.error)}`)
-        )
-      )
+    (name) => removeFile(codexHome, name, "it holds the system prompt")
   )
 
 /** Removes the run's file now, once codex has read it; the scope's own removal then finds it gone. */
 export const removeRunProfile = (codexHome: string, name: string): Effect.Effect<void> =>
-  Effect.try(() => FsSync.rmSync(runProfilePath(codexHome, name), { force: true })).pipe(
-    Effect.catchAll((e) =>
-      Effect.logWarning(`cannot remove the run's settings file ${runProfilePath(codexHome, name)} (it holds the turn token and the system prompt): ${String(e.error)}`)
-    )
-  )
+  removeFile(codexHome, name, "it holds the turn token and the system prompt")
 
 /** Removes run profiles whose plugin process is gone; the names of the files removed. */
 export const removeStaleRunProfiles = async (codexHome: string): Promise<ReadonlyArray<string>> => {

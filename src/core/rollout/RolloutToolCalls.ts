@@ -11,7 +11,7 @@ import type { TurnEvent } from "../../schemas/Protocol.ts"
 import { ResponseItemPayload } from "../../schemas/RolloutLine.ts"
 import { objectSpans } from "./RolloutJsonSpan.ts"
 import { ToolLineFilter } from "./RolloutLineFilter.ts"
-import { type ScanOptions, type ScanResult, scanLines } from "./RolloutLineScanner.ts"
+import { DEFAULT_CHUNK, type ScanOptions, type ScanResult, scanLines } from "./RolloutLineScanner.ts"
 
 export interface ToolCallRecord {
   /** codex's own call id: the `blockId` of `tool.block` and `session/mutate`. */
@@ -238,15 +238,20 @@ export const scanToolCalls = async (
   }
 ): Promise<ToolCallScan> => {
   const filter = new ToolLineFilter()
-  const file = options?.path === undefined ? undefined : { path: options.path, ino: (await fh.stat()).ino }
+  const stat = await fh.stat()
+  const file = options?.path === undefined ? undefined : { path: options.path, ino: stat.ino }
   const collector = new Collector(options?.onRecord, file)
+  // A buffer the size of what there is to read (up to the scanner's 4 MiB, a line longer than it
+  // still grows it): a turn's part of a rollout is mostly some KiB, and the exec engine scans one
+  // every turn, where 4 MiB each time only added to the memory the next collection has to free.
+  const chunkSize = options?.chunkSize ?? Math.min(DEFAULT_CHUNK, Math.max(64 * 1024, stat.size - fromOffset + 1))
   const result = await scanLines(
     fh,
     fromOffset,
     (view, start, end, offset, lineNo) => {
       if (filter.accepts(view, start, end)) collector.line(view, start, end, offset, lineNo)
     },
-    options
+    { ...options, chunkSize }
   )
   collector.flush(true)
   return { ...result, calls: options?.onRecord === undefined ? collector.records : [], badLines: collector.badLines, orphanOutputs: collector.orphanOutputs }
