@@ -157,7 +157,7 @@ export const TurnRunnerLive = Layer.effect(
           const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
           // Cancel or timeout, whichever comes first, stops the turn at one place (writeEventsUntilStopped).
           const stop = Effect.raceFirst(
-            Effect.zipRight(turn.cancelled, Effect.fail(new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
+            Effect.zipRight(turn.cancelled, Effect.failSync(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
             Effect.zipRight(
               Effect.sleep(timeoutMs),
               Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
