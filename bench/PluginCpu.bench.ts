@@ -42,39 +42,41 @@ const script = (req: ModelRequest) => {
  * not only in docs/benchmarks.md, because `npm run bench` writes that file from the sections.
  */
 const WHERE_IT_GOES = `Where the CPU goes (\`bench/ProfileTurns.ts\`: warm turns through the plugin under \`node --cpu-prof\` with the
-bundle built unminified, \`PLEXUM_BUILD_NO_MINIFY=1 node scripts/build.mjs\`; \`perf record\` of the plugin's threads; \`strace -c\`;
-Effect's run loop instrumented in a scratch copy of the bundle to count operations). Measured 2026-12-06 on the machine below.
+bundle built unminified, \`PLEXUM_BUILD_NO_MINIFY=1 node scripts/build.mjs\`; \`perf record\` of the plugin's threads; \`strace\`;
+per-thread CPU from \`/proc/<pid>/task/*/stat\`; Effect operations counted by a scratch patch of the bundle's run loop that
+charges each one to the innermost function of \`src/\` on the fiber's continuation stack). Measured 2026-12-06/07 on the
+machine below.
 
-- **Not in system calls or helper processes.** An app-server turn makes about 400 system calls and starts no process;
-  an exec turn about 500 and one process (codex). No \`ss\`, \`flock\` or \`codex --version\` runs on a turn without a
-  host tool (\`ss\` runs once per bridge connection, about 7 ms of CPU: the fork of the plugin). Files cost little
-  (about 0.3 ms to create one, 1.5 ms for an atomic replace); the /proc work after an exec turn about 1 ms.
-- **Effect's runtime, about half.** Before this issue an app-server turn ran about 6,500 Effect operations (an exec turn
-  4,800) for some 15 app-server messages or 6 codex events: the Stream channel executor read upstream about 350 times a
-  turn through some ten operators, each app-server line was a fiber (\`Stream.async\` emit) and two Schema decodes,
-  each request raced two fibers, the host logger forked a fiber per line. Now: app-server output is read in chunks of
-  lines and a notification is decoded once against its own method's schema, only when a turn waits for its thread;
-  the app-server turn is one pull loop with local state; \`turn.started\`-first and the turn's end are plain state in
-  the runner, which takes chunks straight from the stop's handoff (\`forEachChunkUntilStopped\`); a request's time
-  limit is a timer; \`host/log\` goes straight into the outbox; codex's stdout is read, cut and decoded in one step.
-  About 2,800 operations per app-server turn remain, spread thin (\`onExit\`/\`ensuring\`, acquire/release, \`forEach\`,
-  FiberRef updates, the per-batch write path).
-- **V8's collector and compiler, about a quarter.** About 5 MB allocated per app-server turn (about 13–15 ms of
-  collection under \`--trace-gc\`); \`perf\` puts 27% of an exec turn's CPU on V8's worker threads (concurrent marking,
-  parallel scavenging, TurboFan: after 80 warm turns V8 still optimises about 2.5 new functions per turn). \`serve\`'s
-  collector flags are not the cause (tuned 47 ms, V8's defaults 43, \`--single-threaded-gc\` 50: within the spread).
-- **The fork, on exec: about 10 ms.** node's spawn copies the 75 MB plugin (about 5 ms), and every page the plugin writes
-  afterwards faults once. No spawn option changed it; a long-lived node spawner moved the cost instead of saving it
-  (plugin 20 → 11 ms per spawn, the spawner 6.5 ms); only a tiny non-node spawner would save it for real.
+- **Effect's runtime, still the largest part.** Effect operations per warm turn, before this issue → before this round
+  → now: app-server about 6,500 → 3,200 → 2,000 (fibers 7.4 → 6.4), exec about 4,800 → 4,000 → 1,800 (fibers 12.5 → 9.5).
+  Each operation allocates (about 1 KB a turn's operation, 2.4 MB an app-server turn before this round, sampled with V8's
+  heap profiler): the collector's share falls with them. Cut in the second round:
+  - the runner races the whole turn against cancel and timeout once, and pulls the engine's stream in its own fiber
+    (\`writeEventsUntilStopped\`), where a producer fiber handed each chunk over through a queue behind two more Stream
+    layers (about 900 operations a turn);
+  - codex's stdout is pulled through one Stream layer (LineStream's byte stream, cut and decoded in the same step), the
+    exec engine is one pull loop, the exit watcher no longer a stream of its own; no \`Effect.fn\`/span or \`Effect.gen\`
+    on per-turn calls (ProcessGroups, RolloutStore, McpRegistry, SessionStore, the turn's stream);
+  - stdout is written one batch per synchronous corked pass; the session record is read and written in one step with no
+    lock (a turn's was about 60 operations); requests to the app-server register in one Ref step with a timer, no fork;
+    answers and request params are decoded synchronously;
+  - the app-server's rollout is the path codex names in its \`thread/start\` answer (checked, else searched for); no
+    tools record is written for a thread without tools; the thread memory is written in the turn's fiber.
+- **V8's warm-up: the first 30–40 turns.** V8 keeps optimising newly hot functions of the 1.2 MB bundle for a plugin's
+  first 30–40 turns (\`--log-function-events\`: 10–16 TurboFan compiles a second on app-server turns for the first 15 s,
+  each one a different function, no re-optimisation loop); the "first 10 turns" column is that cost. The section measures
+  after 20 warm-up rounds (40 turns a plugin). V8's flags did not change it beyond the noise
+  (\`--ticks-before-optimization=12\`, \`--interrupt-budget\` ×4, a young generation of 8 or 16 MB: worse).
+- **The fork, on exec: about 9 ms.** \`ChildProcess.spawn\` is the largest single item of an exec turn: node copies the
+  plugin's page tables, and every page the plugin writes afterwards faults once (this VM makes faults costly). No spawn
+  option changed it; a long-lived node spawner moved the cost instead of saving it (plugin 20 → 11 ms per spawn, the
+  spawner 6.5 ms); only a tiny non-node spawner would save it for real.
+- **Files, about 1–2 ms.** The atomic replace of the session record (ext4 flushes a file renamed over another) about 1 ms;
+  on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
+  process; an exec turn about 500 and one (codex). \`ss\` runs once per bridge connection (about 7 ms: a fork of the plugin).
 
-Also fixed on the way: a new app-server thread's rollout is no longer searched for before codex has written it (a miss
-read every directory of CODEX_HOME's sessions: 2–5 ms, more with a long history); the session record is not read and
-decoded again while a \`stat\` shows the file this process last wrote, and is read and written synchronously; rollout
-searches are synchronous and keep the listings of settled day directories; the peer check reads the turn's own /proc
-files synchronously (20–33 → 14–18 ms of CPU per check). On main before this issue (2026-12-06, 4 batches): 82, 55,
-154 and 72 ms in the table's order. What is left to try: allocating less per turn (every page written after an exec
-spawn faults), the per-batch write path, per-turn spans (\`Effect.fn\`), the rollout read after each turn (the
-app-server names the rollout's path in its \`thread/start\` answer), and a tiny spawner for exec.`
+On main before this issue (2026-12-06, 3 warm-up rounds): 82, 55, 154 and 72 ms in the table's order; after its first
+round 54, 26, 105 and 38.`
 
 const echoTool = { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }
 
