@@ -1,5 +1,5 @@
 /**
- * Two Stream operations for the turn's hot path, written over `Stream.toPull`. How a turn is
+ * A Stream operation for the turn's hot path, written over `Stream.toPull`. How a turn is
  * stopped (cancel, timeout) while its stream is consumed: TurnRunnerLive's `writeEventsUntilStopped`.
  *
  * Why not `Stream.runForEachChunk` and `Stream.mapChunksEffect`: in Effect 3 both leave each chunk
@@ -26,18 +26,3 @@ export const forEachChunk = <A, E, R, E2, R2>(
       return loop
     })
   )
-
-/** Maps each chunk with an effect, like `Stream.mapChunksEffect`. */
-export const mapChunksEffect = <A, E, R, B, E2, R2>(
-  stream: Stream.Stream<A, E, R>,
-  f: (chunk: Chunk.Chunk<A>) => Effect.Effect<Chunk.Chunk<B>, E2, R2>
-): Stream.Stream<B, E | E2, R | R2> =>
-  Stream.unwrapScoped(
-    Effect.map(Stream.toPull(stream), (pull) =>
-      Stream.repeatEffectChunkOption(
-        Effect.flatMap(pull as Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E2>, R>, (chunk) => Effect.mapError(f(chunk), Option.some))
-      )
-    )
-  )
-
-

@@ -264,8 +264,6 @@ export const startAppServerConnection = (
 
     // The release above destroys stdout once the process is gone, not the reader: interrupted with
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
-    // The release above destroys stdout once the process is gone, not the reader: interrupted with
-    // the scope, it must not cut the pipe under an app-server still finishing its writes.
     yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
       (lines) => forEachChunk(lines, (chunk) => dispatchLines(Chunk.toReadonlyArray(chunk))),

@@ -131,14 +131,10 @@ export const makeSlotKeeper = (deps: {
 
     const keyOf = (config: Config) => JSON.stringify([config.binary, appServerArgv(config.extra_args).args])
 
+    // Under the lock, every turn: a slot being discarded (a failed cancel or unload in another turn)
+    // keeps its place until its close is done, and a turn must wait for the fresh app-server, not take
+    // the one that is closing.
     const acquire = (config: Config) =>
-      // Every turn asks: the running app-server, while it runs with this config, is taken without the lock.
-      Effect.flatMap(SynchronizedRef.get(slotRef), (current) =>
-        Option.isSome(current) && current.value.key === keyOf(config)
-          ? Effect.flatMap(current.value.conn.alive, (alive) => (alive ? Effect.succeed(current.value) : acquireLocked(config)))
-          : acquireLocked(config))
-
-    const acquireLocked = (config: Config) =>
       SynchronizedRef.modifyEffect(slotRef, (current) =>
         Effect.gen(function* () {
           const key = keyOf(config)

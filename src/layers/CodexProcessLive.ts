@@ -12,7 +12,7 @@ import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
 import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
 import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
-import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
+import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -107,12 +107,6 @@ const decodeLine = (line: Line): CodexEvent | undefined => {
   if (isOverlong(line)) return unparsed(`<a line of ${line.bytes} bytes, over the ${line.limit}-byte limit>`, line.bytes)
   const text = lineText(line)
   return text.trim().length === 0 ? undefined : decodeCodexLine(text, line.length)
-}
-
-/** Runs `f` after `n` turns of the event loop (each has a poll phase, where an end of file already sent is read). */
-const afterEventLoopTurns = (n: number, f: () => void): void => {
-  if (n === 0) f()
-  else setImmediate(() => afterEventLoopTurns(n - 1, f))
 }
 
 /** How codex exited, as soon as it has (its status is on the child from the `exit` event on). */
@@ -232,7 +226,7 @@ export const makeCodexProcess = (
       // At codex's exit: if its stdout has not ended within a few turns of the event loop, something
       // holds the pipe, and it is ended now so the end of file can come.
       yield* Effect.promise(() => running.exit).pipe(
-        Effect.zipRight(Effect.async<void>((resume) => afterEventLoopTurns(3, () => resume(Effect.void)))),
+        Effect.zipRight(yieldToEventLoop(3)),
         Effect.zipRight(Effect.suspend(() => running.stdoutEnded()
           ? Effect.void
           : Effect.zipRight(endOnce, endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses)))),

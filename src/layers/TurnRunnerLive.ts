@@ -6,7 +6,7 @@
  * interrupt the engine's stream, whose scope ends everything the turn opened before the last
  * event is sent (PROTOCOL.md §2).
  */
-import { Cause, Chunk, Effect, Exit, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
 import { forEachChunk } from "../core/StreamPull.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
@@ -221,9 +221,9 @@ export class StartedFirst {
  * TurnEnded, the stream's last element (TurnEngine.ts), or undefined if the stream ended without
  * one. What still waits in `order` goes out when the stream ends or the engine fails.
  *
- * The stream is pulled in this fiber, one Stream layer (`forEachChunk`), and each chunk is written
- * whole: uninterruptible, because its events are numbered before they are written (a stop in the
- * middle would leave a gap in `seq`, PROTOCOL.md §4).
+ * The stream is pulled in this fiber, one Stream layer (`forEachChunk`). A write stays
+ * interruptible: a stop must end codex even while stdout is full; `write` queues a chunk whole or
+ * not at all, and gives back its numbers if it did not (ProtocolHandlers).
  */
 export const writeEvents = (
   outputs: Stream.Stream<EngineOutput, TurnFailure>,
@@ -237,17 +237,17 @@ export const writeEvents = (
       const chunk = order.order(outputs)
       let found = false
       for (const output of chunk) if (isTurnEnded(output)) found = true
-      if (!found) return chunk.length === 0 ? Effect.void : Effect.uninterruptible(write(chunk as Chunk.Chunk<TurnEvent>))
+      if (!found) return chunk.length === 0 ? Effect.void : write(chunk as Chunk.Chunk<TurnEvent>)
       const events: Array<TurnEvent> = []
       for (const output of chunk) {
         if (isTurnEnded(output)) ended = output
         else events.push(output)
       }
-      return events.length === 0 ? Effect.void : Effect.uninterruptible(write(Chunk.unsafeFromArray(events)))
+      return events.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(events))
     }
     const released = Effect.suspend(() => {
       const held = order.release()
-      return held.length === 0 ? Effect.void : Effect.uninterruptible(write(Chunk.unsafeFromArray(held)))
+      return held.length === 0 ? Effect.void : write(Chunk.unsafeFromArray(held))
     })
     return forEachChunk(outputs, writeChunk).pipe(
       Effect.zipRight(released),
@@ -258,9 +258,10 @@ export const writeEvents = (
 
 /**
  * `prepare` (which opens the engine's stream) and `writeEvents`, until `stop` (cancel or timeout)
- * fails or dies: then they are interrupted where they are (a chunk being written is finished
- * first), the scope of the stream and of `prepare` has closed, ending whatever they opened, and this
- * fails with `stop`'s cause. What still waits in `order` is not sent: the turn's end follows at once.
+ * fails or dies: then they are interrupted where they are, the scope of the stream and of `prepare`
+ * has closed, ending whatever they opened, and this fails with `stop`'s cause. What still waits in
+ * `order` is not sent: the turn's end follows at once. The work is a fiber of this call's own scope,
+ * so an interruption from outside (shutdown) ends it, and everything it opened, before this returns.
  * One race for the whole turn, not a fiber per chunk (`Stream.interruptWhen`) or a hand-over queue:
  * the stream is consumed where it is pulled (docs/benchmarks.md, "The plugin's own CPU per turn").
  */
@@ -270,9 +271,12 @@ export const writeEventsUntilStopped = <R>(
   order: StartedFirst,
   stop: Effect.Effect<never, TurnFailure>
 ): Effect.Effect<TurnEnded | undefined, TurnFailure, Exclude<R, Scope.Scope>> =>
-  Effect.raceFirst(
-    Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order))),
-    stop
+  Effect.scoped(
+    Effect.flatMap(
+      Effect.forkScoped(Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order)))),
+      // The loser of the race is the join; the scope's close interrupts the work and waits for it.
+      (work) => Effect.raceFirst(Fiber.join(work), stop)
+    )
   )
 
 /** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */

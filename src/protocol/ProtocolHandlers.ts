@@ -15,7 +15,8 @@ import {
   MutateParams,
   PROTOCOL_VERSION,
   StreamParams,
-  type StreamResult
+  type StreamResult,
+  type TurnEvent
 } from "../schemas/Protocol.ts"
 import { ActiveConfig, loadConfig } from "../services/PluginConfig.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
@@ -61,6 +62,23 @@ const warnOutsideTestedRange = (binary: string) =>
   }).pipe(
     Effect.catchTag("ProgramFailed", (e) => Effect.logWarning(`cannot ask codex for its version: ${e.message}`)),
   )
+
+/**
+ * A turn's event writer: numbers each batch from 0 as its write starts (PROTOCOL.md §4), and gives
+ * the numbers back if the write is interrupted before its batch was queued (a stop while stdout is
+ * full), so the next batch takes them and the host sees no gap.
+ */
+export const numberedWrites = (
+  send: (firstSeq: number, events: ReadonlyArray<TurnEvent>) => Effect.Effect<void>
+): ((events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>) => {
+  let seq = 0
+  return (events) =>
+    Effect.suspend(() => {
+      const firstSeq = seq
+      seq += events.length
+      return Effect.onInterrupt(send(firstSeq, Chunk.toReadonlyArray(events)), () => Effect.sync(() => { seq = firstSeq }))
+    })
+}
 
 export const makeProtocolRouter = Effect.gen(function* () {
   const transport = yield* PluginTransport
@@ -119,14 +137,9 @@ export const makeProtocolRouter = Effect.gen(function* () {
 
   /** Runs the turn: numbers its events, writes a `provider/event` batch per chunk, and answers with its summary. */
   const stream = method(StreamParams, (params, ctx) => {
-    // Called once per request, so `seq` is this turn's. One step around the runner, not an Effect.gen.
-    let seq = 0
+    // One step around the runner, not an Effect.gen.
     return Effect.mapBoth(
-      runner.run(params, ctx.id, (events) => {
-        const firstSeq = seq
-        seq += events.length
-        return transport.notifyTurnEvents(params.turnId, firstSeq, Chunk.toReadonlyArray(events))
-      }),
+      runner.run(params, ctx.id, numberedWrites((firstSeq, events) => transport.notifyTurnEvents(params.turnId, firstSeq, events))),
       {
         onFailure: refusal,
         onSuccess: (summary): StreamResult => ({

@@ -44,7 +44,12 @@ export const serveRequests = (router: RpcRouter) =>
                 peer.replyError(id, ErrorCode.Internal, "internal error: " + String(Cause.squash(cause)))
               )
             }
-          })
+          }).pipe(
+            // An answer that could not be written (a result that is no JSON) is said, not left to
+            // fail the request's fiber unseen.
+            Effect.catchAllCause((cause) =>
+              Effect.logError(`cannot answer request ${String(id)}`).pipe(Effect.annotateLogs({ cause: Cause.pretty(cause) })))
+          )
         )
 
       const handleMessage = (text: string): Effect.Effect<void> => {

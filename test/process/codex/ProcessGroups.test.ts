@@ -104,9 +104,14 @@ describe("ProcessGroups.reapOrphans", () => {
 })
 
 /**
- * A process group of its own (as codex) whose shell started `commands` (sh lines run in the background,
- * each printing nothing) and printed their pids; it exits when its stdin closes.
+ * A shell leading its own group, with each command started in the background; every command here
+ * ends in `sleep`, and this waits until each one runs it: a command that is still the shell's fork
+ * does not carry its `CODEX_THREAD_ID` yet (on a busy machine the exec can lag the shell's echo).
  */
+const ownerWithCommands = (commands: ReadonlyArray<string>) =>
+  Effect.tap(ownerStarting(commands), ({ pids }) =>
+    Effect.repeat(Effect.sync(() => pids.every(isSleep)), { schedule: Schedule.spaced("5 millis"), until: (all) => all }))
+
 /** Whether `pid` has exec'd `sleep` (until then it is a forked shell, without the command's environment). */
 const isSleep = (pid: number) => {
   try {
@@ -117,14 +122,9 @@ const isSleep = (pid: number) => {
 }
 
 /**
- * A shell leading its own group, with each command started in the background; every command here
- * ends in `sleep`, and this waits until each one runs it: a command that is still the shell's fork
- * does not carry its `CODEX_THREAD_ID` yet (on a busy machine the exec can lag the shell's echo).
+ * A process group of its own (as codex) whose shell started `commands` (sh lines run in the background,
+ * each printing nothing) and printed their pids; it exits when its stdin closes.
  */
-const ownerWithCommands = (commands: ReadonlyArray<string>) =>
-  Effect.tap(ownerStarting(commands), ({ pids }) =>
-    Effect.repeat(Effect.sync(() => pids.every(isSleep)), { schedule: Schedule.spaced("5 millis"), until: (all) => all }))
-
 const ownerStarting = (commands: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.async<{ readonly pgid: number; readonly pids: ReadonlyArray<number>; readonly exit: () => void }>((resume) => {

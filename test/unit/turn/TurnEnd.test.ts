@@ -1,7 +1,7 @@
 // A turn's end decided once (issue 18 item 3): the runner's terminal events and summary from how
 // the engine's stream ended, whatever the engine.
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Clock, Deferred, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Ref, Stream } from "effect"
 import { StartedFirst, turnEnd, writeEvents, writeEventsUntilStopped } from "../../../src/layers/TurnRunnerLive.ts"
 import type { TurnEvent } from "../../../src/schemas/Protocol.ts"
 import { type EngineOutput, TurnEnded, TurnFailure } from "../../../src/services/TurnEngine.ts"
@@ -147,20 +147,31 @@ describe("writeEventsUntilStopped", () => {
       expect((yield* Ref.get(log)).slice(3)).toEqual(["wrote turn.started", "closed", "failed"])
     }))
 
-  it.effect("a chunk being written when the stop comes is written whole, then the turn stops", () =>
+  it.effect("a write still waiting when the stop comes (stdout full) does not hold the stop up", () =>
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       const stop = yield* Deferred.make<never, TurnFailure>()
-      // The stop comes while the chunk is being written; the write goes on past an async boundary,
-      // where a stop that could interrupt it would have done so.
-      const write = () =>
-        Effect.zipRight(Deferred.fail(stop, stopped), Effect.zipRight(Effect.sleep("50 millis"), Ref.update(log, (l) => [...l, "written"])))
+      // The host stopped reading: the write never gets room. The stop must still end the turn.
+      const write = () => Effect.zipRight(Deferred.fail(stop, stopped), Effect.never)
       const exit = yield* writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), write, new StartedFirst(), Deferred.await(stop)).pipe(
         Effect.exit
       )
       expect(exit).toEqual(Exit.fail(stopped))
-      expect(yield* Ref.get(log)).toEqual(["written", "closed"])
-    }).pipe(Effect.provide(Layer.setClock(Clock.make()))))
+      expect(yield* Ref.get(log)).toEqual(["closed"])
+    }))
+
+  it.effect("interrupted from outside (shutdown), the stream's scope has closed before it returns", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const fiber = yield* Effect.fork(
+        writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), () => Ref.update(log, (l) => [...l, "wrote"]), new StartedFirst(), Effect.never).pipe(
+          Effect.onExit(() => Ref.update(log, (l) => [...l, "returned"]))
+        )
+      )
+      yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 1 })
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Ref.get(log)).toEqual(["wrote", "closed", "returned"])
+    }))
 
   it.effect("the stream's failure and defects, and what opens the stream failing, come out as they are", () =>
     Effect.gen(function* () {
