@@ -131,11 +131,11 @@ mapper in that loop, so the per-line code is not what is missing; the turn's Str
 Effect's \`Stream.runForEachChunk\`, \`Stream.mapChunksEffect\` and a per-chunk \`Effect.gen\` each left
 every chunk reachable long enough for V8 to promote it (about 30 MB per 100,000 events, measured in
 process); the hot path avoids them (\`src/core/StreamPull.ts\`). Cancel and timeout need the turn's stream
-to run in a fiber that can be interrupted: \`Stream.interruptWhen\` forked one for every chunk, and handing
-chunks over from one fiber through a queue instead (\`forEachChunkUntilStopped\`) raised the rate by about 7%
-and cut 150 ms of plugin CPU (10 alternating runs each). Most of what is still promoted crosses that
-hand-over: measured in process, about 13 MB per 100,000 events with it and 4 MB with none, which only a stop
-wired into each engine's own waits would avoid. Each batch is encoded line by line into one Buffer: joining
+to run in a fiber that can be interrupted: \`Stream.interruptWhen\` forked one for every chunk; handing
+chunks over from one fiber through a queue instead raised the rate by about 7% and cut 150 ms of plugin CPU
+(10 alternating runs each), but most of what was still promoted crossed that hand-over (about 13 MB per
+100,000 events with it, 4 MB with none, in process). Now the whole turn is raced against cancel and timeout
+once, and the stream is pulled in the fiber that writes it (\`writeEventsUntilStopped\`, TurnRunnerLive). Each batch is encoded line by line into one Buffer: joining
 the lines first made a rope to flatten, two-byte as a whole once any event held a character above U+00FF.
 
 Memory: an idle \`serve\` holds about 72 MB RSS (about 42 MB of it node itself). With V8's defaults the
