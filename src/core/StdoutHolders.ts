@@ -8,11 +8,14 @@ import { Effect } from "effect"
 import * as Fs from "node:fs"
 import { processesHolding } from "./ProcFds.ts"
 
-/** `n` turns of the event loop: each has a poll phase, where an end of file already sent is read. */
-export const yieldToEventLoop = (n: number) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r))
-  })
+/** Runs `f` after `n` turns of the event loop: each has a poll phase, where an end of file already sent is read. */
+export const afterEventLoopTurns = (n: number, f: () => void): void => {
+  if (n === 0) f()
+  else setImmediate(() => afterEventLoopTurns(n - 1, f))
+}
+
+/** `n` turns of the event loop, as an effect (see `afterEventLoopTurns`). */
+export const yieldToEventLoop = (n: number) => Effect.async<void>((resume) => afterEventLoopTurns(n, () => resume(Effect.void)))
 
 /**
  * What a child's stdout is, as /proc names it (`socket:[N]`: Node gives a child one end of a socket

@@ -12,7 +12,7 @@ import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
 import { asBuffer, isOverlong, type Line, LineCutter, lineText } from "../core/LineStream.ts"
 import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
-import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
+import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -107,12 +107,6 @@ const decodeLine = (line: Line): CodexEvent | undefined => {
   if (isOverlong(line)) return unparsed(`<a line of ${line.bytes} bytes, over the ${line.limit}-byte limit>`, line.bytes)
   const text = lineText(line)
   return text.trim().length === 0 ? undefined : decodeCodexLine(text, line.length)
-}
-
-/** Runs `f` after `n` turns of the event loop (each has a poll phase, where an end of file already sent is read). */
-const afterEventLoopTurns = (n: number, f: () => void): void => {
-  if (n === 0) f()
-  else setImmediate(() => afterEventLoopTurns(n - 1, f))
 }
 
 /** How codex exited, as soon as it has (its status is on the child from the `exit` event on). */
