@@ -32,17 +32,27 @@ export const writeFileAtomic = async (file: string, data: string, options: { rea
 
 /**
  * The same, for callers that must not yield (e.g. bookkeeping on a process's exit path) or write a
- * small file every turn (four system calls, without a thread-pool round trip and a promise each).
+ * small file every turn: synchronous, on one descriptor (open, write, fstat, close, rename), without
+ * a thread-pool round trip and a promise per call or a path lookup per step. The mode is set with
+ * fchmod only when the umask cut it.
  */
 export const writeFileAtomicSync = (file: string, data: string): FsSync.BigIntStats => {
   const tmp = tempName(file)
+  let fd: number | undefined
   try {
-    FsSync.writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE, flag: "wx" })
-    FsSync.chmodSync(tmp, PRIVATE_FILE_MODE)
-    const written = FsSync.statSync(tmp, { bigint: true })
+    fd = FsSync.openSync(tmp, "wx", PRIVATE_FILE_MODE)
+    FsSync.writeFileSync(fd, data)
+    let written = FsSync.fstatSync(fd, { bigint: true })
+    if ((Number(written.mode) & 0o777) !== PRIVATE_FILE_MODE) {
+      FsSync.fchmodSync(fd, PRIVATE_FILE_MODE)
+      written = FsSync.fstatSync(fd, { bigint: true })
+    }
+    FsSync.closeSync(fd)
+    fd = undefined
     FsSync.renameSync(tmp, file)
     return written
   } catch (e) {
+    if (fd !== undefined) FsSync.closeSync(fd)
     FsSync.rmSync(tmp, { force: true })
     throw e
   }
