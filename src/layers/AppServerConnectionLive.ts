@@ -20,6 +20,7 @@ import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
 import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
 import { forEachChunk } from "../core/StreamPull.ts"
+import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import {
@@ -266,7 +267,7 @@ export const startAppServerConnection = (
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
     yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
       // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
-      (lines) => forEachChunk(lines, (chunk) => dispatchLines(Chunk.toReadonlyArray(chunk))),
+      (lines) => Effect.scoped(forEachChunk(lines, (chunk) => dispatchLines(Chunk.toReadonlyArray(chunk)))),
       // A broken pipe ends the reading as end of file does.
       Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.
@@ -307,8 +308,9 @@ export const startAppServerConnection = (
         )
       })
 
+    // Both per turn, released as they are (src/core/ScopeFinalizers.ts).
     const subscribe = (threadId: string) =>
-      Effect.acquireRelease(
+      acquireReleaseInScope(
         Effect.gen(function* () {
           const queue = yield* Queue.unbounded<ThreadSignal>()
           yield* Ref.update(subscribers, HashMap.set(threadId, queue))
@@ -320,7 +322,7 @@ export const startAppServerConnection = (
       )
 
     const serveTools = (threadId: string, handler: ToolCallHandler) =>
-      Effect.acquireRelease(Ref.update(toolHandlers, HashMap.set(threadId, handler)), () =>
+      acquireReleaseInScope(Ref.update(toolHandlers, HashMap.set(threadId, handler)), () =>
         Ref.update(toolHandlers, HashMap.remove(threadId))
       )
 

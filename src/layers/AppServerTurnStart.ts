@@ -6,6 +6,7 @@
  */
 import { Deferred, Effect, Fiber, Ref, type Queue, type Scope } from "effect"
 import { toDynamicToolResponse, type DynamicToolSet } from "../core/codex/DynamicTools.ts"
+import { addFinalizerInScope } from "../core/ScopeFinalizers.ts"
 import { TurnStartResult } from "../schemas/AppServerWire.ts"
 import type { AppServerError, DynamicToolResponse, ThreadSignal } from "../services/AppServerConnection.ts"
 import type { ProcessGroupsShape } from "../services/ProcessGroups.ts"
@@ -102,7 +103,7 @@ export const makeTurnStarter = (deps: {
       const { slot, chosen } = yield* prepare(plan, tools)
       const { threadId } = chosen
       // The thread is idle from the turn's end on (the idle sweeper).
-      yield* Effect.addFinalizer(() => loader.markUsed(slot, threadId))
+      yield* addFinalizerInScope(() => loader.markUsed(slot, threadId))
       const queue = yield* slot.conn.subscribe(threadId)
       const progress: TurnProgress = yield* Ref.make<TurnProgressState>({ _tag: "NotSent" })
       // A call belongs to the turn codex names in it: one of an earlier turn of this thread (an
@@ -115,7 +116,7 @@ export const makeTurnStarter = (deps: {
       // sees turn/completed. The cancel is a fiber of its own, interruptible: a finalizer is not, and
       // the bounds on each step must be able to cut it. A turn codex finished (every turn that ends
       // well) has nothing to cancel: no fiber for it.
-      yield* Effect.addFinalizer(() =>
+      yield* addFinalizerInScope(() =>
         Effect.zipRight(
           Deferred.interrupt(running),
           Effect.flatMap(Ref.get(progress), (state) =>

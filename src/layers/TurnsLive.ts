@@ -6,6 +6,7 @@
  */
 import { Deferred, Effect, FiberId, HashMap, Layer, Option, STM, TRef } from "effect"
 import type { RpcId } from "../schemas/JsonRpc.ts"
+import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { AgentBusy, type AdmittedTurn, TurnIdInUse, Turns, type TurnsShape } from "../services/Turns.ts"
 
 interface Entry {
@@ -14,7 +15,7 @@ interface Entry {
   readonly requestId: RpcId
   /** Unique per admission: a refused turn reusing the id can never remove this entry. */
   readonly token: symbol
-  readonly cancel: Deferred.Deferred<void>
+  readonly onCancel: Effect.Effect<void>
   readonly done: Deferred.Deferred<void>
 }
 
@@ -86,13 +87,13 @@ export const makeTurns = Effect.gen(function* () {
     }).pipe(STM.commit)
 
   const admit: TurnsShape["admit"] = (turn) =>
-    Effect.acquireRelease(
+    // Released by the turn's own fiber, as it is (src/core/ScopeFinalizers.ts).
+    acquireReleaseInScope(
       // Built in one step (no Effect.gen): admission runs once per turn, on the request's fiber.
       Effect.suspend(() => {
         const entry: Entry = {
           ...turn,
           token: Symbol(turn.turnId),
-          cancel: Deferred.unsafeMake<void>(FiberId.none),
           done: Deferred.unsafeMake<void>(FiberId.none)
         }
         return Effect.as(insert(entry), entry)
@@ -102,7 +103,6 @@ export const makeTurns = Effect.gen(function* () {
       Effect.map((entry): AdmittedTurn => ({
         turnId: entry.turnId,
         agentId: entry.agentId,
-        cancelled: Deferred.await(entry.cancel),
         holdThread: (threadId) => acquireThread(threadId, entry.token)
       }))
     )
@@ -113,7 +113,7 @@ export const makeTurns = Effect.gen(function* () {
   const cancelEntry = (entry: Option.Option<Entry>) =>
     Option.match(entry, {
       onNone: () => Effect.succeed(false),
-      onSome: (e) => Deferred.succeed(e.cancel, undefined).pipe(Effect.as(true))
+      onSome: (e) => Effect.as(e.onCancel, true)
     })
 
   return {
@@ -122,7 +122,7 @@ export const makeTurns = Effect.gen(function* () {
       Effect.flatMap(TRef.get(state).pipe(STM.commit), (s) => cancelEntry(HashMap.get(s.byTurn, turnId))),
     cancelRequest: (id) => Effect.flatMap(find((e) => e.requestId === id), (found) => cancelEntry(Option.map(found, ([, e]) => e))),
     cancelAll: Effect.flatMap(TRef.get(state).pipe(STM.commit), (s) =>
-      Effect.forEach(HashMap.values(s.byTurn), (e) => Effect.zipRight(Deferred.succeed(e.cancel, undefined), Deferred.await(e.done)), {
+      Effect.forEach(HashMap.values(s.byTurn), (e) => Effect.zipRight(e.onCancel, Deferred.await(e.done)), {
         concurrency: "unbounded",
         discard: true
       })),
