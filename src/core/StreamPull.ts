@@ -9,20 +9,22 @@
  * them, 0.3 MB with a pull loop. A per-chunk `Effect.gen` does the same, so `f` should build its
  * effect without one. In the plugin this was most of the time it spent collecting (docs/benchmarks.md).
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import { type Chunk, Effect, Option, type Scope, Stream } from "effect"
 
-/** Runs `f` on each chunk in order, like `Stream.runForEachChunk`: one pull loop, no `Effect.gen` per chunk. */
+/**
+ * Runs `f` on each chunk in order, like `Stream.runForEachChunk`: one pull loop, no `Effect.gen`
+ * per chunk. What the stream opened is released when the caller's scope closes: a turn already has
+ * one, and each scope more costs a copy of the fiber's whole service Context, going in and out.
+ */
 export const forEachChunk = <A, E, R, E2, R2>(
   stream: Stream.Stream<A, E, R>,
   f: (chunk: Chunk.Chunk<A>) => Effect.Effect<void, E2, R2>
-): Effect.Effect<void, E | E2, R | R2> =>
-  Effect.scoped(
-    Effect.flatMap(Stream.toPull(stream), (pull) => {
-      const loop: Effect.Effect<void, E | E2, R | R2> = Effect.matchEffect(pull, {
-        // `None` is the stream's end; `Some` its own failure, as it is.
-        onFailure: (end) => Option.isNone(end) ? Effect.void : Effect.fail(end.value),
-        onSuccess: (chunk) => Effect.zipRight(f(chunk), loop)
-      })
-      return loop
+): Effect.Effect<void, E | E2, R | R2 | Scope.Scope> =>
+  Effect.flatMap(Stream.toPull(stream), (pull) => {
+    const loop: Effect.Effect<void, E | E2, R | R2> = Effect.matchEffect(pull, {
+      // `None` is the stream's end; `Some` its own failure, as it is.
+      onFailure: (end) => Option.isNone(end) ? Effect.void : Effect.fail(end.value),
+      onSuccess: (chunk) => Effect.zipRight(f(chunk), loop)
     })
-  )
+    return loop
+  })

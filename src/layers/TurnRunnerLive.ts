@@ -6,9 +6,10 @@
  * interrupt the engine's stream, whose scope ends everything the turn opened before the last
  * event is sent (PROTOCOL.md §2).
  */
-import { Cause, Chunk, Effect, Exit, Fiber, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, FiberId, HashMap, Layer, Option, Ref, Schema, Stream, SynchronizedRef } from "effect"
 import type { Scope } from "effect"
 import { forEachChunk } from "../core/StreamPull.ts"
+import { addFinalizerInScope } from "../core/ScopeFinalizers.ts"
 import { chooseThread as chooseThreadOf, type ThreadChoice } from "../core/turn/ThreadChoice.ts"
 import { McpRegistry } from "../services/McpRegistry.ts"
 import { buildTurnPrompt } from "../core/codex/TurnPrompt.ts"
@@ -153,22 +154,22 @@ export const TurnRunnerLive = Layer.effect(
               message: `model not served: ${params.modelId} (this plugin serves ${config.supported_models.join(", ")})`
             })
           }
-          const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
-          const timeoutMs = params.request.options?.timeoutMs ?? config.turn_timeout_ms
-          // Cancel or timeout, whichever comes first, stops the turn at one place (writeEventsUntilStopped).
-          const stop = Effect.raceFirst(
-            Effect.zipRight(turn.cancelled, Effect.failSync(() => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))),
-            Effect.zipRight(
-              Effect.sleep(timeoutMs),
-              Effect.failSync(() => new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` }))
-            )
-          )
+          // How the engine's part of the turn ends, decided once: by the engine's stream, by a
+          // cancel or by the time limit, whichever comes first (writeEventsUntilStopped).
+          const outcome = Deferred.unsafeMake<TurnEnded | undefined, TurnFailure>(FiberId.none)
+          const turn = yield* turns.admit({
+            turnId: params.turnId,
+            agentId: params.agent.agentId,
+            requestId,
+            onCancel: Deferred.failSync(outcome, () => new TurnFailure({ code: "cancelled", message: "the turn was cancelled" }))
+          })
+          yield* failAfter(params.request.options?.timeoutMs ?? config.turn_timeout_ms, outcome)
           const thread = yield* Ref.make<string | undefined>(undefined)
           const order = new StartedFirst()
           const outputs = prepare(params, config, turn, thread, order)
           // Returns once the engine's stream is over and its scope has ended every process of the
           // turn: only then does the terminal event go out.
-          const engineExit = yield* Effect.exit(writeEventsUntilStopped(outputs, write, order, stop))
+          const engineExit = yield* Effect.exit(writeEventsUntilStopped(outputs, write, order, outcome))
           const end = yield* turnEnd(engineExit, (cause) =>
             Effect.logError("a turn failed on an internal error").pipe(Effect.annotateLogs({ turnId: params.turnId, cause: Cause.pretty(cause) })))
           yield* write(Chunk.unsafeFromArray(end.events))
@@ -229,7 +230,7 @@ export const writeEvents = (
   outputs: Stream.Stream<EngineOutput, TurnFailure>,
   write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
   order: StartedFirst = new StartedFirst()
-): Effect.Effect<TurnEnded | undefined, TurnFailure> =>
+): Effect.Effect<TurnEnded | undefined, TurnFailure, Scope.Scope> =>
   Effect.suspend(() => {
     let ended: TurnEnded | undefined
     // No Effect.gen per chunk: the hot path (src/core/StreamPull.ts).
@@ -256,27 +257,48 @@ export const writeEvents = (
     )
   })
 
+/** The longest wait a JS timer takes; a longer limit is no limit, as `Effect.sleep` has it. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Fails `outcome` with a timeout after `timeoutMs`, unless the scope closes first: a timer, not a fiber. */
+const failAfter = (timeoutMs: number, outcome: Deferred.Deferred<TurnEnded | undefined, TurnFailure>) =>
+  Effect.suspend(() => {
+    if (timeoutMs > MAX_TIMER_MS) return Effect.void
+    const timer = setTimeout(() => {
+      Deferred.unsafeDone(outcome, Exit.fail(new TurnFailure({ code: "timeout", message: `the turn exceeded its time limit of ${timeoutMs} ms` })))
+    }, timeoutMs)
+    return addFinalizerInScope(() => Effect.sync(() => clearTimeout(timer)))
+  })
+
 /**
- * `prepare` (which opens the engine's stream) and `writeEvents`, until `stop` (cancel or timeout)
- * fails or dies: then they are interrupted where they are, the scope of the stream and of `prepare`
- * has closed, ending whatever they opened, and this fails with `stop`'s cause. What still waits in
- * `order` is not sent: the turn's end follows at once. The work is a fiber of this call's own scope,
- * so an interruption from outside (shutdown) ends it, and everything it opened, before this returns.
- * One race for the whole turn, not a fiber per chunk (`Stream.interruptWhen`) or a hand-over queue:
- * the stream is consumed where it is pulled (docs/benchmarks.md, "The plugin's own CPU per turn").
+ * `prepare` (which opens the engine's stream) and `writeEvents`, until `outcome` is decided: by
+ * them (the stream's end or failure), or by a stop (a cancel or the time limit fails it, or makes
+ * it die). Stopped, they are interrupted where they are, the scope of the stream and of `prepare`
+ * has closed, ending whatever they opened, and this fails with the stop's cause. What still waits
+ * in `order` is not sent: the turn's end follows at once. The work is a fiber of this call's own
+ * scope, so an interruption from outside (shutdown) ends it, and everything it opened, before this
+ * returns.
+ *
+ * One Deferred for the whole turn, whoever decides it: no race of fibers (one per way of ending),
+ * no fiber per chunk (`Stream.interruptWhen`), no hand-over queue; the stream is consumed where it
+ * is pulled (docs/benchmarks.md, "The plugin's own CPU per turn").
  */
 export const writeEventsUntilStopped = <R>(
   prepare: Effect.Effect<Stream.Stream<EngineOutput, TurnFailure>, TurnFailure, R>,
   write: (events: Chunk.Chunk<TurnEvent>) => Effect.Effect<void>,
   order: StartedFirst,
-  stop: Effect.Effect<never, TurnFailure>
+  outcome: Deferred.Deferred<TurnEnded | undefined, TurnFailure>
 ): Effect.Effect<TurnEnded | undefined, TurnFailure, Exclude<R, Scope.Scope>> =>
-  Effect.scoped(
-    Effect.flatMap(
-      Effect.forkScoped(Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order)))),
-      // The loser of the race is the join; the scope's close interrupts the work and waits for it.
-      (work) => Effect.raceFirst(Fiber.join(work), stop)
-    )
+  Effect.flatMap(
+    Effect.fork(
+      Effect.flatMap(
+        Effect.exit(Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order)))),
+        (exit) => Deferred.done(outcome, exit)
+      )
+    ),
+    // Decided, by the work or a stop (or this interrupted): the work is interrupted if it still
+    // runs, and waited for, its scope closed.
+    (work) => Effect.ensuring(Deferred.await(outcome), Fiber.interrupt(work))
   )
 
 /** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */

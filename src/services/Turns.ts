@@ -24,8 +24,6 @@ export class TurnIdInUse extends Schema.TaggedError<TurnIdInUse>()("TurnIdInUse"
 export interface AdmittedTurn {
   readonly turnId: string
   readonly agentId: string
-  /** Completes when the turn is cancelled (provider/cancel, $/cancelRequest, shutdown). */
-  readonly cancelled: Effect.Effect<void>
   /**
    * Holds `threadId` for this turn until the turn ends: waits while a rewrite of that thread runs,
    * and makes later rewrites wait for the turn.
@@ -42,6 +40,12 @@ export interface TurnsShape {
     readonly turnId: string
     readonly agentId: string
     readonly requestId: RpcId
+    /**
+     * What cancelling the turn does (provider/cancel, $/cancelRequest, shutdown), run by whoever
+     * cancels it; it may run more than once. An effect the turn gives, not one it waits on: the
+     * turn's stop is one Deferred, with no fiber per way of stopping (TurnRunnerLive).
+     */
+    readonly onCancel: Effect.Effect<void>
   }) => Effect.Effect<AdmittedTurn, AgentBusy | TurnIdInUse, Scope.Scope>
   /** Cancels a running turn; false when no such turn runs. */
   readonly cancel: (turnId: string) => Effect.Effect<boolean>

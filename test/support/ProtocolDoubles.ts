@@ -3,7 +3,7 @@
  * plays a turn without codex, and stores and engines that answer only what a test asks of them.
  * Turns and ActiveConfig are the real layers, so admission, busy agents and cancel are real.
  */
-import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Deferred, Effect, Layer, Option, Stream } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -55,13 +55,14 @@ export const TurnRunnerDouble = Layer.effect(
         Effect.scoped(
           Effect.gen(function* () {
             yield* activeConfig.current
-            const turn = yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId })
+            const cancelled = yield* Deferred.make<void>()
+            yield* turns.admit({ turnId: params.turnId, agentId: params.agent.agentId, requestId, onCancel: Deferred.succeed(cancelled, undefined) })
             yield* write(Chunk.unsafeFromArray<TurnEvent>([
               { type: "turn.started", threadId: THREAD, resumed: false },
               { type: "message", itemId: "m1", text: "hello" }
             ]))
             if (JSON.stringify(params.request.messages).includes("wait for cancel")) {
-              yield* turn.cancelled
+              yield* Deferred.await(cancelled)
               yield* write(Chunk.of<TurnEvent>({ type: "turn.failed", code: "cancelled", message: "the turn was cancelled" }))
               return { status: "cancelled", threadId: THREAD, usage: undefined } satisfies TurnSummary
             }

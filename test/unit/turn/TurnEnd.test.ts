@@ -52,7 +52,7 @@ describe("writeEvents", () => {
       const ended = new TurnEnded({ finalMessage: undefined, usage: undefined })
       const written: Array<TurnEvent> = []
       const outputs = Stream.fromChunks(Chunk.of<EngineOutput>(started), Chunk.unsafeFromArray<EngineOutput>([{ type: "message", itemId: "m", text: "hi" }, ended]))
-      const result = yield* writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk)))
+      const result = yield* Effect.scoped(writeEvents(outputs, (chunk) => Effect.sync(() => void written.push(...chunk))))
       expect(result).toBe(ended)
       expect(written).toEqual([started, { type: "message", itemId: "m", text: "hi" }])
     }))
@@ -65,8 +65,9 @@ describe("StartedFirst", () => {
       const written: Array<TurnEvent> = []
       const order = new StartedFirst()
       order.hold(notices)
-      const stop = stopAt === undefined ? Effect.never : Effect.zipRight(Deferred.await(stopAt), Effect.fail(new TurnFailure({ code: "cancelled", message: "stopped" })))
-      const exit = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(outputs), (chunk) => Effect.sync(() => void written.push(...chunk)), order, stop))
+      const outcome = yield* Deferred.make<TurnEnded | undefined, TurnFailure>()
+      if (stopAt !== undefined) yield* Effect.fork(Effect.zipRight(Deferred.await(stopAt), Deferred.fail(outcome, new TurnFailure({ code: "cancelled", message: "stopped" }))))
+      const exit = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(outputs), (chunk) => Effect.sync(() => void written.push(...chunk)), order, outcome))
       return { written, exit }
     })
 
@@ -112,34 +113,35 @@ describe("writeEventsUntilStopped", () => {
       )
     )
   const notice = (message: string): TurnEvent => ({ type: "notice", level: "info", message })
-  const consumeUntil = (stream: Stream.Stream<EngineOutput, TurnFailure>, stop: Effect.Effect<never, TurnFailure>, log: Ref.Ref<ReadonlyArray<string>>) =>
+  const undecided = Deferred.make<TurnEnded | undefined, TurnFailure>()
+  const consumeUntil = (stream: Stream.Stream<EngineOutput, TurnFailure>, outcome: Deferred.Deferred<TurnEnded | undefined, TurnFailure>, log: Ref.Ref<ReadonlyArray<string>>) =>
     writeEventsUntilStopped(
       Effect.succeed(stream),
       (chunk) => Ref.update(log, (l) => [...l, `wrote ${Chunk.join(Chunk.map(chunk, (e) => (e.type === "notice" ? e.message : e.type)), ",")}`]),
       new StartedFirst(),
-      stop
+      outcome
     ).pipe(Effect.exit, Effect.tap((exit) => Ref.update(log, (l) => [...l, Exit.isSuccess(exit) ? "end" : "failed"])))
   const stopped = new TurnFailure({ code: "cancelled", message: "the turn was cancelled" })
 
   it.effect("writes every chunk in order and ends when the stream ends, after its scope closed", () =>
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
-      yield* consumeUntil(source([[started, notice("a")], [notice("b")]], log, false), Effect.never, log)
+      yield* consumeUntil(source([[started, notice("a")], [notice("b")]], log, false), yield* undecided, log)
       expect(yield* Ref.get(log)).toEqual(["wrote turn.started,a", "wrote b", "closed", "end"])
     }))
 
   it.effect("on stop, fails with the stop's failure once the stream's scope has closed; a dying stop with its defect", () =>
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
-      const stop = yield* Deferred.make<never, TurnFailure>()
-      const running = yield* Effect.fork(consumeUntil(source([[started]], log, true), Deferred.await(stop), log))
+      const stop = yield* Deferred.make<TurnEnded | undefined, TurnFailure>()
+      const running = yield* Effect.fork(consumeUntil(source([[started]], log, true), stop, log))
       yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 1 })
       yield* Deferred.fail(stop, stopped)
       expect(yield* Fiber.join(running)).toEqual(Exit.fail(stopped))
       expect(yield* Ref.get(log)).toEqual(["wrote turn.started", "closed", "failed"])
 
-      const dying = yield* Deferred.make<never, TurnFailure>()
-      const second = yield* Effect.fork(consumeUntil(source([[started]], log, true), Deferred.await(dying), log))
+      const dying = yield* Deferred.make<TurnEnded | undefined, TurnFailure>()
+      const second = yield* Effect.fork(consumeUntil(source([[started]], log, true), dying, log))
       yield* Effect.repeat(Ref.get(log), { until: (l) => l.length === 4 })
       yield* Deferred.die(dying, new Error("stop broke"))
       const exit = yield* Fiber.join(second)
@@ -150,10 +152,10 @@ describe("writeEventsUntilStopped", () => {
   it.effect("a write still waiting when the stop comes (stdout full) does not hold the stop up", () =>
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
-      const stop = yield* Deferred.make<never, TurnFailure>()
+      const stop = yield* Deferred.make<TurnEnded | undefined, TurnFailure>()
       // The host stopped reading: the write never gets room. The stop must still end the turn.
       const write = () => Effect.zipRight(Deferred.fail(stop, stopped), Effect.never)
-      const exit = yield* writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), write, new StartedFirst(), Deferred.await(stop)).pipe(
+      const exit = yield* writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), write, new StartedFirst(), stop).pipe(
         Effect.exit
       )
       expect(exit).toEqual(Exit.fail(stopped))
@@ -164,7 +166,7 @@ describe("writeEventsUntilStopped", () => {
     Effect.gen(function* () {
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       const fiber = yield* Effect.fork(
-        writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), () => Ref.update(log, (l) => [...l, "wrote"]), new StartedFirst(), Effect.never).pipe(
+        writeEventsUntilStopped(Effect.succeed(source([[started]], log, true)), () => Ref.update(log, (l) => [...l, "wrote"]), new StartedFirst(), yield* undecided).pipe(
           Effect.onExit(() => Ref.update(log, (l) => [...l, "returned"]))
         )
       )
@@ -177,11 +179,11 @@ describe("writeEventsUntilStopped", () => {
     Effect.gen(function* () {
       const bad = new TurnFailure({ code: "turn_failed", message: "bad" })
       const write = () => Effect.void
-      const failure = yield* Effect.flip(writeEventsUntilStopped(Effect.succeed(Stream.concat(Stream.make<Array<EngineOutput>>(started), Stream.fail(bad))), write, new StartedFirst(), Effect.never))
+      const failure = yield* Effect.flip(writeEventsUntilStopped(Effect.succeed(Stream.concat(Stream.make<Array<EngineOutput>>(started), Stream.fail(bad))), write, new StartedFirst(), yield* undecided))
       expect(failure).toBe(bad)
-      const defect = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(Stream.dieMessage("boom")), write, new StartedFirst(), Effect.never))
+      const defect = yield* Effect.exit(writeEventsUntilStopped(Effect.succeed(Stream.dieMessage("boom")), write, new StartedFirst(), yield* undecided))
       expect(Exit.isFailure(defect) && defect.cause._tag === "Die").toBe(true)
-      const unopened = yield* Effect.flip(writeEventsUntilStopped(Effect.fail(bad), write, new StartedFirst(), Effect.never))
+      const unopened = yield* Effect.flip(writeEventsUntilStopped(Effect.fail(bad), write, new StartedFirst(), yield* undecided))
       expect(unopened).toBe(bad)
     }))
 })

@@ -14,7 +14,7 @@ describe("Turns", () => {
         const scope = yield* Scope.make()
         const results = yield* Effect.forEach(
           Array.from({ length: 20 }, (_, i) => i),
-          (i) => Effect.either(Scope.extend(turns.admit({ turnId: `t${i}`, agentId: "a", requestId: i }), scope)),
+          (i) => Effect.either(Scope.extend(turns.admit({ turnId: `t${i}`, agentId: "a", requestId: i, onCancel: Effect.void }), scope)),
           { concurrency: "unbounded" }
         )
         expect(results.filter((r) => r._tag === "Right")).toHaveLength(1)
@@ -26,17 +26,18 @@ describe("Turns", () => {
   it.effect("a refused turn reusing a running turn's id never removes the running turn", () =>
     withTurns((turns) =>
       Effect.gen(function* () {
-        const running = yield* turns.admit({ turnId: "t1", agentId: "a", requestId: 1 })
+        const cancelled = yield* Deferred.make<void>()
+        yield* turns.admit({ turnId: "t1", agentId: "a", requestId: 1, onCancel: Deferred.succeed(cancelled, undefined) })
         for (const agentId of ["a", "b"]) {
-          const refused = yield* Effect.flip(Effect.scoped(turns.admit({ turnId: "t1", agentId, requestId: 2 })))
+          const refused = yield* Effect.flip(Effect.scoped(turns.admit({ turnId: "t1", agentId, requestId: 2, onCancel: Effect.void })))
           expect(refused._tag).toBe("TurnIdInUse")
         }
         // Still known: busy for its agent, and cancellable by id and by request id.
-        expect((yield* Effect.flip(Effect.scoped(turns.admit({ turnId: "t2", agentId: "a", requestId: 3 }))))._tag).toBe("AgentBusy")
+        expect((yield* Effect.flip(Effect.scoped(turns.admit({ turnId: "t2", agentId: "a", requestId: 3, onCancel: Effect.void }))))._tag).toBe("AgentBusy")
         // agent b is free.
-        yield* Effect.scoped(turns.admit({ turnId: "t3", agentId: "b", requestId: 4 }))
+        yield* Effect.scoped(turns.admit({ turnId: "t3", agentId: "b", requestId: 4, onCancel: Effect.void }))
         expect(yield* turns.cancelRequest(1)).toBe(true)
-        yield* running.cancelled
+        yield* Deferred.await(cancelled)
         expect(yield* turns.cancel("t1")).toBe(true)
         expect(yield* turns.cancel("nope")).toBe(false)
       })
@@ -46,7 +47,7 @@ describe("Turns", () => {
     withTurns((turns) =>
       Effect.gen(function* () {
         const turnScope = yield* Scope.make()
-        const turn = yield* Scope.extend(turns.admit({ turnId: "t1", agentId: "a", requestId: 1 }), turnScope)
+        const turn = yield* Scope.extend(turns.admit({ turnId: "t1", agentId: "a", requestId: 1, onCancel: Effect.void }), turnScope)
         yield* turn.holdThread("th")
         const rewrite = yield* Effect.fork(turns.withThread("th")(Effect.succeed("rewritten")))
         yield* Effect.sleep("30 millis")
@@ -59,7 +60,7 @@ describe("Turns", () => {
         const release = yield* Deferred.make<void>()
         const holding = yield* Effect.fork(turns.withThread("th")(Deferred.await(release)))
         yield* Effect.sleep("10 millis")
-        const next = yield* Effect.fork(Effect.scoped(Effect.flatMap(turns.admit({ turnId: "t2", agentId: "a", requestId: 2 }), (t) => t.holdThread("th"))))
+        const next = yield* Effect.fork(Effect.scoped(Effect.flatMap(turns.admit({ turnId: "t2", agentId: "a", requestId: 2, onCancel: Effect.void }), (t) => t.holdThread("th"))))
         yield* Effect.sleep("30 millis")
         expect(yield* Fiber.poll(next)).toEqual(expect.objectContaining({ _tag: "None" }))
         yield* Deferred.succeed(release, undefined)
@@ -75,8 +76,11 @@ describe("Turns", () => {
         const fibers = yield* Effect.forEach(["t1", "t2"], (turnId, i) =>
           Effect.fork(
             Effect.scoped(
-              Effect.flatMap(turns.admit({ turnId, agentId: `a${i}`, requestId: i }), (t) =>
-                Effect.zipRight(t.cancelled, Effect.sync(() => ended.push(turnId))))
+              Effect.flatMap(Deferred.make<void>(), (cancelled) =>
+                Effect.zipRight(
+                  turns.admit({ turnId, agentId: `a${i}`, requestId: i, onCancel: Deferred.succeed(cancelled, undefined) }),
+                  Effect.zipRight(Deferred.await(cancelled), Effect.sync(() => ended.push(turnId)))
+                ))
             )
           ))
         yield* Effect.sleep("20 millis")
