@@ -1,5 +1,6 @@
 /**
- * A Stream operation for the turn's hot path, written over `Stream.toPull`. How a turn is
+ * Stream operations for the turn's hot path: a consumer written over `Stream.toPull`, and a scoped
+ * stream without a layer of its own. How a turn is
  * stopped (cancel, timeout) while its stream is consumed: TurnRunnerLive's `writeEventsUntilStopped`.
  *
  * Why not `Stream.runForEachChunk` and `Stream.mapChunksEffect`: in Effect 3 both leave each chunk
@@ -9,7 +10,7 @@
  * them, 0.3 MB with a pull loop. A per-chunk `Effect.gen` does the same, so `f` should build its
  * effect without one. In the plugin this was most of the time it spent collecting (docs/benchmarks.md).
  */
-import { type Chunk, Effect, Option, type Scope, Stream } from "effect"
+import { Channel, type Chunk, Effect, Option, Scope, Stream } from "effect"
 
 /**
  * Runs `f` on each chunk in order, like `Stream.runForEachChunk`: one pull loop, no `Effect.gen`
@@ -28,3 +29,19 @@ export const forEachChunk = <A, E, R, E2, R2>(
     })
     return loop
   })
+
+/**
+ * `Stream.unwrapScoped` without its layer: the stream `open` makes runs in a scope of its own,
+ * closed when the stream ends, fails or is interrupted, and its chunks pass to the consumer as they
+ * are. `Stream.unwrapScoped` is a `flatMap` over a one-element stream, which runs the stream it
+ * opens in an executor of its own: every chunk of the turn crossed one more layer of the channel
+ * machinery (docs/benchmarks.md, "The plugin's own CPU per turn").
+ */
+export const scopedStream = <A, E, R>(open: Effect.Effect<Stream.Stream<A, E, R>, E, R | Scope.Scope>): Stream.Stream<A, E, Exclude<R, Scope.Scope>> =>
+  Stream.fromChannel(
+    Channel.acquireUseRelease(
+      Scope.make(),
+      (scope) => Channel.unwrap(Effect.map(Scope.extend(open, scope), Stream.toChannel)),
+      (scope, exit) => Scope.close(scope, exit)
+    )
+  ) as Stream.Stream<A, E, Exclude<R, Scope.Scope>>

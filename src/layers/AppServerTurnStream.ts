@@ -8,6 +8,7 @@ import { Chunk, Effect, Option, Queue, Ref, Stream } from "effect"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
 import { dynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
+import { scopedStream } from "../core/StreamPull.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
 import type { AppServerError, ThreadSignal } from "../services/AppServerConnection.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
@@ -64,7 +65,7 @@ export const makeTurnStream = (deps: {
     )
 
   const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<EngineOutput, TurnFailure> =>
-    Stream.unwrapScoped(
+    scopedStream(
       Effect.gen(function* () {
         const tools = dynamicToolSet(plan.params.request.tools ?? [])
         const { slot, chosen, queue, turnId, fromOffset, progress } = yield* starter.start(plan, tools, hooks, yield* Effect.scope)

@@ -15,6 +15,7 @@ import { removeRunProfile, runProfileToml, writeRunProfile } from "../core/codex
 import { commaFreeImagePaths } from "../core/codex/ImageAliases.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import { scopedTempDir } from "../core/TempDir.ts"
+import { scopedStream } from "../core/StreamPull.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
 import { ENV_TURN_TOKEN } from "../schemas/BridgeEnv.ts"
 import { CodexProcess, type CodexRunError } from "../services/CodexProcess.ts"
@@ -75,7 +76,7 @@ export const ExecEngineLive = Layer.effect(
         )
 
     const run = (plan: TurnPlan, hooks: TurnHooks): Stream.Stream<EngineOutput, TurnFailure> =>
-      Stream.unwrapScoped(
+      scopedStream(
         Effect.gen(function* () {
           const { config, params } = plan
           const { agent, request, turnId } = params
