@@ -5,7 +5,7 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Chunk, Deferred, Effect, Either, FiberId, HashMap, Option, Queue, Ref, Schema, type Scope } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, FiberId, HashMap, Mailbox, Option, Ref, Schema, type Scope } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -124,7 +124,7 @@ export const startAppServerConnection = (
     // The requests waiting for an answer, and whether the app-server is gone: in one Ref, so a request
     // registers (or learns of the exit) in one step, and the exit takes every waiting one in one step.
     const calls = yield* Ref.make<Calls>({ nextId: 1, pending: HashMap.empty(), gone: undefined })
-    const subscribers = yield* Ref.make(HashMap.empty<string, Queue.Queue<ThreadSignal>>())
+    const subscribers = yield* Ref.make(HashMap.empty<string, Mailbox.Mailbox<ThreadSignal>>())
     const toolHandlers = yield* Ref.make(HashMap.empty<string, ToolCallHandler>())
     const connectionScope = yield* Effect.scope
 
@@ -149,7 +149,7 @@ export const startAppServerConnection = (
         const waiting = yield* Ref.modify(calls, (c) => [c.pending, { ...c, pending: HashMap.empty(), gone: error }])
         yield* Effect.forEach(HashMap.values(waiting), (d) => Deferred.fail(d, error), { discard: true })
         const subs = yield* Ref.get(subscribers)
-        yield* Effect.forEach(HashMap.values(subs), (q) => Queue.offer(q, { _tag: "Exited", error }), { discard: true })
+        for (const mailbox of HashMap.values(subs)) mailbox.unsafeOffer({ _tag: "Exited", error })
       }))
     const announceExit = Effect.flatMap(Effect.promise(() => spawned.exit), (exit) => announce(exitError(exit)))
     // Closed by the plugin while still running (discarded after a failed cancel, a config change):
@@ -220,12 +220,12 @@ export const startAppServerConnection = (
       Effect.map(Ref.get(subscribers), (subs) => {
         deliverTo(subs, n)
       })
-    const deliverTo = (subs: HashMap.HashMap<string, Queue.Queue<ThreadSignal>>, n: AppServerNotification) => {
+    const deliverTo = (subs: HashMap.HashMap<string, Mailbox.Mailbox<ThreadSignal>>, n: AppServerNotification) => {
       const threadId = notificationThreadId(n.params)
       if (threadId === undefined) return
-      const queue = HashMap.get(subs, threadId)
-      // An unbounded queue: the offer cannot wait.
-      if (Option.isSome(queue)) queue.value.unsafeOffer({ _tag: "Notification", notification: turnNotificationOf(n) })
+      const mailbox = HashMap.get(subs, threadId)
+      // An unbounded mailbox: the offer cannot wait.
+      if (Option.isSome(mailbox)) mailbox.value.unsafeOffer({ _tag: "Notification", notification: turnNotificationOf(n) })
     }
 
     /**
@@ -312,11 +312,11 @@ export const startAppServerConnection = (
     const subscribe = (threadId: string) =>
       acquireReleaseInScope(
         Effect.gen(function* () {
-          const queue = yield* Queue.unbounded<ThreadSignal>()
-          yield* Ref.update(subscribers, HashMap.set(threadId, queue))
+          const mailbox = yield* Mailbox.make<ThreadSignal>()
+          yield* Ref.update(subscribers, HashMap.set(threadId, mailbox))
           const done = yield* Deferred.poll(exited)
-          if (Option.isSome(done)) yield* Queue.offer(queue, { _tag: "Exited", error: yield* done.value })
-          return queue as Queue.Dequeue<ThreadSignal>
+          if (Option.isSome(done)) mailbox.unsafeOffer({ _tag: "Exited", error: yield* done.value })
+          return mailbox as Mailbox.ReadonlyMailbox<ThreadSignal>
         }),
         () => Ref.update(subscribers, HashMap.remove(threadId))
       )

@@ -3,20 +3,22 @@
  * notification on a thread's subscription (with a bound, failing when the app-server ends), and
  * an answer decoded into its expected shape (CODEX.md "`codex app-server`").
  */
-import { Effect, Either, Queue, Schema } from "effect"
+import { Effect, Either, type Mailbox, Schema } from "effect"
 import type { TurnNotification } from "../schemas/AppServerWire.ts"
 import { AppServerError, type ThreadSignal } from "../services/AppServerConnection.ts"
 
 /** Takes signals until one matches, and gives it; fails when the app-server ends or the time is up. */
 export const awaitSignal = <N extends TurnNotification>(
-  queue: Queue.Dequeue<ThreadSignal>,
+  queue: Mailbox.ReadonlyMailbox<ThreadSignal>,
   match: (n: TurnNotification) => n is N,
   timeoutMs: number,
   what: string
 ): Effect.Effect<N, AppServerError> =>
   Effect.gen(function* () {
     for (;;) {
-      const signal = yield* Queue.take(queue)
+      // The subscription never ends before its `Exited` signal: an end would mean the connection is gone.
+      const signal = yield* Effect.catchTag(queue.take, "NoSuchElementException", () =>
+        Effect.fail(new AppServerError({ reason: "exit", message: `codex app-server connection ended before ${what}` })))
       if (signal._tag === "Exited") return yield* Effect.fail(signal.error)
       if (match(signal.notification)) return signal.notification
     }

@@ -4,7 +4,7 @@
  * rollout offset the turn's tool calls start at), and the cancel the turn's scope runs at its
  * end: `turn/interrupt`, then the commands codex started (CODEX.md "`codex app-server`").
  */
-import { Deferred, Effect, Fiber, Ref, type Queue, type Scope } from "effect"
+import { Deferred, Effect, Fiber, type Mailbox, Ref, type Scope } from "effect"
 import { toDynamicToolResponse, type DynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { addFinalizerInScope } from "../core/ScopeFinalizers.ts"
 import { TurnStartResult } from "../schemas/AppServerWire.ts"
@@ -27,7 +27,7 @@ export type TurnProgress = Ref.Ref<TurnProgressState>
 export interface StartedTurn {
   readonly slot: Slot
   readonly chosen: LoadedTurnThread
-  readonly queue: Queue.Dequeue<ThreadSignal>
+  readonly queue: Mailbox.ReadonlyMailbox<ThreadSignal>
   readonly turnId: string
   /** Where the thread's rollout ended before the turn: its tool calls are the ones after. */
   readonly fromOffset: number
@@ -58,7 +58,7 @@ export const makeTurnStarter = (deps: {
    * Ends the turn on codex's side: interrupt, then end the commands it started (CODEX.md). A
    * turn interrupted while `turn/start` was on its way learns its id from `turn/started`.
    */
-  const cancelTurn = (slot: Slot, threadId: string, progress: TurnProgress, queue: Queue.Dequeue<ThreadSignal>) =>
+  const cancelTurn = (slot: Slot, threadId: string, progress: TurnProgress, queue: Mailbox.ReadonlyMailbox<ThreadSignal>) =>
     Effect.gen(function* () {
       const state = yield* Ref.get(progress)
       if (state._tag !== "Sent" || !(yield* slot.conn.alive)) return

@@ -4,13 +4,13 @@
  * ends), then the turn's `tool.block`s read from the rollout once it records every call codex
  * reported live, and last `TurnEnded` with the turn's final message and usage (or a TurnFailure).
  */
-import { Chunk, Effect, Option, Queue, Ref, Stream } from "effect"
+import { Chunk, Effect, Option, Ref, Stream } from "effect"
 import { makeTurnItemMapper } from "../core/codex/AppServerItems.ts"
 import { dynamicToolSet } from "../core/codex/DynamicTools.ts"
 import { toToolBlockEvent } from "../core/rollout/RolloutToolCalls.ts"
 import { scopedStream } from "../core/StreamPull.ts"
 import type { TurnEvent, Usage } from "../schemas/Protocol.ts"
-import type { AppServerError, ThreadSignal } from "../services/AppServerConnection.ts"
+import { AppServerError, type ThreadSignal } from "../services/AppServerConnection.ts"
 import type { RolloutStoreShape } from "../services/RolloutStore.ts"
 import { type EngineOutput, TurnEnded, TurnFailure, type TurnHooks, type TurnPlan } from "../services/TurnEngine.ts"
 import { type SlotKeeper, threadRollout } from "./AppServerSlot.ts"
@@ -26,8 +26,8 @@ const toTurnFailure = (e: AppServerError): TurnFailure =>
     cause: e
   })
 
-/** The most signals one pull takes from the thread's queue. */
-const MAX_TAKE = 4096
+/** The most signals one pull maps: a chunk of events stays bounded however many wait. */
+const MAX_SIGNALS_PER_PULL = 4096
 
 const ZERO_USAGE: Usage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0 }
 
@@ -152,7 +152,9 @@ export const makeTurnStream = (deps: {
               return emit([{ type: "turn.started", threadId, resumed: chosen.resumed }, ...chosen.notices])
             case "live":
               if (at < signals.length) return live
-              return Effect.flatMap(Queue.takeBetween(queue, 1, MAX_TAKE), (taken) => {
+              return Effect.flatMap(queue.takeAll, ([taken, ended]) => {
+                // The subscription never ends before its `Exited` signal (AppServerConnection.ts).
+                if (ended && taken.length === 0) return Effect.fail(Option.some(toTurnFailure(new AppServerError({ reason: "exit", message: "codex app-server connection ended" }))))
                 signals = Chunk.toReadonlyArray(taken)
                 at = 0
                 return live
@@ -167,7 +169,8 @@ export const makeTurnStream = (deps: {
         /** The signals taken, as far as the next one that needs an effect. */
         const live = Effect.suspend(() => {
           const out: Array<EngineOutput> = []
-          while (at < signals.length && phase === "live") {
+          const until = Math.min(signals.length, at + MAX_SIGNALS_PER_PULL)
+          while (at < until && phase === "live") {
             const signal = signals[at++]!
             const effect = step(signal, out)
             if (effect === undefined) continue

@@ -4,7 +4,7 @@
  * their thread's dynamic tool calls.
  */
 import { Schema } from "effect"
-import type { Effect, Queue, Scope } from "effect"
+import type { Effect, Mailbox, Scope } from "effect"
 import type { DynamicToolCallParams, DynamicToolContentItem, TurnNotification } from "../schemas/AppServerWire.ts"
 
 export class AppServerError extends Schema.TaggedError<AppServerError>()("AppServerError", {
@@ -41,8 +41,12 @@ export interface AppServerConnectionShape {
     params: unknown,
     timeoutMs?: number
   ) => Effect.Effect<unknown, AppServerError>
-  /** The thread's notifications from now until the scope closes (one subscriber per thread). */
-  readonly subscribe: (threadId: string) => Effect.Effect<Queue.Dequeue<ThreadSignal>, never, Scope.Scope>
+  /**
+   * The thread's notifications from now until the scope closes (one subscriber per thread), in a
+   * Mailbox that never ends (its last signal is `Exited`): taken all at once per wake-up, a few
+   * Effect steps where `Queue.takeBetween` took some twenty, about ten times a turn.
+   */
+  readonly subscribe: (threadId: string) => Effect.Effect<Mailbox.ReadonlyMailbox<ThreadSignal>, never, Scope.Scope>
   /** Serves the thread's `item/tool/call` requests with `handler` until the scope closes. */
   readonly serveTools: (threadId: string, handler: ToolCallHandler) => Effect.Effect<void, never, Scope.Scope>
   /** Whether the process is still running. */

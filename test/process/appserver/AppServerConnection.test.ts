@@ -3,7 +3,7 @@
 // counts without a newline, and the exit reaches a thread's subscriber only after every
 // notification the app-server wrote before it.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Queue } from "effect"
+import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -47,9 +47,9 @@ describe("app-server connection: its stdout", () => {
       expect(conn.version).toBe("0.169.0")
       const queue = yield* conn.subscribe("t1")
       expect(yield* conn.request("finish", {})).toEqual({ last: true })
-      const first = yield* Queue.take(queue)
+      const first = yield* queue.take
       expect(first._tag === "Notification" && first.notification.method).toBe("turn/completed")
-      const second = yield* Queue.take(queue)
+      const second = yield* queue.take
       expect(second._tag === "Exited" && second.error.reason).toBe("exit")
       expect(yield* conn.alive).toBe(false)
       expect((yield* Effect.flip(conn.request("after", {}))).reason).toBe("exit")
