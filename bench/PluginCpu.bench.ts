@@ -48,35 +48,40 @@ charges each one to the innermost function of \`src/\` on the fiber's continuati
 machine below.
 
 - **Effect's runtime, still the largest part.** Effect operations per warm turn, before this issue → before this round
-  → now: app-server about 6,500 → 3,200 → 2,000 (fibers 7.4 → 6.4), exec about 4,800 → 4,000 → 1,800 (fibers 12.5 → 9.5).
-  Each operation allocates (about 1 KB a turn's operation, 2.4 MB an app-server turn before this round, sampled with V8's
-  heap profiler): the collector's share falls with them. Cut in the second round:
-  - the runner races the whole turn against cancel and timeout once, and pulls the engine's stream in its own fiber
-    (\`writeEventsUntilStopped\`), where a producer fiber handed each chunk over through a queue behind two more Stream
-    layers (about 900 operations a turn);
-  - codex's stdout is read by CodexProcess's own pull loop over the Readable (LineStream's line cutter, decoded in the
-    same step; no Stream layer), the exec engine is one pull loop, the exit watcher a callback; no \`Effect.fn\`/span or \`Effect.gen\`
-    on per-turn calls (ProcessGroups, RolloutStore, McpRegistry, SessionStore, the turn's stream);
-  - stdout is written one batch per synchronous corked pass; the session record is read and written in one step with no
-    lock (a turn's was about 60 operations); requests to the app-server register in one Ref step with a timer, no fork;
-    answers and request params are decoded synchronously;
-  - the app-server's rollout is the path codex names in its \`thread/start\` answer (checked, else searched for); no
-    tools record is written for a thread without tools; the thread memory is written in the turn's fiber.
+  → now: app-server about 6,500 → 2,000 → 1,550 (fibers 7.4 → 6.4 → 3.4), exec about 4,800 → 1,800 → 1,200 (fibers
+  12.5 → 9.5 → 4.3). Allocated per app-server turn (V8's sampling heap profiler, collected objects included): 2.4 MB →
+  1.6 MB → 1.0 MB, two thirds of it by Effect's runtime. In a tight loop an operation costs about 0.1 µs (a scratch
+  \`forEachChunk\` over 100,000 chunks: 2 µs a chunk); in a turn it costs some 30 times that: a turn's 1,500 operations
+  run through hundreds of functions once every 150 ms, with codex and the app-server running in between, so caches and
+  branch predictors are cold each time. Cut in the third round:
+  - finalizers are added to the scope as they are (\`src/core/ScopeFinalizers.ts\`): \`Effect.acquireRelease\` restores
+    the whole fiber-local state around each finalizer, two diffs and two patches of every FiberRef and of the service
+    Context, five times an app-server turn (1.60 → 1.37 MB);
+  - a turn's end is one Deferred that the stream, a cancel or the time limit decides, where the runner raced the work
+    against a race of the cancel and a sleep (four fibers and three interruptions a turn; 1.37 → 1.12 MB); the engines'
+    streams open with \`scopedStream\` (no \`flatMap\` layer; 1,852 → 1,696 operations); the app-server's
+    subscriptions are Mailboxes taken whole (\`Queue.takeBetween\` cost about 20 operations a take; 1,696 → 1,551);
+  - in the second round: one race for the whole turn, the stream pulled in the runner's fiber (about 900 operations);
+    codex's stdout and the exec engine read by pull; stdout written one corked batch at a time; the session record read
+    and written in one step; app-server requests registered in one Ref step with a timer; no \`Effect.fn\`/span or
+    \`Effect.gen\` on per-turn calls; the app-server's rollout is the path codex names.
 - **V8's warm-up: the first 30–40 turns.** V8 keeps optimising newly hot functions of the 1.2 MB bundle for a plugin's
   first 30–40 turns (\`--log-function-events\`: 10–16 TurboFan compiles a second on app-server turns for the first 15 s,
   each one a different function, no re-optimisation loop); the "first 10 turns" column is that cost. The section measures
   after 20 warm-up rounds (40 turns a plugin). V8's flags did not change it beyond the noise
-  (\`--ticks-before-optimization=12\`, \`--interrupt-budget\` ×4, a young generation of 8 or 16 MB: worse).
+  (\`--ticks-before-optimization=12\`, \`--interrupt-budget\` ×4, \`--always-sparkplug\`,
+  \`--no-lazy-feedback-allocation\`, \`--single-threaded-gc\`, a young generation of 8 or 16 MB).
 - **The fork, on exec: about 9 ms.** \`ChildProcess.spawn\` is the largest single item of an exec turn: node copies the
   plugin's page tables, and every page the plugin writes afterwards faults once (this VM makes faults costly). No spawn
   option changed it; a long-lived node spawner moved the cost instead of saving it (plugin 20 → 11 ms per spawn, the
   spawner 6.5 ms); only a tiny non-node spawner would save it for real.
-- **Files, about 1–2 ms.** The atomic replace of the session record (ext4 flushes a file renamed over another) about 1 ms;
-  on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
+- **Files, about 1–2 ms.** The atomic replace of the session record: now one descriptor and one line of JSON (0.7–1.8 →
+  0.4–0.9 ms of CPU with 200 threads), but ext4 still starts writing a file renamed over another, which holds the event
+  loop 1–2 ms; on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
   process; an exec turn about 500 and one (codex). \`ss\` runs once per bridge connection (about 7 ms: a fork of the plugin).
 
 On main before this issue (2026-12-06, 3 warm-up rounds): 82, 55, 154 and 72 ms in the table's order; after its first
-round 54, 26, 105 and 38.`
+round 54, 26, 105 and 38; after its second (20 warm-up rounds) 37, 21, 89 and 27.`
 
 const echoTool = { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }
 
