@@ -5,14 +5,15 @@
  * rather than @effect/platform's CommandExecutor because its release sends TERM and then waits for
  * the exit forever.
  */
-import { Chunk, Deferred, Effect, Exit, Layer, Option, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, FiberId, Layer, Option, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
 import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
 import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
-import { endStdoutHolders, stdoutLinkOf, yieldToEventLoop } from "../core/StdoutHolders.ts"
+import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
+import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -194,91 +195,93 @@ export const makeCodexProcess = (
    * started codex every object allocated costs a page fault more (bench/PluginCpu.bench.ts).
    */
   const start = (spec: CodexRunSpec): Effect.Effect<CodexRun, CodexRunError, Scope.Scope> =>
-    Effect.gen(function* () {
+    Effect.suspend(() => {
       let threadId: string | undefined
       let unparsedLines = 0
       const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
-      const { running, endOnce } = yield* Effect.acquireRelease(
-        Effect.gen(function* () {
-          const running = yield* spawnChild(spec, tailBytes)
-          yield* groups.track(running.pgid, running.mark)
-          // The leftovers end once, whoever asks first (the exit watcher below, or the release);
-          // the other waits for that end. Uninterruptible: the watcher may be stopped mid-end by the
-          // scope's close that the end of file it brought began. A Deferred, not Effect.cached: a
-          // cached effect hands its first caller's fiber refs to every later one, and a fiber's
-          // pending interruption is one of them, so the release would take the stopped watcher's
-          // interruption as its own and the turn's failure would become an interruption.
-          const leftoversEnded = yield* Deferred.make<void>()
-          const endFirst = yield* Effect.once(Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded))
-          const endOnce = Effect.uninterruptible(Effect.zipRight(endFirst, Deferred.await(leftoversEnded)))
-          return { running, endOnce }
-        }),
-        ({ running: r, endOnce }) => {
-          // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
-          // turn's end is told, while the turn still holds its thread. codex gone on its own
-          // (status 0): what it left ends just after the answer, off the host's wait.
-          const finish = Effect.zipRight(endOnce, groups.untrack(r.pgid))
-          const ended = r.child.exitCode === 0 && background !== undefined ? Effect.asVoid(Effect.forkIn(finish, background)) : finish
-          return Effect.zipRight(ended, Effect.sync(() => {
-            readAhead.destroy()
-            r.child.stdout.destroy()
-            r.child.stderr.destroy()
+      // The leftovers end once, whoever asks first (the exit watcher below, or the release); the
+      // other waits for that end. Uninterruptible: the watcher may be stopped mid-end by the scope's
+      // close that the end of file it brought began. A Deferred, not Effect.cached: a cached effect
+      // hands its first caller's fiber refs to every later one, and a fiber's pending interruption
+      // is one of them, so the release would take the stopped watcher's interruption as its own and
+      // the turn's failure would become an interruption.
+      const leftoversEnded = Deferred.unsafeMake<void>(FiberId.none)
+      const endOnceWith = (endFirst: Effect.Effect<void>) => Effect.uninterruptible(Effect.zipRight(endFirst, Deferred.await(leftoversEnded)))
+      const acquire = Effect.flatMap(spawnChild(spec, tailBytes), (running) =>
+        Effect.zipRight(
+          groups.track(running.pgid, running.mark),
+          Effect.map(Effect.once(Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded)), (endFirst) => ({
+            running,
+            endOnce: endOnceWith(endFirst)
           }))
-        }
-      )
-      // A broken pipe destroys the buffer with its error, which ends the bytes read.
-      NodeStreams.pipeline(running.child.stdout, readAhead, () => {})
-      // At codex's exit: if its stdout has not ended within a few turns of the event loop, something
-      // holds the pipe, and it is ended now so the end of file can come.
-      yield* Effect.promise(() => running.exit).pipe(
-        Effect.zipRight(yieldToEventLoop(3)),
-        Effect.zipRight(Effect.suspend(() => running.stdoutEnded()
-          ? Effect.void
-          : Effect.zipRight(endOnce, endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses)))),
-        Effect.forkScoped
-      )
-      // The one line reader's byte stream (src/core/LineStream.ts), pulled here; its line cutter
-      // and the decoding in the same step, so a chunk crosses one Stream layer, not four.
-      const pullBytes = yield* Stream.toPull(readableBytes(readAhead))
-      const cutter = new LineCutter({ maxLineBytes })
-      const decodeInto = (lines: Array<Line>, events: Array<CodexEvent>) => {
-        for (const line of lines) {
-          const event = decodeLine(line)
-          if (event === undefined) continue
-          if (event.type === "thread.started") threadId ??= event.thread_id
-          else if (event.type === "<unparsed>") unparsedLines++
-          events.push(event)
-        }
-      }
-      let stage: "reading" | "exit" | "done" = "reading"
-      const next: CodexRun["next"] = Effect.suspend(() => {
-        if (stage === "exit") {
-          stage = "done"
-          return Effect.map(checkExit(running, () => threadId !== undefined, () => unparsedLines), (exited) => [exited])
-        }
-        if (stage === "done") return Effect.succeed(undefined)
-        return Effect.matchEffect(pullBytes, {
-          // End of file, never a timer or codex's exit; a broken pipe ends the output too (a line it
-          // cut short is dropped), and the exit status reports the cause.
-          onFailure: (end) => {
-            stage = "exit"
-            // The last line counts without a newline too (LineStream.ts's rules).
-            const last: Array<Line> = []
-            if (Option.isNone(end)) cutter.end(last)
-            const events: Array<CodexEvent> = []
-            decodeInto(last, events)
-            return events.length > 0 ? Effect.succeed(events) : next
-          },
-          onSuccess: (chunk) => {
-            const lines: Array<Line> = []
-            for (const buf of chunk) cutter.push(asBuffer(buf), lines)
-            const events: Array<CodexEvent> = []
-            decodeInto(lines, events)
-            return events.length > 0 ? Effect.succeed(events) : next
-          }
+        ))
+      // The release reads nothing fiber-local (src/core/ScopeFinalizers.ts).
+      return Effect.flatMap(acquireReleaseInScope(acquire, ({ running: r, endOnce }) => {
+        // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
+        // turn's end is told, while the turn still holds its thread. codex gone on its own
+        // (status 0): what it left ends just after the answer, off the host's wait.
+        const finish = Effect.zipRight(endOnce, groups.untrack(r.pgid))
+        const ended = r.child.exitCode === 0 && background !== undefined ? Effect.asVoid(Effect.forkIn(finish, background)) : finish
+        return Effect.zipRight(ended, Effect.sync(() => {
+          readAhead.destroy()
+          r.child.stdout.destroy()
+          r.child.stderr.destroy()
+        }))
+      }), ({ running, endOnce }) => {
+        // A broken pipe destroys the buffer with its error, which ends the bytes read.
+        NodeStreams.pipeline(running.child.stdout, readAhead, () => {})
+        // At codex's exit: if its stdout has not ended within a few turns of the event loop,
+        // something holds the pipe, and it is ended now so the end of file can come.
+        const exitSettled = Effect.async<void>((resume) => {
+          void running.exit.then(() => afterEventLoopTurns(3, () => resume(Effect.void)))
         })
+        const watcher = Effect.zipRight(exitSettled, Effect.suspend(() => running.stdoutEnded()
+          ? Effect.void
+          : Effect.zipRight(endOnce, endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses))))
+        // The one line reader's byte stream (src/core/LineStream.ts), pulled here; its line cutter
+        // and the decoding in the same step, so a chunk crosses one Stream layer, not four.
+        return Effect.zipRight(Effect.forkScoped(watcher), Effect.map(Stream.toPull(readableBytes(readAhead)), (pullBytes): CodexRun => {
+          const cutter = new LineCutter({ maxLineBytes })
+          const decodeInto = (lines: Array<Line>, events: Array<CodexEvent>) => {
+            for (const line of lines) {
+              const event = decodeLine(line)
+              if (event === undefined) continue
+              if (event.type === "thread.started") threadId ??= event.thread_id
+              else if (event.type === "<unparsed>") unparsedLines++
+              events.push(event)
+            }
+          }
+          let stage: "reading" | "exit" | "done" = "reading"
+          const next: CodexRun["next"] = Effect.suspend(() => {
+            if (stage === "exit") {
+              stage = "done"
+              return Effect.map(checkExit(running, () => threadId !== undefined, () => unparsedLines), (exited) => [exited])
+            }
+            if (stage === "done") return Effect.succeed(undefined)
+            return Effect.matchEffect(pullBytes, {
+              // End of file, never a timer or codex's exit; a broken pipe ends the output too (a line it
+              // cut short is dropped), and the exit status reports the cause.
+              onFailure: (end) => {
+                stage = "exit"
+                // The last line counts without a newline too (LineStream.ts's rules).
+                const last: Array<Line> = []
+                if (Option.isNone(end)) cutter.end(last)
+                const events: Array<CodexEvent> = []
+                decodeInto(last, events)
+                return events.length > 0 ? Effect.succeed(events) : next
+              },
+              onSuccess: (chunk) => {
+                const lines: Array<Line> = []
+                for (const buf of chunk) cutter.push(asBuffer(buf), lines)
+                const events: Array<CodexEvent> = []
+                decodeInto(lines, events)
+                return events.length > 0 ? Effect.succeed(events) : next
+              }
+            })
+          })
+          return { next }
+        }))
       })
-      return { next } satisfies CodexRun
     })
 
   const run = (spec: CodexRunSpec) =>
