@@ -54,8 +54,8 @@ machine below.
   - the runner races the whole turn against cancel and timeout once, and pulls the engine's stream in its own fiber
     (\`writeEventsUntilStopped\`), where a producer fiber handed each chunk over through a queue behind two more Stream
     layers (about 900 operations a turn);
-  - codex's stdout is read by CodexProcess's own pull loop over the Readable (LineStream's line cutter, decoded in the
-    same step; no Stream layer), the exec engine is one pull loop, the exit watcher a callback; no \`Effect.fn\`/span or \`Effect.gen\`
+  - codex's stdout is pulled through one Stream layer (LineStream's byte stream, cut and decoded in the same step), the
+    exec engine is one pull loop, the exit watcher one fiber waiting for codex's exit; no \`Effect.fn\`/span or \`Effect.gen\`
     on per-turn calls (ProcessGroups, RolloutStore, McpRegistry, SessionStore, the turn's stream);
   - stdout is written one batch per synchronous corked pass; the session record is read and written in one step with no
     lock (a turn's was about 60 operations); requests to the app-server register in one Ref step with a timer, no fork;
