@@ -5,7 +5,7 @@
  * rather than @effect/platform's CommandExecutor because its release sends TERM and then waits for
  * the exit forever.
  */
-import { Chunk, Deferred, Effect, Exit, FiberId, Layer, Option, type Scope, Stream } from "effect"
+import { Channel, Chunk, Deferred, Effect, Either, Exit, FiberId, Layer, Option, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
@@ -199,22 +199,20 @@ export const makeCodexProcess = (
       let threadId: string | undefined
       let unparsedLines = 0
       const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
-      // The leftovers end once, whoever asks first (the exit watcher below, or the release); the
-      // other waits for that end. Uninterruptible: the watcher may be stopped mid-end by the scope's
-      // close that the end of file it brought began. A Deferred, not Effect.cached: a cached effect
-      // hands its first caller's fiber refs to every later one, and a fiber's pending interruption
-      // is one of them, so the release would take the stopped watcher's interruption as its own and
-      // the turn's failure would become an interruption.
+      // The leftovers end once: the first caller (the exit watcher below, or the release) claims
+      // the end by completing `endClaimed` (Deferred.succeed says whether this call did) and runs it
+      // into `leftoversEnded`; the other waits for that. Uninterruptible: the watcher may be stopped
+      // mid-end by the scope's close that the end of file it brought began. Deferreds, not
+      // Effect.cached: a cached effect hands its first caller's fiber refs to every later one, and a
+      // fiber's pending interruption is one of them, so the release would take the stopped
+      // watcher's interruption as its own and the turn's failure would become an interruption.
+      const endClaimed = Deferred.unsafeMake<void>(FiberId.none)
       const leftoversEnded = Deferred.unsafeMake<void>(FiberId.none)
-      const endOnceWith = (endFirst: Effect.Effect<void>) => Effect.uninterruptible(Effect.zipRight(endFirst, Deferred.await(leftoversEnded)))
+      const endOnceOf = (running: Running) =>
+        Effect.uninterruptible(Effect.flatMap(Deferred.succeed(endClaimed, undefined), (first) =>
+          first ? Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded) : Deferred.await(leftoversEnded)))
       const acquire = Effect.flatMap(spawnChild(spec, tailBytes), (running) =>
-        Effect.zipRight(
-          groups.track(running.pgid, running.mark),
-          Effect.map(Effect.once(Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded)), (endFirst) => ({
-            running,
-            endOnce: endOnceWith(endFirst)
-          }))
-        ))
+        Effect.as(groups.track(running.pgid, running.mark), { running, endOnce: endOnceOf(running) }))
       // The release reads nothing fiber-local (src/core/ScopeFinalizers.ts).
       return Effect.flatMap(acquireReleaseInScope(acquire, ({ running: r, endOnce }) => {
         // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
@@ -239,8 +237,9 @@ export const makeCodexProcess = (
           ? Effect.void
           : Effect.zipRight(endOnce, endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses))))
         // The one line reader's byte stream (src/core/LineStream.ts), pulled here; its line cutter
-        // and the decoding in the same step, so a chunk crosses one Stream layer, not four.
-        return Effect.zipRight(Effect.forkScoped(watcher), Effect.map(Stream.toPull(readableBytes(readAhead)), (pullBytes): CodexRun => {
+        // and the decoding in the same step, so a chunk crosses one Stream layer, not four. Pulled
+        // from its channel: the end comes as a value, not as a failure mapped twice per pull.
+        return Effect.zipRight(Effect.forkScoped(watcher), Effect.map(Channel.toPull(Stream.toChannel(readableBytes(readAhead))), (pullBytes): CodexRun => {
           const cutter = new LineCutter({ maxLineBytes })
           const decodeInto = (lines: Array<Line>, events: Array<CodexEvent>) => {
             for (const line of lines) {
@@ -252,6 +251,15 @@ export const makeCodexProcess = (
             }
           }
           let stage: "reading" | "exit" | "done" = "reading"
+          const ended = (atEndOfFile: boolean) => {
+            stage = "exit"
+            // The last line counts without a newline too (LineStream.ts's rules).
+            const last: Array<Line> = []
+            if (atEndOfFile) cutter.end(last)
+            const events: Array<CodexEvent> = []
+            decodeInto(last, events)
+            return events.length > 0 ? Effect.succeed(events) : next
+          }
           const next: CodexRun["next"] = Effect.suspend(() => {
             if (stage === "exit") {
               stage = "done"
@@ -259,20 +267,13 @@ export const makeCodexProcess = (
             }
             if (stage === "done") return Effect.succeed(undefined)
             return Effect.matchEffect(pullBytes, {
-              // End of file, never a timer or codex's exit; a broken pipe ends the output too (a line it
-              // cut short is dropped), and the exit status reports the cause.
-              onFailure: (end) => {
-                stage = "exit"
-                // The last line counts without a newline too (LineStream.ts's rules).
-                const last: Array<Line> = []
-                if (Option.isNone(end)) cutter.end(last)
-                const events: Array<CodexEvent> = []
-                decodeInto(last, events)
-                return events.length > 0 ? Effect.succeed(events) : next
-              },
-              onSuccess: (chunk) => {
+              // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
+              onFailure: () => ended(false),
+              onSuccess: (bytes) => {
+                // End of file, never a timer or codex's exit.
+                if (Either.isLeft(bytes)) return ended(true)
                 const lines: Array<Line> = []
-                for (const buf of chunk) cutter.push(asBuffer(buf), lines)
+                for (const buf of bytes.right) cutter.push(asBuffer(buf), lines)
                 const events: Array<CodexEvent> = []
                 decodeInto(lines, events)
                 return events.length > 0 ? Effect.succeed(events) : next
