@@ -62,7 +62,8 @@ machine below.
     streams open with \`scopedStream\` (no \`flatMap\` layer; 1,852 → 1,696 operations); the app-server's
     subscriptions are Mailboxes taken whole (\`Queue.takeBetween\` cost about 20 operations a take; 1,696 → 1,551);
   - in the second round: one race for the whole turn, the stream pulled in the runner's fiber (about 900 operations);
-    codex's stdout and the exec engine read by pull; stdout written one corked batch at a time; the session record read
+    codex's stdout pulled through one Stream layer (LineStream's byte stream, cut and decoded in the same step) and the
+    exec engine one pull loop; stdout written one corked batch at a time; the session record read
     and written in one step; app-server requests registered in one Ref step with a timer; no \`Effect.fn\`/span or
     \`Effect.gen\` on per-turn calls; the app-server's rollout is the path codex names.
 - **V8's warm-up: the first 30–40 turns.** V8 keeps optimising newly hot functions of the 1.2 MB bundle for a plugin's

@@ -1,8 +1,9 @@
 /**
- * The one line reader for the plugin's byte streams: the host's stdin, the app-server's stdout and
- * the bridge's sockets; codex's stdout is cut by the same `LineCutter` in CodexProcessLive's own
- * pull loop (the lean `mcp-host` bundle keeps its own tiny framer, src/mcphost/LineFramer.ts, so it
- * does not load Effect's streams).
+ * The one line reader for the plugin's byte streams: the host's stdin, codex's stdout, the
+ * app-server's stdout and the bridge's sockets. codex's stdout is pulled from `readableBytes` and
+ * cut by the `LineCutter` in the same step as it is decoded (CodexProcessLive), one Stream layer per
+ * chunk (the lean `mcp-host` bundle keeps its own tiny framer, src/mcphost/LineFramer.ts, so it does
+ * not load Effect's streams).
  *
  * One set of rules everywhere:
  * - a line ends at `\n` (a trailing `\r` is dropped); an empty line is skipped;

@@ -5,14 +5,15 @@
  * rather than @effect/platform's CommandExecutor because its release sends TERM and then waits for
  * the exit forever.
  */
-import { Chunk, Deferred, Effect, Exit, Layer, Option, type Scope, Stream } from "effect"
+import { Channel, Chunk, Deferred, Effect, Either, Exit, FiberId, Layer, Option, type Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
-import { asBuffer, isOverlong, type Line, LineCutter, lineText } from "../core/LineStream.ts"
+import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
 import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
 import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
+import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -172,12 +173,13 @@ export const makeCodexProcess = (
     })
 
   /**
-   * codex started, and its stdout read by pull (`CodexRun.next`), in one fiber: the consumer's.
+   * codex started, and its stdout read by pull (`CodexRun.next`) through the one line reader's byte
+   * stream (src/core/LineStream.ts), its line cutter and the decoding in the same step.
    *
    * Until end of file: never a timer or codex's exit, since on a busy machine codex's exit can be
    * handled before the pipe's last lines are read (CODEX.md). A process that inherited codex's
    * stdout could hold the pipe open past codex's exit: if stdout has not ended within a few turns
-   * of the event loop after the exit, the next pull ends what codex started, then anything else
+   * of the event loop after the exit, a watcher fiber ends what codex started, then anything else
    * still holding the pipe (it dropped the mark and left codex's group), found by the descriptor
    * itself (src/core/StdoutHolders.ts); the end of file follows.
    *
@@ -185,94 +187,59 @@ export const makeCodexProcess = (
    * so a slow consumer pushes back on codex through the pipe. Raw bytes wait, not decoded events: a
    * Buffer lives outside V8's young generation, so bytes that wait cost the garbage collector
    * nothing, and each line is decoded only when the turn pulls it, so its objects die young. What
-   * waits is read as one batch at the next pull: a slow consumer gets bigger batches, not a queue
+   * waits is read as one chunk at the next pull: a slow consumer gets bigger chunks, not a queue
    * (docs/benchmarks.md, "100,000 codex events").
    *
-   * Plain state and one small effect per pull, not stacked Stream operators: each operator cost
-   * every batch its own pass through Effect's channel machinery, and after the fork that started
-   * codex every object allocated costs a page fault more (bench/PluginCpu.bench.ts).
+   * One small effect per pull over one Stream layer, not stacked Stream operators: each operator
+   * cost every chunk its own pass through Effect's channel machinery, and after the fork that
+   * started codex every object allocated costs a page fault more (bench/PluginCpu.bench.ts).
    */
   const start = (spec: CodexRunSpec): Effect.Effect<CodexRun, CodexRunError, Scope.Scope> =>
     Effect.suspend(() => {
       let threadId: string | undefined
       let unparsedLines = 0
-      // One fiber ends the leftovers at a time (the consumer's pull, then the scope's release, which
-      // waits for it), so a flag set inside the uninterruptible end makes it run once.
-      let leftoversEnded = false
-      const endOnce = (r: Running) =>
-        Effect.uninterruptible(Effect.suspend(() => {
-          if (leftoversEnded) return Effect.void
-          leftoversEnded = true
-          return endLeftovers(r, threadId)
-        }))
       const readAhead = new PassThrough({ highWaterMark: readAheadBytes })
-      return Effect.map(
-        Effect.acquireRelease(
-          Effect.tap(spawnChild(spec, tailBytes), (running) => groups.track(running.pgid, running.mark)),
-          (r) => {
-            // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
-            // turn's end is told, while the turn still holds its thread. codex gone on its own
-            // (status 0): what it left ends just after the answer, off the host's wait.
-            const finish = Effect.zipRight(endOnce(r), groups.untrack(r.pgid))
-            const ended = r.child.exitCode === 0 && background !== undefined ? Effect.asVoid(Effect.forkIn(finish, background)) : finish
-            return Effect.zipRight(ended, Effect.sync(() => {
-              readAhead.destroy()
-              r.child.stdout.destroy()
-              r.child.stderr.destroy()
-            }))
-          }
-        ),
-        (running): CodexRun => {
-          // A broken pipe destroys the buffer with its error, which ends the bytes read.
-          NodeStreams.pipeline(running.child.stdout, readAhead, () => {})
-          let readEnded = false
-          let broke = false
-          /** codex exited and its stdout did not end within a few turns of the event loop. */
-          let pipeHeld = false
-          let pipeFreed = false
-          let wake: (() => void) | undefined
-          // Remembered, not only passed to a waiting pull: the end of file is one `readable` event,
-          // and only a read after it brings `end`, so one that came between two pulls must not be lost.
-          let signalled = false
-          const signal = () => {
-            signalled = true
-            wake?.()
-          }
-          readAhead.on("readable", signal)
-          readAhead.once("end", () => {
-            readEnded = true
-            signal()
-          })
-          // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
-          readAhead.on("error", () => {
-            broke = true
-            signal()
-          })
-          void running.exit.then(() =>
-            afterEventLoopTurns(3, () => {
-              if (!running.stdoutEnded()) {
-                pipeHeld = true
-                signal()
-              }
-            })
-          )
-          const ready = () => signalled || readAhead.readableLength > 0 || readEnded || broke || (pipeHeld && !pipeFreed)
-          // Checked again as the wait starts: nothing can come between that check and `wake`.
-          const waitForBytes = Effect.async<void>((resume) => {
-            if (ready()) return resume(Effect.void)
-            wake = () => {
-              wake = undefined
-              resume(Effect.void)
-            }
-            return Effect.sync(() => {
-              wake = undefined
-            })
-          })
-          const freePipe = Effect.zipRight(
-            endOnce(running),
-            endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses)
-          )
-
+      // The leftovers end once: the first caller (the exit watcher below, or the release) claims
+      // the end by completing `endClaimed` (Deferred.succeed says whether this call did) and runs it
+      // into `leftoversEnded`; the other waits for that. Uninterruptible: the watcher may be stopped
+      // mid-end by the scope's close that the end of file it brought began. Deferreds, not
+      // Effect.cached: a cached effect hands its first caller's fiber refs to every later one, and a
+      // fiber's pending interruption is one of them, so the release would take the stopped
+      // watcher's interruption as its own and the turn's failure would become an interruption.
+      const endClaimed = Deferred.unsafeMake<void>(FiberId.none)
+      const leftoversEnded = Deferred.unsafeMake<void>(FiberId.none)
+      const endOnceOf = (running: Running) =>
+        Effect.uninterruptible(Effect.flatMap(Deferred.succeed(endClaimed, undefined), (first) =>
+          first ? Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded) : Deferred.await(leftoversEnded)))
+      const acquire = Effect.flatMap(spawnChild(spec, tailBytes), (running) =>
+        Effect.as(groups.track(running.pgid, running.mark), { running, endOnce: endOnceOf(running) }))
+      // The release reads nothing fiber-local (src/core/ScopeFinalizers.ts).
+      return Effect.flatMap(acquireReleaseInScope(acquire, ({ running: r, endOnce }) => {
+        // codex still running (cancel, timeout, shutdown) or dead: all of it ends before the
+        // turn's end is told, while the turn still holds its thread. codex gone on its own
+        // (status 0): what it left ends just after the answer, off the host's wait.
+        const finish = Effect.zipRight(endOnce, groups.untrack(r.pgid))
+        const ended = r.child.exitCode === 0 && background !== undefined ? Effect.asVoid(Effect.forkIn(finish, background)) : finish
+        return Effect.zipRight(ended, Effect.sync(() => {
+          readAhead.destroy()
+          r.child.stdout.destroy()
+          r.child.stderr.destroy()
+        }))
+      }), ({ running, endOnce }) => {
+        // A broken pipe destroys the buffer with its error, which ends the bytes read.
+        NodeStreams.pipeline(running.child.stdout, readAhead, () => {})
+        // At codex's exit: if its stdout has not ended within a few turns of the event loop,
+        // something holds the pipe, and it is ended now so the end of file can come.
+        const exitSettled = Effect.async<void>((resume) => {
+          void running.exit.then(() => afterEventLoopTurns(3, () => resume(Effect.void)))
+        })
+        const watcher = Effect.zipRight(exitSettled, Effect.suspend(() => running.stdoutEnded()
+          ? Effect.void
+          : Effect.zipRight(endOnce, endStdoutHolders("codex", running.stdoutLink, Effect.sync(running.stdoutEnded), groups.endProcesses))))
+        // The one line reader's byte stream (src/core/LineStream.ts), pulled here; its line cutter
+        // and the decoding in the same step, so a chunk crosses one Stream layer, not four. Pulled
+        // from its channel: the end comes as a value, not as a failure mapped twice per pull.
+        return Effect.zipRight(Effect.forkScoped(watcher), Effect.map(Channel.toPull(Stream.toChannel(readableBytes(readAhead))), (pullBytes): CodexRun => {
           const cutter = new LineCutter({ maxLineBytes })
           const decodeInto = (lines: Array<Line>, events: Array<CodexEvent>) => {
             for (const line of lines) {
@@ -284,33 +251,38 @@ export const makeCodexProcess = (
             }
           }
           let stage: "reading" | "exit" | "done" = "reading"
+          const ended = (atEndOfFile: boolean) => {
+            stage = "exit"
+            // The last line counts without a newline too (LineStream.ts's rules).
+            const last: Array<Line> = []
+            if (atEndOfFile) cutter.end(last)
+            const events: Array<CodexEvent> = []
+            decodeInto(last, events)
+            return events.length > 0 ? Effect.succeed(events) : next
+          }
           const next: CodexRun["next"] = Effect.suspend(() => {
             if (stage === "exit") {
               stage = "done"
               return Effect.map(checkExit(running, () => threadId !== undefined, () => unparsedLines), (exited) => [exited])
             }
             if (stage === "done") return Effect.succeed(undefined)
-            if (pipeHeld && !pipeFreed) {
-              pipeFreed = true
-              return Effect.zipRight(freePipe, next)
-            }
-            signalled = false
-            const lines: Array<Line> = []
-            for (let buf = readAhead.read(); buf !== null; buf = readAhead.read()) cutter.push(asBuffer(buf), lines)
-            const events: Array<CodexEvent> = []
-            decodeInto(lines, events)
-            if (events.length > 0) return Effect.succeed(events)
-            if (!readEnded && !broke) return Effect.zipRight(waitForBytes, next)
-            stage = "exit"
-            // The last line counts without a newline too (LineStream.ts's rules).
-            const last: Array<Line> = []
-            if (!broke) cutter.end(last)
-            decodeInto(last, events)
-            return events.length > 0 ? Effect.succeed(events) : next
+            return Effect.matchEffect(pullBytes, {
+              // A broken pipe ends the output (a line it cut short is dropped); the exit status reports the cause.
+              onFailure: () => ended(false),
+              onSuccess: (bytes) => {
+                // End of file, never a timer or codex's exit.
+                if (Either.isLeft(bytes)) return ended(true)
+                const lines: Array<Line> = []
+                for (const buf of bytes.right) cutter.push(asBuffer(buf), lines)
+                const events: Array<CodexEvent> = []
+                decodeInto(lines, events)
+                return events.length > 0 ? Effect.succeed(events) : next
+              }
+            })
           })
           return { next }
-        }
-      )
+        }))
+      })
     })
 
   const run = (spec: CodexRunSpec) =>

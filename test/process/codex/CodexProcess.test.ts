@@ -1,10 +1,12 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Fiber, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, HashSet, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { forEachChunk } from "../../../src/core/StreamPull.ts"
 import { makeCodexProcess } from "../../../src/layers/CodexProcessLive.ts"
 import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
+import type { ProcessGroupsShape } from "../../../src/services/ProcessGroups.ts"
 import type { CodexEvent } from "../../../src/schemas/CodexEvent.ts"
 import { isRunning } from "../../support/Processes.ts"
 
@@ -189,6 +191,34 @@ describe("CodexProcess", () => {
       const events = yield* collect(spec("grandchild-holds-stdout"))
       expect(events.at(-1)?.type).toBe("turn.completed")
       expect(pidsOf(events).filter(running)).toEqual([])
+    }))
+
+  it.live("a codex SIGKILLed mid-turn fails the run with its signal, also when its end of file closes the run while its leftovers are still being ended", () =>
+    Effect.gen(function* () {
+      // The interleaving a busy machine brings: codex's shell snapshot holds its stdout past its
+      // death, so the exit watcher ends it; the end of file that follows fails the run and closes
+      // its scope, which stops the watcher while it is still ending the leftovers. This ProcessGroups
+      // holds each end until its fiber is asked to stop, so that order is certain, not a matter of
+      // timing (for at most 2 s: an end run by the consumer itself is never asked to stop).
+      // Pulled as the turn runner pulls it (forEachChunk: Stream.toPull in the turn's scope).
+      const groups = makeProcessGroups({ runningDir })
+      const untilAskedToStop = (polls: number): Effect.Effect<void> => Effect.flatMap(Effect.descriptor, (d) =>
+        HashSet.size(d.interruptors) > 0 || polls === 0 ? Effect.void : Effect.zipRight(Effect.sleep(Duration.millis(10)), untilAskedToStop(polls - 1)))
+      const holdingGroups: ProcessGroupsShape = { ...groups, end: (pgid, mark) => Effect.zipLeft(groups.end(pgid, mark), untilAskedToStop(200)) }
+      let pids: Array<number> = []
+      const error = yield* makeCodexProcess(holdingGroups).run(spec("holder-hang")).pipe(
+        (s) => Effect.scoped(forEachChunk(s, (c) => Effect.forEach(c, (e) =>
+          Effect.sync(() => {
+            // This fake prints its pids as a plain line: `fake.pids [codex, holder]`.
+            if (e.type !== "<unparsed>" || !e.line.startsWith("fake.pids")) return
+            pids = JSON.parse(/\[[\d,]+\]/.exec(e.line)![0])
+            process.kill(pids[0]!, "SIGKILL")
+          }), { discard: true }))),
+        Effect.flip
+      )
+      expect(error).toMatchObject({ _tag: "CodexExit", signal: "SIGKILL" })
+      expect(pids).toHaveLength(2)
+      expect(pids.filter(running)).toEqual([])
     }))
 
   it.live("stopping the consumer ends codex's whole process group", () =>
