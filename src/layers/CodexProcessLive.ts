@@ -14,6 +14,7 @@ import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } 
 import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
 import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
+import { scopedStream } from "../core/StreamPull.ts"
 import { newRunMark, ENV_RUN_MARK } from "../core/RunMark.ts"
 import { decodeCodexLine, unparsed, type CodexEvent, type CodexExited } from "../schemas/CodexEvent.ts"
 import {
@@ -286,7 +287,7 @@ export const makeCodexProcess = (
     })
 
   const run = (spec: CodexRunSpec) =>
-    Stream.unwrapScoped(
+    scopedStream(
       Effect.map(start(spec), ({ next }) =>
         Stream.repeatEffectChunkOption(
           Effect.flatMap(Effect.mapError(next, Option.some), (events) =>
