@@ -52,8 +52,11 @@ export const writeFileAtomicSync = (file: string, data: string): FsSync.BigIntSt
     FsSync.renameSync(tmp, file)
     return written
   } catch (e) {
-    if (fd !== undefined) FsSync.closeSync(fd)
-    FsSync.rmSync(tmp, { force: true })
+    // The write's own error is the one to report: a close or a removal that fails too is dropped.
+    try {
+      if (fd !== undefined) FsSync.closeSync(fd)
+      FsSync.rmSync(tmp, { force: true })
+    } catch {}
     throw e
   }
 }

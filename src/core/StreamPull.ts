@@ -1,7 +1,7 @@
 /**
  * Stream operations for the turn's hot path: a consumer written over `Stream.toPull`, and a scoped
- * stream without a layer of its own. How a turn is
- * stopped (cancel, timeout) while its stream is consumed: TurnRunnerLive's `writeEventsUntilStopped`.
+ * stream without a layer of its own. How a turn is stopped (cancel, timeout) while its stream is
+ * consumed: TurnRunnerLive's `writeEventsUntilStopped`.
  *
  * Why not `Stream.runForEachChunk` and `Stream.mapChunksEffect`: in Effect 3 both leave each chunk
  * they pass reachable from objects V8 has already moved to its old generation, so every chunk of a

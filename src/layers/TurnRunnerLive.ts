@@ -275,9 +275,9 @@ const failAfter = (timeoutMs: number, outcome: Deferred.Deferred<TurnEnded | und
  * them (the stream's end or failure), or by a stop (a cancel or the time limit fails it, or makes
  * it die). Stopped, they are interrupted where they are, the scope of the stream and of `prepare`
  * has closed, ending whatever they opened, and this fails with the stop's cause. What still waits
- * in `order` is not sent: the turn's end follows at once. The work is a fiber of this call's own
- * scope, so an interruption from outside (shutdown) ends it, and everything it opened, before this
- * returns.
+ * in `order` is not sent: the turn's end follows at once. The work is a child fiber that this call
+ * interrupts and waits for however it ends, so an interruption from outside (shutdown) ends the
+ * work, and everything it opened, before this returns.
  *
  * One Deferred for the whole turn, whoever decides it: no race of fibers (one per way of ending),
  * no fiber per chunk (`Stream.interruptWhen`), no hand-over queue; the stream is consumed where it
@@ -289,17 +289,19 @@ export const writeEventsUntilStopped = <R>(
   order: StartedFirst,
   outcome: Deferred.Deferred<TurnEnded | undefined, TurnFailure>
 ): Effect.Effect<TurnEnded | undefined, TurnFailure, Exclude<R, Scope.Scope>> =>
-  Effect.flatMap(
-    Effect.fork(
-      Effect.flatMap(
-        Effect.exit(Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order)))),
-        (exit) => Deferred.done(outcome, exit)
-      )
-    ),
-    // Decided, by the work or a stop (or this interrupted): the work is interrupted if it still
-    // runs, and waited for, its scope closed.
-    (work) => Effect.ensuring(Deferred.await(outcome), Fiber.interrupt(work))
-  )
+  // A bracket: nothing can come between the fork and the `ensuring` that ends the work.
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      Effect.fork(restore(
+        Effect.flatMap(
+          Effect.exit(Effect.scoped(Effect.flatMap(prepare, (outputs) => writeEvents(outputs, write, order)))),
+          (exit) => Deferred.done(outcome, exit)
+        )
+      )),
+      // Decided, by the work or a stop (or this interrupted): the work is interrupted if it still
+      // runs, and waited for, its scope closed.
+      (work) => Effect.ensuring(restore(Deferred.await(outcome)), Fiber.interrupt(work))
+    ))
 
 /** The turn's last events (its `usage` if it completed with one, then its one terminal event) and what the answer says of it. */
 export interface TurnEnd {
