@@ -11,7 +11,7 @@
  * symlink's target and only if nobody changed the file since it was read (a user's
  * `codex mcp add` takes no lock of ours).
  */
-import { Effect, Fiber, Layer, Option, Ref } from "effect"
+import { Deferred, Effect, Fiber, FiberId, Layer } from "effect"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -111,19 +111,21 @@ export const makeMcpRegistry = (options: McpRegistryOptions) =>
         )
       )
     )
-    // Once for the plugin's life, in a fiber of the layer's scope: a turn cancelled while it runs
-    // neither cuts it short nor leaves its interruption as the cached answer for every later turn.
-    const cleanUpFiber = Effect.uninterruptible(yield* Effect.cached(Effect.forkIn(cleanUp, yield* Effect.scope)))
-    // Awaited, not joined: a join hands the waiter the fiber's FiberRefs, its Context too, and that
-    // holds the Scope of the turn that started it: every later turn would open its resources in that
-    // long-closed scope (a span around the call used to restore the context and hide it).
-    // Its answer kept once it is there: every later turn reads it instead of awaiting the fiber
-    // through the cache again (some 30 Effect operations a turn).
-    const cleanUpAnswer = yield* Ref.make(Option.none<ReadonlyArray<string>>())
-    const cleanedUp = Effect.flatMap(Ref.get(cleanUpAnswer), (answer) =>
-      Option.isSome(answer)
-        ? Effect.succeed(answer.value)
-        : Effect.tap(Effect.flatMap(cleanUpFiber, (fiber) => Effect.flatten(Fiber.await(fiber))), (removed) => Ref.set(cleanUpAnswer, Option.some(removed))))
+    // Once for the plugin's life, in a fiber of the layer's scope, started by the first turn that
+    // asks: a turn cancelled while it runs neither cuts it short nor passes its interruption on.
+    // The first caller claims it, forks it and puts the fiber in a Deferred; every caller awaits the fiber's
+    // exit: not Effect.cached, which hands its first caller's fiber refs (a pending interruption
+    // among them) to every later caller, nor a join, which hands the waiter the fiber's Context,
+    // holding the first turn's long-closed Scope. Read in a few steps on every later turn.
+    const layerScope = yield* Effect.scope
+    const claimed = Deferred.unsafeMake<void>(FiberId.none)
+    const cleanUpFiber = Deferred.unsafeMake<Fiber.RuntimeFiber<ReadonlyArray<string>>>(FiberId.none)
+    const cleanedUp = Effect.zipRight(
+      // Deferred.succeed is true for the one caller that completed it: the claim is atomic.
+      Effect.uninterruptible(Effect.flatMap(Deferred.succeed(claimed, undefined), (first) =>
+        first ? Effect.flatMap(Effect.forkIn(cleanUp, layerScope), (fiber) => Deferred.succeed(cleanUpFiber, fiber)) : Effect.void)),
+      Effect.flatMap(Deferred.await(cleanUpFiber), (fiber) => Effect.flatten(Fiber.await(fiber)))
+    )
 
     // No Effect.fn span or generator: once per turn, on its critical path.
     const runServerTables = (
