@@ -4,8 +4,11 @@
  * its stderr kept for error messages. It is handed over once the OS has started it; interrupted
  * before that, it is killed, because nobody else would ever end it.
  */
-import { Effect } from "effect"
+import { Deferred, Effect, FiberId, Runtime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
+import type { Readable, Writable } from "node:stream"
+import { type ForkServer, startForkServer } from "./ForkServer.ts"
+import { helperPath } from "./HelperCommands.ts"
 
 export interface ChildExit {
   readonly code: number | null
@@ -26,8 +29,18 @@ export class StderrTail {
   }
 }
 
+/** What the engines use of a started child: node's own ChildProcess, or the fork server's. */
+export interface ChildHandle {
+  readonly pid?: number | undefined
+  readonly stdin: Writable
+  readonly stdout: Readable
+  readonly stderr: Readable
+  readonly exitCode: number | null
+  readonly signalCode: NodeJS.Signals | null
+}
+
 export interface DetachedChild {
-  readonly child: ChildProcess.ChildProcessWithoutNullStreams
+  readonly child: ChildHandle
   readonly exit: Promise<ChildExit>
   readonly stderr: StderrTail
 }
@@ -44,13 +57,26 @@ export interface DetachedSpawn {
  * and emits the others (ENOENT, EACCES) before `spawn`; an error after `spawn` (a kill or a write
  * racing the exit) changes nothing, the exit status decides.
  */
+const definedEnv = (given: Record<string, string | undefined>) => {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) env[k] = v
+  return env
+}
+
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // already gone
+  }
+}
+
 export const spawnDetached = <E>(
   spec: DetachedSpawn,
   options: { readonly stderrTailBytes: number; readonly failure: (err: NodeJS.ErrnoException) => E }
 ): Effect.Effect<DetachedChild, E> =>
   Effect.async((resume) => {
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(spec.env)) if (v !== undefined) env[k] = v
+    const env = definedEnv(spec.env)
     let child: ChildProcess.ChildProcessWithoutNullStreams
     try {
       child = ChildProcess.spawn(spec.binary, spec.args, { cwd: spec.cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] })
@@ -70,11 +96,63 @@ export const spawnDetached = <E>(
       resume(Effect.succeed({ child, exit, stderr }))
     })
     return Effect.sync(() => {
-      if (child.pid === undefined) return
-      try {
-        process.kill(-child.pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
+      if (child.pid !== undefined) killGroup(child.pid)
     })
   })
+
+/**
+ * `spawnDetached` through the fork server (src/core/ForkServer.ts): the same child, the same
+ * errors, without forking the plugin. Interrupted before the child is handed over, it is killed
+ * once it has started.
+ */
+export const launchDetached = <E>(
+  server: ForkServer,
+  spec: DetachedSpawn,
+  options: { readonly stderrTailBytes: number; readonly failure: (err: NodeJS.ErrnoException) => E }
+): Effect.Effect<DetachedChild, E> =>
+  Effect.async((resume) => {
+    let interrupted = false
+    server.launch({ binary: spec.binary, args: spec.args, cwd: spec.cwd, env: definedEnv(spec.env) }).then(
+      (child) => {
+        if (interrupted) {
+          killGroup(child.pid)
+          for (const s of [child.stdin, child.stdout, child.stderr]) s.destroy()
+          return
+        }
+        const stderr = new StderrTail(options.stderrTailBytes)
+        child.stderr.on("data", (d: Buffer) => stderr.push(d))
+        child.stderr.resume()
+        // A write to a child that exited fails with EPIPE; its exit status says why it ended.
+        child.stdin.on("error", () => {})
+        resume(Effect.succeed({ child, exit: child.exit, stderr }))
+      },
+      (err: NodeJS.ErrnoException) => resume(Effect.fail(options.failure(err)))
+    )
+    return Effect.sync(() => {
+      interrupted = true
+    })
+  })
+
+/**
+ * The plugin's fork server, started by the first caller and ended with `scope`. Undefined where it
+ * cannot run (no perl, or it failed to start): said once as a warn, and codex is forked from the
+ * plugin as before. The first caller claims the start through a Deferred (no fiber refs cross).
+ */
+export const forkServerOnce = (scope: Scope.Scope): Effect.Effect<ForkServer | undefined> => {
+  const claimed = Deferred.unsafeMake<void>(FiberId.none)
+  const started = Deferred.unsafeMake<ForkServer | undefined>(FiberId.none)
+  const start = Effect.suspend(() => {
+    const perl = helperPath("perl")
+    if (perl === undefined) {
+      return Effect.as(Effect.logWarning("perl was not found: codex is started by forking the plugin, which costs each exec turn some 15 ms of CPU"), undefined)
+    }
+    // A server that died is started again by the next launch; said as a warn where it is told.
+    return Effect.flatMap(Effect.runtime<never>(), (runtime) => Effect.tryPromise(() => startForkServer(perl, (why) =>
+      Runtime.runFork(runtime)(Effect.logWarning(`the fork server ${why}; starting it again`))))).pipe(
+      Effect.tap((server) => Scope.addFinalizer(scope, Effect.sync(() => server.close()))),
+      Effect.catchAll((e) => Effect.as(Effect.logWarning(`cannot start the fork server (${perl}): ${String(e.error)}; codex is started by forking the plugin`), undefined))
+    )
+  })
+  return Effect.uninterruptible(Effect.flatMap(Deferred.succeed(claimed, undefined), (first) =>
+    first ? Effect.zipRight(Effect.intoDeferred(start, started), Deferred.await(started)) : Deferred.await(started)))
+}

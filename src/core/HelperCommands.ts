@@ -10,7 +10,8 @@
 import * as Path from "node:path"
 import { isExecutableFile } from "./codex/CodexBinary.ts"
 
-export type HelperName = "ss" | "flock"
+/** `perl` runs the fork server that starts codex (src/core/ForkServer.ts); without it codex is forked from the plugin. */
+export type HelperName = "ss" | "flock" | "perl"
 
 export const HELPER_NAMES: ReadonlyArray<HelperName> = ["ss", "flock"]
 
@@ -18,7 +19,7 @@ export const HELPER_NAMES: ReadonlyArray<HelperName> = ["ss", "flock"]
 export const SYSTEM_COMMAND_DIRS: ReadonlyArray<string> = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
 
 /** What each helper is for, for messages that say what is missing. */
-export const HELPER_PACKAGE: Record<HelperName, string> = { ss: "iproute2", flock: "util-linux" }
+export const HELPER_PACKAGE: Record<HelperName, string> = { ss: "iproute2", flock: "util-linux", perl: "perl-base" }
 
 /** The helper's absolute path, or undefined when no absolute PATH entry nor a system directory has it. */
 export const resolveHelper = (

@@ -11,7 +11,8 @@ import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
 import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
-import { type ChildExit, type DetachedChild, spawnDetached } from "../core/DetachedChild.ts"
+import { type ChildExit, type DetachedChild, forkServerOnce, launchDetached, spawnDetached } from "../core/DetachedChild.ts"
+import type { ForkServer } from "../core/ForkServer.ts"
 import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { scopedStream } from "../core/StreamPull.ts"
@@ -36,6 +37,8 @@ export interface CodexProcessOptions {
   readonly stderrTailBytes?: number
   /** stdout bytes read ahead of a slow consumer before the pipe is paused; default 1 MiB. */
   readonly readAheadBytes?: number
+  /** What starts codex without forking the plugin (src/core/ForkServer.ts); none: node's spawn. */
+  readonly forkServer?: Effect.Effect<ForkServer | undefined>
 }
 
 interface Running extends DetachedChild {
@@ -78,7 +81,11 @@ const toStartError = (spec: CodexRunSpec) => (err: NodeJS.ErrnoException): Codex
     : couldNotStart(err)
 }
 
-const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<Running, CodexNotFound | CodexExit> =>
+const spawnChild = (
+  spec: CodexRunSpec,
+  stderrTailBytes: number,
+  forkServer: Effect.Effect<ForkServer | undefined>
+): Effect.Effect<Running, CodexNotFound | CodexExit> =>
   Effect.suspend(() => {
     // `binary` was made absolute at initialize (src/core/codex/CodexBinary.ts); a name that was not
     // found then is never looked up now, when PATH search would run relative to the workspace.
@@ -90,7 +97,10 @@ const spawnChild = (spec: CodexRunSpec, stderrTailBytes: number): Effect.Effect<
     }
     const mark = newRunMark()
     const env = { ...spec.env, [ENV_RUN_MARK]: mark }
-    return Effect.map(spawnDetached({ ...spec, env }, { stderrTailBytes, failure: toStartError(spec) }), (started) => {
+    const how = { stderrTailBytes, failure: toStartError(spec) }
+    const spawned = Effect.flatMap(forkServer, (server) =>
+      server === undefined ? spawnDetached({ ...spec, env }, how) : launchDetached(server, { ...spec, env }, how))
+    return Effect.map(spawned, (started) => {
       // codex reads the prompt until EOF.
       started.child.stdin.end(spec.stdin)
       const pid = started.child.pid!
@@ -122,7 +132,8 @@ const checkExit = (run: Running, sawThread: () => boolean, unparsedCount: () => 
   Effect.flatMap(exitOf(run), (exit): Effect.Effect<CodexExited, CodexRunError> => {
     const stderrTail = run.stderr.text()
     if (exit.code !== 0) {
-      const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`
+      // Neither: the fork server's waiter, which alone knew the status, was killed (src/core/ForkServer.ts).
+      const how = exit.code !== null ? `exited with status ${exit.code}` : exit.signal !== null ? `was killed by ${exit.signal}` : "ended, and how is unknown"
       return Effect.fail(new CodexExit({
         status: exit.code,
         signal: exit.signal,
@@ -158,6 +169,7 @@ export const makeCodexProcess = (
   const maxLineBytes = options.maxLineBytes ?? 64 * 1024 * 1024
   const tailBytes = options.stderrTailBytes ?? 8 * 1024
   const readAheadBytes = options.readAheadBytes ?? 1024 * 1024
+  const forkServer = options.forkServer ?? Effect.succeed(undefined)
 
   /**
    * Ends what codex left behind: its group, the groups its commands started, and whatever carries
@@ -212,7 +224,7 @@ export const makeCodexProcess = (
       const endOnceOf = (running: Running) =>
         Effect.uninterruptible(Effect.flatMap(Deferred.succeed(endClaimed, undefined), (first) =>
           first ? Effect.intoDeferred(Effect.suspend(() => endLeftovers(running, threadId)), leftoversEnded) : Deferred.await(leftoversEnded)))
-      const acquire = Effect.flatMap(spawnChild(spec, tailBytes), (running) =>
+      const acquire = Effect.flatMap(spawnChild(spec, tailBytes, forkServer), (running) =>
         Effect.as(groups.track(running.pgid, running.mark), { running, endOnce: endOnceOf(running) }))
       // The release reads nothing fiber-local (src/core/ScopeFinalizers.ts).
       return Effect.flatMap(acquireReleaseInScope(acquire, ({ running: r, endOnce }) => {
@@ -302,6 +314,7 @@ export const CodexProcessLive = Layer.scoped(
   CodexProcess,
   Effect.gen(function* () {
     const groups = yield* ProcessGroups
-    return makeCodexProcess(groups, {}, yield* Effect.scope)
+    const scope = yield* Effect.scope
+    return makeCodexProcess(groups, { forkServer: forkServerOnce(scope) }, scope)
   })
 )

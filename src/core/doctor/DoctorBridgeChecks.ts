@@ -16,7 +16,8 @@ import { check, type CheckResult } from "./DoctorCheck.ts"
 
 const NEEDED_FOR: Record<HelperName, string> = {
   ss: "the bridge's check of which process connects",
-  flock: "session/mutate holding codex's writer lock of a thread (codex 0.151 and later)"
+  flock: "session/mutate holding codex's writer lock of a thread (codex 0.151 and later)",
+  perl: "starting codex without forking the plugin (src/core/ForkServer.ts)"
 }
 
 /** Where each helper was found, or what is missing and what needs it. */

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, HashSet, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -6,6 +6,9 @@ import * as Path from "node:path"
 import { forEachChunk } from "../../../src/core/StreamPull.ts"
 import { makeCodexProcess } from "../../../src/layers/CodexProcessLive.ts"
 import { makeProcessGroups } from "../../../src/layers/ProcessGroupsLive.ts"
+import { startForkServer } from "../../../src/core/ForkServer.ts"
+import { helperPath } from "../../../src/core/HelperCommands.ts"
+import type { CodexProcessShape } from "../../../src/services/CodexProcess.ts"
 import type { ProcessGroupsShape } from "../../../src/services/ProcessGroups.ts"
 import type { CodexEvent } from "../../../src/schemas/CodexEvent.ts"
 import { isRunning } from "../../support/Processes.ts"
@@ -13,8 +16,19 @@ import { isRunning } from "../../support/Processes.ts"
 const FAKE = Path.join(import.meta.dirname, "../../fixtures/fake-codex/fake-codex.mjs")
 
 const runningDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "codex-process-test-"))
-const codex = makeCodexProcess(makeProcessGroups({ runningDir }))
-afterAll(() => Fs.rmSync(runningDir, { recursive: true, force: true }))
+const groups = makeProcessGroups({ runningDir })
+// Every test runs twice: codex started by node's spawn (a fork of the plugin), and by the fork
+// server (src/core/ForkServer.ts), which the plugin uses wherever perl is.
+const forkServer = await startForkServer(helperPath("perl")!)
+const ways: ReadonlyArray<readonly [string, CodexProcessShape]> = [
+  ["node's spawn", makeCodexProcess(groups)],
+  ["the fork server", makeCodexProcess(groups, { forkServer: Effect.succeed(forkServer) })]
+]
+let codex: CodexProcessShape = ways[0]![1]
+afterAll(() => {
+  forkServer.close()
+  Fs.rmSync(runningDir, { recursive: true, force: true })
+})
 
 const spec = (mode: string, extra: Partial<{ binary: string; stdin: string; env: Record<string, string>; args: Array<string> }> = {}) => ({
   binary: extra.binary ?? FAKE,
@@ -51,7 +65,11 @@ const startThenStop = (mode: string) =>
     Effect.map((c) => pidsOf(Chunk.toArray(c)))
   )
 
-describe("CodexProcess", () => {
+for (const [way, shape] of ways) describe(`CodexProcess, started by ${way}`, () => {
+  // Tests in a file run one after another, in order: this describe's tests run with `shape`.
+  beforeAll(() => {
+    codex = shape
+  })
   it.live("streams the decoded events; the prompt reaches codex on stdin, args as given", () =>
     Effect.gen(function* () {
       const events = yield* collect(spec("ok", { stdin: "fix the bug ✓", args: ["exec", "--json", "-"] }))
