@@ -13,7 +13,7 @@ import { isExecutableFile } from "./codex/CodexBinary.ts"
 /** `perl` runs the fork server that starts codex (src/core/ForkServer.ts); without it codex is forked from the plugin. */
 export type HelperName = "ss" | "flock" | "perl"
 
-export const HELPER_NAMES: ReadonlyArray<HelperName> = ["ss", "flock"]
+export const HELPER_NAMES: ReadonlyArray<HelperName> = ["ss", "flock", "perl"]
 
 /** Where iproute2 and util-linux put their commands, searched after PATH. */
 export const SYSTEM_COMMAND_DIRS: ReadonlyArray<string> = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]

@@ -171,13 +171,13 @@ describe("the bridge's peer check", () => {
 })
 
 describe("helper commands", () => {
-  it("never come from a relative PATH entry: planted ss and flock in the host's directory do not run", async () => {
+  it("never come from a relative PATH entry: planted ss, flock and perl in the host's directory do not run", async () => {
     // The host starts the plugin in a directory of its own with `bin` (relative) first on PATH.
     const cwd = Fs.mkdtempSync(Path.join(tmpdir(), "plexum-host-cwd-"))
     temps.push(cwd)
     const ran = Path.join(cwd, "planted-ran")
     Fs.mkdirSync(Path.join(cwd, "bin"))
-    for (const name of ["ss", "flock"]) {
+    for (const name of ["ss", "flock", "perl"]) {
       Fs.writeFileSync(Path.join(cwd, "bin", name), `#!/bin/sh\necho "${name} $*" >> '${ran}'\nexit 1\n`, { mode: 0o755 })
     }
     const env = { PATH: `bin:${process.env.PATH}` }
@@ -206,7 +206,7 @@ describe("helper commands", () => {
       encoding: "utf8"
     })
     const line = doctor.split("\n").find((l) => l.includes("helper commands"))
-    expect(line).toMatch(/ss: \/\S*\/ss, flock: \/\S*\/flock/)
+    expect(line).toMatch(/ss: \/\S*\/ss, flock: \/\S*\/flock, perl: \/\S*\/perl/)
     expect(doctor.split("\n").find((l) => l.includes("bridge peer check"))).toMatch(/^ok/)
     expect(Fs.existsSync(ran)).toBe(false)
   }, 120_000)

@@ -30,11 +30,16 @@ describe("helper commands line", () => {
   it("names where each helper was found, or warns with what is missing and what needs it", () => {
     const found = checkHelpers({ PATH: "/usr/bin:/bin" })
     expect(found.status).toBe("ok")
-    expect(found.detail).toMatch(/^ss: \/\S+\/ss, flock: \/\S+\/flock/)
+    expect(found.detail).toMatch(/^ss: \/\S+\/ss, flock: \/\S+\/flock, perl: \/\S+\/perl/)
     // A minimal container without util-linux's flock.
-    const missing = checkHelpers({ PATH: "/usr/bin" }, (name) => (name === "ss" ? "/usr/bin/ss" : undefined))
+    const missing = checkHelpers({ PATH: "/usr/bin" }, (name) => (name === "flock" ? undefined : `/usr/bin/${name}`))
     expect(missing.status).toBe("warn")
-    expect(missing.detail).toBe("ss: /usr/bin/ss, flock: not found; needed for session/mutate holding codex's writer lock of a thread (codex 0.151 and later)")
+    expect(missing.detail).toBe("ss: /usr/bin/ss, flock: not found, perl: /usr/bin/perl; needed for session/mutate holding codex's writer lock of a thread (codex 0.151 and later)")
     expect(missing.fix).toContain("install util-linux (flock)")
+    // Without perl codex is forked from the plugin: slower, and said so.
+    const noPerl = checkHelpers({ PATH: "/usr/bin" }, (name) => (name === "perl" ? undefined : `/usr/bin/${name}`))
+    expect(noPerl.status).toBe("warn")
+    expect(noPerl.detail).toContain("perl: not found; needed for starting codex without forking the plugin")
+    expect(noPerl.fix).toContain("install perl-base (perl)")
   })
 })
