@@ -72,14 +72,17 @@ machine below.
   after 20 warm-up rounds (40 turns a plugin). V8's flags did not change it beyond the noise
   (\`--ticks-before-optimization=12\`, \`--interrupt-budget\` ×4, \`--always-sparkplug\`,
   \`--no-lazy-feedback-allocation\`, \`--single-threaded-gc\`, a young generation of 8 or 16 MB).
-- **The fork, on exec: about 9 ms.** \`ChildProcess.spawn\` is the largest single item of an exec turn: node copies the
-  plugin's page tables, and every page the plugin writes afterwards faults once (this VM makes faults costly). No spawn
-  option changed it; a long-lived node spawner moved the cost instead of saving it (plugin 20 → 11 ms per spawn, the
-  spawner 6.5 ms); only a tiny non-node spawner would save it for real.
+- **The fork, on exec: about 15 ms, now gone.** Starting codex with \`ChildProcess.spawn\` forks the plugin: the kernel
+  copies its page tables and write-protects every page, and each page the plugin and V8's collector threads write
+  afterwards faults once (this VM makes faults costly). One extra spawn of \`/bin/true\` per app-server turn took the plugin
+  from 17 to 32 ms of CPU a turn, side by side. No spawn option changed it, and a node spawner only moved the cost (its
+  own fork is as dear). So \`codex exec\` is started by a small perl fork server (\`src/core/ForkServer.ts\`, a few MB
+  to copy), which hands codex's stdio back over a unix socket: exec 32 → 24 ms a turn in this section, 46.0 → 30.5 ms
+  side by side with the previous bundle. \`ss\` still forks the plugin, once per bridge connection.
 - **Files, about 1–2 ms.** The atomic replace of the session record: now one descriptor and one line of JSON (0.7–1.8 →
   0.4–0.9 ms of CPU with 200 threads), but ext4 still starts writing a file renamed over another, which holds the event
   loop 1–2 ms; on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
-  process; an exec turn about 500 and one (codex). \`ss\` runs once per bridge connection (about 7 ms: a fork of the plugin).
+  process; an exec turn about 500 and starts codex through the fork server.
 
 On main before this issue (2026-12-06, 3 warm-up rounds): 82, 55, 154 and 72 ms in the table's order; after its first
 round 54, 26, 105 and 38; after its second (20 warm-up rounds) 37, 21, 89 and 27.`
