@@ -4,7 +4,7 @@
  * its stderr kept for error messages. It is handed over once the OS has started it; interrupted
  * before that, it is killed, because nobody else would ever end it.
  */
-import { Deferred, Effect, FiberId, Runtime, Scope } from "effect"
+import { Deferred, Effect, FiberId, FiberRef, HashMap, Runtime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import type { Readable, Writable } from "node:stream"
 import { type ForkServer, startForkServer } from "./ForkServer.ts"
@@ -148,7 +148,8 @@ export const forkServerOnce = (scope: Scope.Scope): Effect.Effect<ForkServer | u
     }
     // A server that died is started again by the next launch; said as a warn where it is told.
     return Effect.flatMap(Effect.runtime<never>(), (runtime) => Effect.tryPromise(() => startForkServer(perl, (why) =>
-      Runtime.runFork(runtime)(Effect.logWarning(`the fork server ${why}; starting it again`))))).pipe(
+      // The first caller's runtime, without its turn's annotations: the restart is no turn's.
+      Runtime.runFork(runtime)(Effect.locally(Effect.logWarning(`the fork server ${why}; starting it again`), FiberRef.currentLogAnnotations, HashMap.empty()))))).pipe(
       Effect.tap((server) => Scope.addFinalizer(scope, Effect.sync(() => server.close()))),
       Effect.catchAll((e) => Effect.as(Effect.logWarning(`cannot start the fork server (${perl}): ${String(e.error)}; codex is started by forking the plugin`), undefined))
     )

@@ -125,8 +125,10 @@ const startError = (errno: number, what: string): NodeJS.ErrnoException => {
 
 /** A launch in flight: what has come back for it so far. */
 interface InFlight {
-  /** The server it was sent to. */
-  readonly instance: Instance
+  /** The server it was sent to, and the request (sent once more if that server died before it forked). */
+  instance: Instance
+  readonly body: Buffer
+  resent: boolean
   /** The server has forked its waiter (said so, or the waiter has reported). */
   forked: boolean
   readonly binary: string
@@ -270,8 +272,9 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
     proc.stdout.once("close", () => {
       for (const [id, launch] of inFlight) {
         if (launch.instance !== instance) continue
-        if (launch.child === undefined) reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ended before it started ${launch.binary}`), { code: "ESRCH" }))
-        else settleExit(id, launch, { code: null, signal: null })
+        if (launch.child !== undefined) settleExit(id, launch, { code: null, signal: null })
+        else if (!launch.forked) resend(id, launch, "ended before it read the request")
+        else reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ended before it started ${launch.binary}`), { code: "ESRCH" }))
       }
     })
     const died = (why: string) => {
@@ -279,11 +282,11 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       instance.gone = true
       if (current === instance) current = undefined
       lastDeath = why
-      // A request the server never forked for is lost: what it forked reports, in the pipe's data
-      // already written, read within a few turns of the event loop.
+      // A request the server never forked for goes to the next server: what it did fork reports,
+      // in the pipe's data already written, read within a few turns of the event loop.
       afterEventLoopTurns(3, () => {
         for (const [id, launch] of inFlight) {
-          if (launch.instance === instance && !launch.forked) reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ${why}`), { code: "ESRCH" }))
+          if (launch.instance === instance && !launch.forked) resend(id, launch, why)
         }
       })
     }
@@ -295,6 +298,23 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
     return instance
   }
 
+  /** The server running now, started (again) if there is none. */
+  const live = (): Instance => {
+    if (current === undefined) {
+      if (lastDeath !== undefined) onRestart(lastDeath)
+      current = spawnInstance()
+    }
+    return current
+  }
+
+  /** A request whose server died before forking for it: sent once more, to a new server. */
+  function resend(id: number, launch: InFlight, why: string) {
+    if (launch.resent || closed) return reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ${why}`), { code: "ESRCH" }))
+    launch.resent = true
+    launch.instance = live()
+    launch.instance.send(launch.body)
+  }
+
   const launch = (spec: LaunchSpec): Promise<LaunchedChild> =>
     new Promise<LaunchedChild>((resolve, reject) => {
       if (closed) return reject(startError(Os.constants.errno.ESRCH, "the fork server is closed:"))
@@ -302,14 +322,12 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)
       const fields = [String(id), spec.binary, spec.cwd, String(spec.args.length), ...spec.args, ...env]
       if (fields.some((f) => f.includes("\0"))) return reject(startError(Os.constants.errno.EINVAL, "a NUL byte in the arguments or environment:"))
-      if (current === undefined) {
-        if (lastDeath !== undefined) onRestart(lastDeath)
-        current = spawnInstance()
-      }
       let settleExit!: (exit: ChildExit) => void
       const exit = new Promise<ChildExit>((done) => (settleExit = done))
-      inFlight.set(id, { instance: current, forked: false, binary: spec.binary, sockets: [undefined, undefined, undefined], resolve, reject, settleExit, exit })
-      current.send(Buffer.from(fields.join("\0")))
+      const body = Buffer.from(fields.join("\0"))
+      const instance = live()
+      inFlight.set(id, { instance, body, resent: false, forked: false, binary: spec.binary, sockets: [undefined, undefined, undefined], resolve, reject, settleExit, exit })
+      instance.send(body)
     })
 
   return {
