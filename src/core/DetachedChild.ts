@@ -157,3 +157,43 @@ export const forkServerOnce = (scope: Scope.Scope): Effect.Effect<ForkServer | u
   return Effect.uninterruptible(Effect.flatMap(Deferred.succeed(claimed, undefined), (first) =>
     first ? Effect.zipRight(Effect.intoDeferred(start, started), Deferred.await(started)) : Deferred.await(started)))
 }
+
+/**
+ * A short command through the fork server, as `execFile` runs one: its stdout read to its end,
+ * and a failure for a non-zero exit, a signal, more than `maxBytes` of output, or no end within
+ * `timeoutMs` (killed then: a bound on a hung command, not a guess at when its output is done).
+ */
+export const outputOf = (
+  server: ForkServer,
+  file: string,
+  args: ReadonlyArray<string>,
+  limits: { readonly timeoutMs: number; readonly maxBytes: number }
+): Promise<string> =>
+  server.launch({ binary: file, args, cwd: "/", env: definedEnv(process.env) }).then((child) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Array<Buffer> = []
+      let bytes = 0
+      const stop = (why: string) => {
+        clearTimeout(timer)
+        killGroup(child.pid)
+        child.stdout.destroy()
+        child.stderr.destroy()
+        reject(new Error(`${file} ${args.join(" ")}: ${why}`))
+      }
+      const timer = setTimeout(() => stop(`did not finish within ${limits.timeoutMs / 1000} s`), limits.timeoutMs)
+      child.stdin.end()
+      child.stderr.resume()
+      child.stdout.on("data", (d: Buffer) => {
+        bytes += d.length
+        if (bytes > limits.maxBytes) stop(`more than ${limits.maxBytes} bytes of output`)
+        else chunks.push(d)
+      })
+      // Handed over paused (src/core/ForkServer.ts): a 'data' listener alone does not start it.
+      child.stdout.resume()
+      const ended = new Promise<void>((done) => child.stdout.once("close", () => done()))
+      void Promise.all([ended, child.exit]).then(([, exit]) => {
+        clearTimeout(timer)
+        if (exit.code === 0) resolve(Buffer.concat(chunks).toString("utf8"))
+        else reject(new Error(`${file} ${args.join(" ")}: ${exit.code !== null ? `exited with status ${exit.code}` : `killed by ${exit.signal}`}`))
+      })
+    }))

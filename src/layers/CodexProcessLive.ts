@@ -11,7 +11,7 @@ import * as Path from "node:path"
 import * as NodeStreams from "node:stream"
 import { PassThrough } from "node:stream"
 import { asBuffer, isOverlong, type Line, LineCutter, lineText, readableBytes } from "../core/LineStream.ts"
-import { type ChildExit, type DetachedChild, forkServerOnce, launchDetached, spawnDetached } from "../core/DetachedChild.ts"
+import { type ChildExit, type DetachedChild, launchDetached, spawnDetached } from "../core/DetachedChild.ts"
 import type { ForkServer } from "../core/ForkServer.ts"
 import { afterEventLoopTurns, endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
 import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
@@ -28,6 +28,7 @@ import {
   type CodexRunError,
   type CodexRunSpec
 } from "../services/CodexProcess.ts"
+import { Launcher } from "../services/Launcher.ts"
 import { ProcessGroups, type ProcessGroupsShape } from "../services/ProcessGroups.ts"
 
 export interface CodexProcessOptions {
@@ -314,7 +315,7 @@ export const CodexProcessLive = Layer.scoped(
   CodexProcess,
   Effect.gen(function* () {
     const groups = yield* ProcessGroups
-    const scope = yield* Effect.scope
-    return makeCodexProcess(groups, { forkServer: forkServerOnce(scope) }, scope)
+    const launcher = yield* Launcher
+    return makeCodexProcess(groups, { forkServer: launcher.forkServer }, yield* Effect.scope)
   })
 )

@@ -9,6 +9,7 @@ import { CodexProcessLive } from "./CodexProcessLive.ts"
 import { AppServerEngineLive } from "./AppServerEngineLive.ts"
 import { ExecEngineLive } from "./ExecEngineLive.ts"
 import { pluginLauncher } from "../core/Launcher.ts"
+import { LauncherLive } from "./LauncherLive.ts"
 import { McpRegistryLive } from "./McpRegistryLive.ts"
 import { PluginTransportLive } from "./PluginTransportLive.ts"
 import { StdioLinesLive } from "./StdioLinesLive.ts"
@@ -25,7 +26,7 @@ const Transport = PluginTransportLive.pipe(Layer.provideMerge(StdioLinesLive))
 
 const Engines = Layer.mergeAll(ExecEngineLive, AppServerEngineLive).pipe(
   Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: pluginLauncher(), interpreter: process.execPath }), ToolBridgeLive)),
-  Layer.provideMerge(ProcessGroupsLive)
+  Layer.provideMerge(Layer.mergeAll(ProcessGroupsLive, LauncherLive))
 )
 
 /** The services, and the one logger while serving: every `Effect.log*` reaches the host (HostLogger.ts). */

@@ -8,6 +8,9 @@
  */
 import { Effect, FiberSet, Layer, Ref } from "effect"
 import { type BridgeTurn, serveConnection } from "../core/bridge/BridgeConnection.ts"
+import { execFileOutput, type RunCommand } from "../core/bridge/PeerProcess.ts"
+import { outputOf } from "../core/DetachedChild.ts"
+import { Launcher } from "../services/Launcher.ts"
 import { listenScoped, socketPlace } from "../core/bridge/BridgeListener.ts"
 import { socketDirFor, socketFileName } from "../core/bridge/SocketPath.ts"
 import { exposeToolNames } from "../core/bridge/ToolNames.ts"
@@ -39,6 +42,11 @@ const exposedTools = (tools: ReadonlyArray<ToolSpec>) => {
 
 export const makeToolBridge = Effect.gen(function* () {
   const paths = yield* PluginPaths
+  const launcher = yield* Launcher
+  // The peer check's `ss` through the fork server: a fork of the plugin costs it more CPU than all
+  // the rest of a connection's work (src/core/ForkServer.ts).
+  const runCommand: Effect.Effect<RunCommand> = Effect.map(launcher.forkServer, (server): RunCommand =>
+    server === undefined ? execFileOutput : (file, args, limits) => outputOf(server, file, args, limits))
 
   const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
     // The profile's fixed private directory, or, where none fits, one of this turn's own in /tmp.
@@ -55,7 +63,8 @@ export const makeToolBridge = Effect.gen(function* () {
       hostName,
       callTool: options.callTool,
       ...(options.expectedAncestorPid === undefined ? {} : { expectedAncestorPid: options.expectedAncestorPid }),
-      waitingPeers
+      waitingPeers,
+      runCommand
     }
     // Made after the connections' set: the listener stops accepting before they are interrupted.
     yield* listenScoped(place, (socket) => {
@@ -70,5 +79,5 @@ export const makeToolBridge = Effect.gen(function* () {
   return { serve } satisfies ToolBridgeShape
 })
 
-/** Requires PluginPaths. */
+/** Requires PluginPaths and the Launcher. */
 export const ToolBridgeLive = Layer.effect(ToolBridge, makeToolBridge)

@@ -13,6 +13,7 @@ import { runProfileToml, writeRunProfile } from "../../src/core/codex/RunProfile
 import { serverNameFor } from "../../src/core/bridge/ServerName.ts"
 import { McpRegistryLive } from "../../src/layers/McpRegistryLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
+import { LauncherLive } from "../../src/layers/LauncherLive.ts"
 import type { ToolResult, ToolSpec } from "../../src/schemas/Protocol.ts"
 import { McpRegistry } from "../../src/services/McpRegistry.ts"
 import { PluginPaths, resolvePluginPaths } from "../../src/services/PluginPaths.ts"
@@ -79,7 +80,7 @@ const layers = (w: World) => {
   return Layer.mergeAll(
     McpRegistryLive({ launcher: w.launcher }),
     ToolBridgeLive
-  ).pipe(Layer.provide(Layer.mergeAll(paths, NodeContext.layer)))
+  ).pipe(Layer.provide(Layer.mergeAll(paths, NodeContext.layer, LauncherLive)))
 }
 
 /**

@@ -17,6 +17,7 @@ import { ProcessGroupsLive } from "../../src/layers/ProcessGroupsLive.ts"
 import { RolloutStoreLive } from "../../src/layers/RolloutStoreLive.ts"
 import { SessionStoreLive } from "../../src/layers/SessionStoreLive.ts"
 import { ToolBridgeLive } from "../../src/layers/ToolBridgeLive.ts"
+import { LauncherLive } from "../../src/layers/LauncherLive.ts"
 import { TurnRunnerLive } from "../../src/layers/TurnRunnerLive.ts"
 import { TurnsLive } from "../../src/layers/TurnsLive.ts"
 import { type Config, defaultConfig } from "../../src/schemas/Config.ts"
@@ -96,7 +97,7 @@ export const turnRunnerLayer = (world: TurnWorld, config: Partial<Config> = {}) 
   )
   const engines = ExecEngineLive.pipe(
     Layer.provideMerge(Layer.mergeAll(CodexProcessLive, McpRegistryLive({ launcher: PLUGIN, interpreter: process.execPath }), ToolBridgeLive)),
-    Layer.provideMerge(ProcessGroupsLive)
+    Layer.provideMerge(Layer.merge(ProcessGroupsLive, LauncherLive))
   )
   return TurnRunnerLive.pipe(
     Layer.provideMerge(Layer.merge(engines, noAppServer)),

@@ -15,7 +15,7 @@ import { isOverlong, type Line, lineText, type ReadFailed, readableLines } from 
 import { BRIDGE_WIRE_VERSION, MAX_BRIDGE_LINE_CHARS } from "../../schemas/BridgeEnv.ts"
 import { type CallRequest, type ExposedToolSpec, type Hello, PeerMessage, type PluginMessage } from "../../schemas/BridgeWire.ts"
 import type { ToolResult } from "../../schemas/Protocol.ts"
-import { type PeerAncestry, peerAncestry } from "./PeerProcess.ts"
+import { execFileOutput, type PeerAncestry, peerAncestry, type RunCommand } from "./PeerProcess.ts"
 import { tokenMatches } from "./TurnToken.ts"
 
 /** A hello is a few hundred bytes; more before it is not a peer worth reading for. */
@@ -40,6 +40,8 @@ export interface BridgeTurn {
   readonly expectedAncestorPid?: () => number | undefined
   /** Connections of this listener not let in yet. */
   readonly waitingPeers: Ref.Ref<number>
+  /** How the peer check runs `ss` (src/core/bridge/PeerProcess.ts); `execFile` when not given. */
+  readonly runCommand?: Effect.Effect<RunCommand>
 }
 
 const errorResult = (text: string): ToolResult => ({ content: [{ type: "text", text }], isError: true })
@@ -155,7 +157,7 @@ export const serveConnection = (socket: Net.Socket, turn: BridgeTurn): Effect.Ef
         Effect.suspend(() => {
           const ancestor = expected()
           if (ancestor === undefined) return Effect.succeed({ kind: "unknown", reason: "the turn's codex has no process id yet" } as const)
-          return Effect.tryPromise(() => peerAncestry(socket, ancestor, turn.socketPath)).pipe(
+          return Effect.flatMap(turn.runCommand ?? Effect.succeed(execFileOutput), (run) => Effect.tryPromise(() => peerAncestry(socket, ancestor, turn.socketPath, run))).pipe(
             Effect.catchAll((e) => Effect.succeed({ kind: "unknown", reason: String(e.error) } as const))
           )
         })

@@ -57,9 +57,12 @@ const SS_TIMEOUT_MS = 10_000
 /** The filtered listing holds this socket's connections only: a few hundred bytes each. */
 const SS_MAX_OUTPUT = 1 << 20
 
-const run = (file: string, args: ReadonlyArray<string>) =>
+/** Runs a short command to its end and gives its stdout; `execFile` forks the plugin for it. */
+export type RunCommand = (file: string, args: ReadonlyArray<string>, limits: { readonly timeoutMs: number; readonly maxBytes: number }) => Promise<string>
+
+export const execFileOutput: RunCommand = (file, args, limits) =>
   new Promise<string>((resolve, reject) =>
-    execFile(file, [...args], { timeout: SS_TIMEOUT_MS, maxBuffer: SS_MAX_OUTPUT, encoding: "utf8" }, (e, out) => (e ? reject(e) : resolve(out)))
+    execFile(file, [...args], { timeout: limits.timeoutMs, maxBuffer: limits.maxBytes, encoding: "utf8" }, (e, out) => (e ? reject(e) : resolve(out)))
   )
 
 /** Characters that stand for themselves in both ss's filter syntax and a glob. */
@@ -185,7 +188,12 @@ const holdsSocket = (pid: number, inode: number): boolean => {
  * Whether the process at the other end of `socket` (accepted on the listener bound to
  * `socketPath`) is `ancestor` or descends from it.
  */
-export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketPath: string): Promise<PeerAncestry> => {
+export const peerAncestry = async (
+  socket: Net.Socket,
+  ancestor: number,
+  socketPath: string,
+  run: RunCommand = execFileOutput
+): Promise<PeerAncestry> => {
   if (process.platform !== "linux") return { kind: "unknown", reason: `no /proc on ${process.platform}` }
   const fd = fdOf(socket)
   if (fd === undefined) return { kind: "unknown", reason: "the accepted socket has no file descriptor" }
@@ -195,7 +203,7 @@ export const peerAncestry = async (socket: Net.Socket, ancestor: number, socketP
   if (ss === undefined) return { kind: "unknown", reason: "the `ss` command (iproute2) is not installed" }
   let listing: string
   try {
-    listing = await run(ss, ["-xnH", "src", ssSourcePattern(socketPath)])
+    listing = await run(ss, ["-xnH", "src", ssSourcePattern(socketPath)], { timeoutMs: SS_TIMEOUT_MS, maxBytes: SS_MAX_OUTPUT })
   } catch (e) {
     return { kind: "unknown", reason: `${ss} failed: ${(e as Error).message.split("\n")[0]}` }
   }

@@ -7,6 +7,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ToolBridgeLive } from "../../../src/layers/ToolBridgeLive.ts"
+import { LauncherLive } from "../../../src/layers/LauncherLive.ts"
 import { PluginPaths, resolvePluginPaths } from "../../../src/services/PluginPaths.ts"
 import type { ToolResult } from "../../../src/schemas/Protocol.ts"
 import { ToolBridge, type ServeOptions } from "../../../src/services/ToolBridge.ts"
@@ -26,11 +27,14 @@ export const tempProfile = Effect.acquireRelease(
 )
 
 export const bridgeFor = (profileRoot: string) =>
-  Layer.provide(ToolBridgeLive, Layer.succeed(PluginPaths, resolvePluginPaths({ PLEXUM_PROFILE_ROOT: profileRoot })))
+  Layer.provide(ToolBridgeLive, Layer.merge(Layer.succeed(PluginPaths, resolvePluginPaths({ PLEXUM_PROFILE_ROOT: profileRoot })), LauncherLive))
 
 /** Serves a turn's tools on the agent's socket until the enclosing scope closes. */
 export const serveTurn = (profileRoot: string, options: ServeOptions) =>
-  Effect.flatMap(ToolBridge, (bridge) => bridge.serve(options)).pipe(Effect.provide(bridgeFor(profileRoot)))
+  // Built in the enclosing scope, as the plugin's services live as long as the plugin: the fork
+  // server that runs the peer check's `ss` must outlive this call.
+  Effect.flatMap(Layer.build(bridgeFor(profileRoot)), (services) =>
+    Effect.flatMap(ToolBridge, (bridge) => bridge.serve(options)).pipe(Effect.provide(services)))
 
 export interface McpHostClient {
   readonly client: Client

@@ -8,7 +8,10 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { descendantsOf, peerAncestry, peerInodeFromSs, ssSourcePattern } from "../../../src/core/bridge/PeerProcess.ts"
+import { descendantsOf, peerAncestry, peerInodeFromSs, type RunCommand, ssSourcePattern } from "../../../src/core/bridge/PeerProcess.ts"
+import { outputOf } from "../../../src/core/DetachedChild.ts"
+import { startForkServer } from "../../../src/core/ForkServer.ts"
+import { helperPath } from "../../../src/core/HelperCommands.ts"
 import { socketDirFor, socketPathFor } from "../../../src/core/bridge/SocketPath.ts"
 import { tokenMatches } from "../../../src/core/bridge/TurnToken.ts"
 import { connectMcpHost, echoTurn, serveTurn, tempProfile, textOf } from "./BridgeKit.ts"
@@ -71,6 +74,11 @@ describe("bridge peer process", () => {
       expect((yield* Effect.promise(() => peerAncestry(socket, process.pid, listener.path))).kind).toBe("descends")
       const other = yield* bystander
       expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!, listener.path))).toEqual({ kind: "foreign" })
+      // The same answers with `ss` run by the fork server (as the plugin runs it), not by a fork of this process.
+      const server = yield* Effect.acquireRelease(Effect.promise(() => startForkServer(helperPath("perl")!)), (s) => Effect.sync(() => s.close()))
+      const viaServer: RunCommand = (file, args, limits) => outputOf(server, file, args, limits)
+      expect(yield* Effect.promise(() => peerAncestry(socket, shell.pid!, listener.path, viaServer))).toEqual(viaShell)
+      expect(yield* Effect.promise(() => peerAncestry(socket, other.pid!, listener.path, viaServer))).toEqual({ kind: "foreign" })
     })
   )
 

@@ -6,7 +6,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { launchDetached } from "../../../src/core/DetachedChild.ts"
+import { launchDetached, outputOf } from "../../../src/core/DetachedChild.ts"
 import { startForkServer } from "../../../src/core/ForkServer.ts"
 import { helperPath } from "../../../src/core/HelperCommands.ts"
 import { isRunning, processesMatching } from "../../support/Processes.ts"
@@ -96,14 +96,32 @@ describe("the fork server", () => {
     }
   })
 
+  it("runs a short command as execFile would: its whole output, a failing exit and a hung one (killed at the bound) as errors", async () => {
+    const server = await startForkServer(perl)
+    try {
+      const limits = { timeoutMs: 2000, maxBytes: 1 << 20 }
+      // More than one read's worth, so the output is read to its end, not to the first chunk.
+      expect(await outputOf(server, "/bin/sh", ["-c", "head -c 300000 /dev/zero | tr '\\0' x; echo"], limits)).toBe(`${"x".repeat(300000)}\n`)
+      await expect(outputOf(server, "/bin/sh", ["-c", "echo partial; exit 3"], limits)).rejects.toThrow("exited with status 3")
+      await expect(outputOf(server, "/bin/sh", ["-c", "head -c 2000 /dev/zero"], { timeoutMs: 2000, maxBytes: 1000 })).rejects.toThrow("more than 1000 bytes")
+      const marker = `hung-${process.pid}-${Date.now()}`
+      await expect(outputOf(server, "/bin/sh", ["-c", `sleep 30; : ${marker}`], { timeoutMs: 300, maxBytes: 1000 })).rejects.toThrow("did not finish within 0.3 s")
+      await waitUntil(() => processesMatching(new RegExp(marker)).length === 0)
+    } finally {
+      server.close()
+    }
+  })
+
   it("is started again by the next launch after it was killed, and says why", async () => {
     const restarts: Array<string> = []
     const server = await startForkServer(perl, (why) => restarts.push(why))
     try {
+      // Earlier tests' servers may still be on their way out: this one's is the one that is new.
+      const before = new Set(ownServers())
       const first = await server.launch({ binary: "/bin/true", args: [], cwd: "/", env: {} })
       first.stdin.end()
       await first.exit
-      const [perlServer] = ownServers()
+      const [perlServer] = ownServers().filter((p) => !before.has(p))
       expect(perlServer).toBeDefined()
       process.kill(perlServer!, "SIGKILL")
       while (isRunning(perlServer!)) await new Promise((r) => setTimeout(r, 10))
@@ -118,8 +136,9 @@ describe("the fork server", () => {
 
   it("ends when closed, and when the plugin dies without closing it; a program already running still reports its exit", async () => {
     const server = await startForkServer(perl)
+    const before = new Set(ownServers())
     const running = await server.launch({ binary: "/bin/sh", args: ["-c", "read line; exit 4"], cwd: "/", env: {} })
-    const [perlServer] = ownServers()
+    const [perlServer] = ownServers().filter((p) => !before.has(p))
     server.close()
     await waitGone(perlServer!)
     running.stdin.end("go\n")
@@ -184,3 +203,10 @@ const waitGone = async (pid: number) => {
 }
 
 
+
+/** Waits until `done` holds (what the test waits for is the cause; the bound only makes a failure show). */
+const waitUntil = async (done: () => boolean) => {
+  const deadline = Date.now() + 10_000
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  expect(done()).toBe(true)
+}
