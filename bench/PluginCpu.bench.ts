@@ -78,7 +78,8 @@ machine below.
   from 17 to 32 ms of CPU a turn, side by side. No spawn option changed it, and a node spawner only moved the cost (its
   own fork is as dear). So \`codex exec\` is started by a small perl fork server (\`src/core/ForkServer.ts\`, a few MB
   to copy), which hands codex's stdio back over a unix socket: exec 32 → 24 ms a turn in this section, 46.0 → 30.5 ms
-  side by side with the previous bundle. \`ss\` still forks the plugin, once per bridge connection.
+  side by side with the previous bundle. The bridge's peer check runs \`ss\` through it too (once per bridge
+  connection): exec with one host tool call 83 → 51 ms.
 - **Files, about 1–2 ms.** The atomic replace of the session record: now one descriptor and one line of JSON (0.7–1.8 →
   0.4–0.9 ms of CPU with 200 threads), but ext4 still starts writing a file renamed over another, which holds the event
   loop 1–2 ms; on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
