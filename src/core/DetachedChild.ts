@@ -2,7 +2,10 @@
  * Starting codex (`exec` or `app-server`) the one way both engines need it: the leader of a
  * process group of its own (one signal reaches every command it starts), stdio piped, the tail of
  * its stderr kept for error messages. It is handed over once the OS has started it; interrupted
- * before that, it is killed, because nobody else would ever end it.
+ * before that, it is killed, because nobody else would ever end it. Two ways to the same child:
+ * node's spawn (`spawnDetached`, a fork of the plugin: the app-server, started once) and the fork
+ * server (`launchDetached`, src/core/ForkServer.ts: `codex exec`, every turn); with the latter,
+ * `forkServerOnce` (the server, started once per plugin) and `outputOf` (a short command's output).
  */
 import { Deferred, Effect, FiberId, FiberRef, HashMap, Runtime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"

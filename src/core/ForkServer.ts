@@ -178,6 +178,8 @@ interface Instance {
 export const startForkServer = async (perl: string, onRestart: (why: string) => void = () => {}): Promise<ForkServer> => {
   const dir = await Fs.promises.mkdtemp(Path.join(Os.tmpdir(), "plexum-launch-"))
   const socketPath = Path.join(dir, "s")
+  // Plain state of this server, as a node ChildProcess keeps its own: touched only by the event
+  // loop's callbacks and by `launch`, each run to completion, never across an await.
   const inFlight = new Map<number, InFlight>()
   let nextId = 1
   let closed = false
