@@ -10,7 +10,7 @@
 import { Deferred, Effect, FiberId, FiberRef, HashMap, Runtime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import type { Readable, Writable } from "node:stream"
-import { type ForkServer, startForkServer } from "./ForkServer.ts"
+import { FORK_SERVER_FAILED, type ForkServer, startForkServer } from "./ForkServer.ts"
 import { helperPath } from "./HelperCommands.ts"
 
 export interface ChildExit {
@@ -55,11 +55,6 @@ export interface DetachedSpawn {
   readonly env: Record<string, string | undefined>
 }
 
-/**
- * `failure` turns a start that failed into the caller's error: Node throws some (E2BIG, EINVAL)
- * and emits the others (ENOENT, EACCES) before `spawn`; an error after `spawn` (a kill or a write
- * racing the exit) changes nothing, the exit status decides.
- */
 const definedEnv = (given: Record<string, string | undefined>) => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(given)) if (v !== undefined) env[k] = v
@@ -74,6 +69,11 @@ const killGroup = (pid: number) => {
   }
 }
 
+/**
+ * `failure` turns a start that failed into the caller's error: Node throws some (E2BIG, EINVAL)
+ * and emits the others (ENOENT, EACCES) before `spawn`; an error after `spawn` (a kill or a write
+ * racing the exit) changes nothing, the exit status decides.
+ */
 export const spawnDetached = <E>(
   spec: DetachedSpawn,
   options: { readonly stderrTailBytes: number; readonly failure: (err: NodeJS.ErrnoException) => E }
@@ -129,7 +129,11 @@ export const launchDetached = <E>(
         child.stdin.on("error", () => {})
         resume(Effect.succeed({ child, exit: child.exit, stderr }))
       },
-      (err: NodeJS.ErrnoException) => resume(Effect.fail(options.failure(err)))
+      (err: NodeJS.ErrnoException) =>
+        resume(err.code === FORK_SERVER_FAILED
+          // The server could not make this launch (not the program's own start): said, and started the old way.
+          ? Effect.zipRight(Effect.logWarning(`${err.message}; ${spec.binary} is started by forking the plugin this time`), spawnDetached(spec, options))
+          : Effect.fail(options.failure(err)))
     )
     return Effect.sync(() => {
       interrupted = true
@@ -145,6 +149,8 @@ export const forkServerOnce = (scope: Scope.Scope): Effect.Effect<ForkServer | u
   const claimed = Deferred.unsafeMake<void>(FiberId.none)
   const started = Deferred.unsafeMake<ForkServer | undefined>(FiberId.none)
   const start = Effect.suspend(() => {
+    // The server closes what it does not hand on by reading /proc: elsewhere node's spawn it is.
+    if (process.platform !== "linux") return Effect.succeed(undefined)
     const perl = helperPath("perl")
     if (perl === undefined) {
       return Effect.as(Effect.logWarning("perl was not found: codex is started by forking the plugin, which costs each exec turn some 15 ms of CPU"), undefined)
@@ -197,6 +203,6 @@ export const outputOf = (
       void Promise.all([ended, child.exit]).then(([, exit]) => {
         clearTimeout(timer)
         if (exit.code === 0) resolve(Buffer.concat(chunks).toString("utf8"))
-        else reject(new Error(`${file} ${args.join(" ")}: ${exit.code !== null ? `exited with status ${exit.code}` : `killed by ${exit.signal}`}`))
+        else reject(new Error(`${file} ${args.join(" ")}: ${exit.code !== null ? `exited with status ${exit.code}` : exit.signal !== null ? `killed by ${exit.signal}` : "ended, and how is unknown"}`))
       })
     }))

@@ -21,12 +21,12 @@
  * essential); without it the plugin forks codex itself, as before (src/layers/CodexProcessLive.ts).
  */
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { ChildExit } from "./DetachedChild.ts"
-import { afterEventLoopTurns } from "./StdoutHolders.ts"
 
 /** The server, as perl source. Core modules only (POSIX, Socket). */
 export const FORK_SERVER_SCRIPT = String.raw`
@@ -35,7 +35,8 @@ my $path = shift @ARGV;
 $SIG{CHLD} = 'IGNORE';
 binmode STDIN; binmode STDOUT;
 my $buf = '';
-sub more { my $r = sysread(STDIN, $buf, 65536, length $buf); POSIX::_exit(0) unless $r; }
+# The plugin is gone (its end of our stdin closed): its socket and directory go with it.
+sub more { my $r = sysread(STDIN, $buf, 65536, length $buf); return if $r; unlink $path; rmdir($path =~ s{/[^/]*$}{}r); POSIX::_exit(0) }
 while (1) {
   my $nl; more() while (($nl = index($buf, "\n")) < 0);
   my $len = substr($buf, 0, $nl);
@@ -43,7 +44,7 @@ while (1) {
   my @f = split /\0/, substr($buf, $nl + 1, $len), -1;
   substr($buf, 0, $nl + 1 + $len) = '';
   my $pid = fork;
-  if (!defined $pid) { syswrite STDOUT, "failed $f[0] " . ($! + 0) . "\n"; next }
+  if (!defined $pid) { syswrite STDOUT, "failed $f[0] server " . ($! + 0) . "\n"; next }
   waiter(@f) if $pid == 0;
   syswrite STDOUT, "forked $f[0]\n";
 }
@@ -51,35 +52,39 @@ sub waiter {
   my ($id, $bin, $cwd, $argc, @rest) = @_;
   my @args = splice(@rest, 0, $argc);
   $SIG{CHLD} = 'DEFAULT';
-  pipe(my $r, my $w) or do { syswrite STDOUT, "failed $id " . ($! + 0) . "\n"; POSIX::_exit(0) };
+  pipe(my $r, my $w) or do { syswrite STDOUT, "failed $id server " . ($! + 0) . "\n"; POSIX::_exit(0) };
   my $pid = fork;
-  if (!defined $pid) { syswrite STDOUT, "failed $id " . ($! + 0) . "\n"; POSIX::_exit(0) }
+  if (!defined $pid) { syswrite STDOUT, "failed $id server " . ($! + 0) . "\n"; POSIX::_exit(0) }
   if ($pid == 0) {
     close $r;
-    my $fail = sub { syswrite $w, ($! + 0) . ""; POSIX::_exit(127) };
-    POSIX::setsid() or $fail->();
+    # Which step failed, and its errno: only chdir's and exec's are the program's own.
+    my $fail = sub { syswrite $w, "$_[0] " . ($! + 0); POSIX::_exit(127) };
+    POSIX::setsid() or $fail->("setsid");
     my @s;
     for my $k (0 .. 2) {
-      socket(my $s, AF_UNIX, SOCK_STREAM, 0) or $fail->();
-      connect($s, pack_sockaddr_un($path)) or $fail->();
-      syswrite($s, "$id $k\n") or $fail->();
+      socket(my $s, AF_UNIX, SOCK_STREAM, 0) or $fail->("socket");
+      connect($s, pack_sockaddr_un($path)) or $fail->("connect");
+      syswrite($s, "$id $k\n") or $fail->("connect");
       push @s, $s;
     }
-    for my $k (0 .. 2) { defined POSIX::dup2(fileno($s[$k]), $k) or $fail->() }
+    # All three are connected: from here the plugin will have them, whatever happens to this process.
+    syswrite $w, "c";
+    for my $k (0 .. 2) { defined POSIX::dup2(fileno($s[$k]), $k) or $fail->("dup2") }
     # Only stdin, stdout and stderr go on to the program, whatever the plugin's host left open.
-    opendir(my $fds, "/proc/self/fd") or $fail->();
+    opendir(my $fds, "/proc/self/fd") or $fail->("fds");
     my @open = grep { /^\d+$/ && $_ > 2 && $_ != fileno($w) && $_ != fileno($fds) } readdir $fds;
     closedir $fds;
     POSIX::close($_) for @open;
-    chdir $cwd or $fail->();
+    chdir $cwd or $fail->("chdir");
     %ENV = map { my ($k, $v) = split /=/, $_, 2; ($k, $v // '') } @rest;
     { no warnings 'exec'; exec { $bin } $bin, @args; }
-    $fail->();
+    $fail->("exec");
   }
   close $w;
-  my $errno = '';
-  1 while sysread($r, $errno, 16, length $errno);
-  if ($errno ne '') { waitpid($pid, 0); syswrite STDOUT, "failed $id $errno\n"; POSIX::_exit(0) }
+  my $why = '';
+  1 while sysread($r, $why, 64, length $why);
+  my $connected = $why =~ s/^c//;
+  if ($why ne '' || !$connected) { waitpid($pid, 0); syswrite STDOUT, "failed $id " . ($why eq '' ? "killed 0" : $why) . "\n"; POSIX::_exit(0) }
   syswrite STDOUT, "started $id $pid\n";
   waitpid($pid, 0);
   my $st = $?;
@@ -107,13 +112,19 @@ export interface LaunchedChild {
 }
 
 export interface ForkServer {
-  /** Starts a program; rejects with the errno of a start that failed (`code` as node names it). */
+  /**
+   * Starts a program; rejects with the errno of a start that failed (`code` as node names it), or,
+   * when the fork server itself could not do it, with `code` FORK_SERVER_FAILED.
+   */
   readonly launch: (spec: LaunchSpec) => Promise<LaunchedChild>
   /** Ends the server; programs already started run on and still report their exit. */
   readonly close: () => void
   /** How many launches have not yet reported how their program ended (or how their start failed). */
   readonly unsettled: () => number
 }
+
+/** The `code` of a launch the fork server could not make: the caller starts the program itself. */
+export const FORK_SERVER_FAILED = "EFORKSERVER"
 
 const errnoName = new Map(Object.entries(Os.constants.errno).map(([name, n]) => [n, name]))
 const signalName = new Map(Object.entries(Os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]))
@@ -122,12 +133,22 @@ const startError = (errno: number, what: string): NodeJS.ErrnoException => {
   const code = errnoName.get(errno) ?? `errno ${errno}`
   return Object.assign(new Error(`${what} ${code}`), { code, errno: -errno })
 }
+const serverFailed = (message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code: FORK_SERVER_FAILED })
+
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // already gone
+  }
+}
 
 /** A launch in flight: what has come back for it so far. */
 interface InFlight {
-  /** The server it was sent to, and the request (sent once more if that server died before it forked). */
+  /** The server it was sent to. */
   instance: Instance
-  readonly body: Buffer
+  /** The request without its id: sent again, under a new id, if that server died before it forked. */
+  readonly fields: ReadonlyArray<string>
   resent: boolean
   /** The server has forked its waiter (said so, or the waiter has reported). */
   forked: boolean
@@ -143,7 +164,7 @@ interface InFlight {
 }
 
 /** Reads one `ID FD\n` line off a fresh connection, then hands it on paused with what followed. */
-const readHeader = (socket: Net.Socket, done: (id: number, fd: number) => void) => {
+const readHeader = (socket: Net.Socket, done: (id: string, fd: number) => void) => {
   let head = Buffer.alloc(0)
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk])
@@ -156,15 +177,15 @@ const readHeader = (socket: Net.Socket, done: (id: number, fd: number) => void) 
     socket.pause()
     const rest = head.subarray(nl + 1)
     if (rest.length > 0) socket.unshift(rest)
-    const [id, fd] = head.subarray(0, nl).toString("latin1").split(" ").map(Number)
-    done(id!, fd!)
+    const [id, fd] = head.subarray(0, nl).toString("latin1").split(" ")
+    done(id ?? "", Number(fd))
   }
   socket.on("data", onData)
 }
 
 /** One perl process; replaced by the next launch once it has gone. */
 interface Instance {
-  readonly send: (body: Buffer) => void
+  readonly send: (id: string, fields: ReadonlyArray<string>) => void
   /** Ends its stdin: the server exits; its waiters live on with their programs. */
   readonly end: () => void
   gone: boolean
@@ -173,15 +194,18 @@ interface Instance {
 /**
  * Starts the server (perl at `perl`), listening on a socket in a new private directory. Resolves
  * once the socket listens; perl starts with the first launch, and again with the launch after it
- * died (`onRestart` says why).
+ * died (`onRestart` says why). Each launch is named by a random id: the only way to the socket is
+ * through the private directory, and an id cannot be guessed either.
  */
 export const startForkServer = async (perl: string, onRestart: (why: string) => void = () => {}): Promise<ForkServer> => {
-  const dir = await Fs.promises.mkdtemp(Path.join(Os.tmpdir(), "plexum-launch-"))
+  // Resolved: a relative TMPDIR would name one directory for node and another for perl (cwd /).
+  const dir = await Fs.promises.mkdtemp(Path.join(Path.resolve(Os.tmpdir()), "plexum-launch-"))
   const socketPath = Path.join(dir, "s")
   // Plain state of this server, as a node ChildProcess keeps its own: touched only by the event
   // loop's callbacks and by `launch`, each run to completion, never across an await.
-  const inFlight = new Map<number, InFlight>()
-  let nextId = 1
+  const inFlight = new Map<string, InFlight>()
+  /** Ids whose request went to a newer server: whatever their old waiter still starts is killed. */
+  const replaced = new Set<string>()
   let closed = false
   let current: Instance | undefined
   let lastDeath: string | undefined
@@ -190,33 +214,42 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
     socket.on("error", () => {})
     readHeader(socket, (id, fd) => {
       const launch = inFlight.get(id)
-      if (launch === undefined || fd < 0 || fd > 2 || launch.sockets[fd] !== undefined) return void socket.destroy()
+      if (launch === undefined || !(fd >= 0 && fd <= 2) || launch.sockets[fd] !== undefined) return void socket.destroy()
       launch.sockets[fd] = socket
       settleStart(id, launch)
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    listener.once("error", reject)
-    listener.listen(socketPath, () => resolve())
-  })
-  Fs.chmodSync(socketPath, 0o600)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject)
+      listener.listen(socketPath, () => resolve())
+    })
+    Fs.chmodSync(socketPath, 0o600)
+  } catch (e) {
+    listener.close()
+    Fs.rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
 
-  const reject = (id: number, launch: InFlight, err: NodeJS.ErrnoException) => {
+  const reject = (id: string, launch: InFlight, err: NodeJS.ErrnoException) => {
     inFlight.delete(id)
+    if (launch.pid !== undefined && launch.child === undefined) killGroup(launch.pid)
     for (const s of launch.sockets) s?.destroy()
     launch.reject(err)
   }
 
   /** Hands the child over once it runs and all three descriptors are here. */
-  const settleStart = (id: number, launch: InFlight) => {
+  const settleStart = (id: string, launch: InFlight) => {
     if (launch.pid === undefined || launch.child !== undefined || launch.sockets.some((s) => s === undefined)) return
     const [stdin, stdout, stderr] = launch.sockets as [Net.Socket, Net.Socket, Net.Socket]
     launch.child = { pid: launch.pid, stdin, stdout, stderr, exitCode: null, signalCode: null, exit: launch.exit }
     if (launch.exited !== undefined) settleExit(id, launch, launch.exited)
     launch.resolve(launch.child)
   }
-  const settleExit = (id: number, launch: InFlight, exit: ChildExit) => {
+  const settleExit = (id: string, launch: InFlight, exit: ChildExit) => {
     launch.exited = exit
+    // Its three descriptors were connected before it was exec'd (the waiter says `started` only
+    // then): those not here yet are on their way, and the last of them settles it.
     if (launch.child === undefined) return
     inFlight.delete(id)
     launch.child.exitCode = exit.code
@@ -228,8 +261,13 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
 
   /** A report line: `forked ID` (the server's), `started`/`failed`, then `exit` (the waiter's). */
   const report = (line: string) => {
-    const [kind, idText, a, b] = line.split(" ")
-    const id = Number(idText)
+    const [kind, id = "", a, b] = line.split(" ")
+    if (replaced.has(id)) {
+      // A waiter of a dead server that did fork after all: its program is not the one in use.
+      if (kind === "started") killGroup(Number(a))
+      if (kind === "failed" || kind === "exit") replaced.delete(id)
+      return
+    }
     const launch = inFlight.get(id)
     if (launch === undefined) return
     launch.forked = true
@@ -237,16 +275,22 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       launch.pid = Number(a)
       settleStart(id, launch)
     } else if (kind === "failed") {
-      reject(id, launch, startError(Number(a), `spawn ${launch.binary}`))
+      // The program's own start failed (chdir, exec): node's errno. Any other step is the server's.
+      reject(id, launch, a === "exec" || a === "chdir"
+        ? startError(Number(b), `spawn ${launch.binary}`)
+        : serverFailed(`the fork server could not start ${launch.binary} (${a}: ${errnoName.get(Number(b)) ?? b})`))
     } else if (kind === "exit") {
       settleExit(id, launch, { code: Number(a) >= 0 ? Number(a) : null, signal: Number(b) > 0 ? (signalName.get(Number(b)) ?? null) : null })
     }
   }
 
   const spawnInstance = (): Instance => {
-    const proc = ChildProcess.spawn(perl, ["-e", FORK_SERVER_SCRIPT, socketPath], { env: {}, cwd: "/", stdio: ["pipe", "pipe", "pipe"] })
+    // A session of its own: a signal to the plugin's process group (a terminal's Ctrl-C) leaves the
+    // waiters be, which alone know how the programs end; the server still ends with its stdin.
+    const proc = ChildProcess.spawn(perl, ["-e", FORK_SERVER_SCRIPT, socketPath], { env: {}, cwd: "/", stdio: ["pipe", "pipe", "pipe"], detached: true })
     const instance: Instance = {
-      send: (body) => {
+      send: (id, fields) => {
+        const body = Buffer.from([id, ...fields].join("\0"))
         proc.stdin.write(`${body.length}\n`)
         proc.stdin.write(body)
       },
@@ -275,8 +319,8 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       for (const [id, launch] of inFlight) {
         if (launch.instance !== instance) continue
         if (launch.child !== undefined) settleExit(id, launch, { code: null, signal: null })
-        else if (!launch.forked) resend(id, launch, "ended before it read the request")
-        else reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ended before it started ${launch.binary}`), { code: "ESRCH" }))
+        // Its waiter is gone; one never forked goes to the next server when this one's exit is told.
+        else if (launch.forked) reject(id, launch, serverFailed(`the fork server's waiter for ${launch.binary} was killed before it started it`))
       }
     })
     const died = (why: string) => {
@@ -284,13 +328,10 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       instance.gone = true
       if (current === instance) current = undefined
       lastDeath = why
-      // A request the server never forked for goes to the next server: what it did fork reports,
-      // in the pipe's data already written, read within a few turns of the event loop.
-      afterEventLoopTurns(3, () => {
-        for (const [id, launch] of inFlight) {
-          if (launch.instance === instance && !launch.forked) resend(id, launch, why)
-        }
-      })
+      // What the server did not fork for goes to the next server at once, under a new id; should
+      // its waiter exist after all (the server died between its fork and its `forked` line), what
+      // it starts under the old id is killed (`replaced`).
+      for (const [id, launch] of [...inFlight]) if (launch.instance === instance && !launch.forked) resend(id, launch, why)
     }
     proc.once("error", (e) => died(`failed: ${e.message}`))
     proc.once("exit", (code, signal) => {
@@ -309,27 +350,32 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
     return current
   }
 
-  /** A request whose server died before forking for it: sent once more, to a new server. */
-  function resend(id: number, launch: InFlight, why: string) {
-    if (launch.resent || closed) return reject(id, launch, Object.assign(new Error(`the fork server (${perl}) ${why}`), { code: "ESRCH" }))
+  const newId = () => Crypto.randomBytes(16).toString("hex")
+
+  /** A request whose server died before forking for it: sent once more, under a new id, to a new server. */
+  function resend(id: string, launch: InFlight, why: string) {
+    if (launch.resent || closed) return reject(id, launch, serverFailed(`the fork server ${why}`))
+    inFlight.delete(id)
+    replaced.add(id)
+    const again = newId()
     launch.resent = true
     launch.instance = live()
-    launch.instance.send(launch.body)
+    inFlight.set(again, launch)
+    launch.instance.send(again, launch.fields)
   }
 
   const launch = (spec: LaunchSpec): Promise<LaunchedChild> =>
     new Promise<LaunchedChild>((resolve, reject) => {
-      if (closed) return reject(startError(Os.constants.errno.ESRCH, "the fork server is closed:"))
-      const id = nextId++
+      if (closed) return reject(serverFailed("the fork server is closed"))
       const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)
-      const fields = [String(id), spec.binary, spec.cwd, String(spec.args.length), ...spec.args, ...env]
-      if (fields.some((f) => f.includes("\0"))) return reject(startError(Os.constants.errno.EINVAL, "a NUL byte in the arguments or environment:"))
+      const fields = [spec.binary, spec.cwd, String(spec.args.length), ...spec.args, ...env]
+      if (fields.some((f) => f.includes("\0"))) return reject(startError(Os.constants.errno.EINVAL, `spawn ${spec.binary}: a NUL byte in the arguments or environment`))
       let settleExit!: (exit: ChildExit) => void
       const exit = new Promise<ChildExit>((done) => (settleExit = done))
-      const body = Buffer.from(fields.join("\0"))
+      const id = newId()
       const instance = live()
-      inFlight.set(id, { instance, body, resent: false, forked: false, binary: spec.binary, sockets: [undefined, undefined, undefined], resolve, reject, settleExit, exit })
-      instance.send(body)
+      inFlight.set(id, { instance, fields, resent: false, forked: false, binary: spec.binary, sockets: [undefined, undefined, undefined], resolve, reject, settleExit, exit })
+      instance.send(id, fields)
     })
 
   return {

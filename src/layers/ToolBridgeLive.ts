@@ -6,10 +6,11 @@
  * call. When the turn's scope closes every connection fiber is interrupted: its running calls are
  * answered with `isError`, its socket ended and destroyed; then the listener goes.
  */
-import { Effect, FiberSet, Layer, Ref } from "effect"
+import { Effect, FiberSet, Layer, Ref, Runtime } from "effect"
 import { type BridgeTurn, serveConnection } from "../core/bridge/BridgeConnection.ts"
 import { execFileOutput, type RunCommand } from "../core/bridge/PeerProcess.ts"
 import { outputOf } from "../core/DetachedChild.ts"
+import { FORK_SERVER_FAILED } from "../core/ForkServer.ts"
 import { Launcher } from "../services/Launcher.ts"
 import { listenScoped, socketPlace } from "../core/bridge/BridgeListener.ts"
 import { socketDirFor, socketFileName } from "../core/bridge/SocketPath.ts"
@@ -45,8 +46,14 @@ export const makeToolBridge = Effect.gen(function* () {
   const launcher = yield* Launcher
   // The peer check's `ss` through the fork server: a fork of the plugin costs it more CPU than all
   // the rest of a connection's work (src/core/ForkServer.ts).
-  const runCommand: Effect.Effect<RunCommand> = Effect.map(launcher.forkServer, (server): RunCommand =>
-    server === undefined ? execFileOutput : (file, args, limits) => outputOf(server, file, args, limits))
+  // Where the server cannot make a launch, `ss` runs the old way, said in the connection's own log.
+  const runCommand: Effect.Effect<RunCommand> = Effect.flatMap(launcher.forkServer, (server) =>
+    server === undefined ? Effect.succeed(execFileOutput) : Effect.map(Effect.runtime<never>(), (runtime): RunCommand => (file, args, limits) =>
+      outputOf(server, file, args, limits).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== FORK_SERVER_FAILED) throw e
+        Runtime.runFork(runtime)(Effect.logWarning(`${e.message}; ${file} is run by forking the plugin this time`))
+        return execFileOutput(file, args, limits)
+      })))
 
   const serve = Effect.fn("ToolBridge.serve")(function* (options: ServeOptions) {
     // The profile's fixed private directory, or, where none fits, one of this turn's own in /tmp.

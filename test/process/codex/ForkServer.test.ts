@@ -1,7 +1,7 @@
 // The fork server (src/core/ForkServer.ts) with the real perl: what it starts is exactly what node's
 // spawn would have started, and it never outlives the plugin.
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Logger } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -63,6 +63,17 @@ describe("the fork server", () => {
     }
   })
 
+  it("starts the program with no signal ignored or blocked, as node's spawn does (codex waits for its own children)", async () => {
+    const server = await startForkServer(perl)
+    try {
+      const child = await server.launch({ binary: "/bin/grep", args: ["-E", "^Sig(Ign|Blk)", "/proc/self/status"], cwd: "/", env: {} })
+      child.stdin.end()
+      expect((await readAll(child.stdout)).trim().split("\n").map((l) => l.split(/\s+/)[1])).toEqual(["0000000000000000", "0000000000000000"])
+    } finally {
+      server.close()
+    }
+  })
+
   it("hands the program stdin, stdout and stderr only: no descriptor of the server or the plugin leaks into it", async () => {
     const server = await startForkServer(perl)
     try {
@@ -112,7 +123,7 @@ describe("the fork server", () => {
     }
   })
 
-  it("is started again by the next launch after it was killed, and says why", async () => {
+  it("is started again after it was killed, and a request it never read goes to the new one", async () => {
     const restarts: Array<string> = []
     const server = await startForkServer(perl, (why) => restarts.push(why))
     try {
@@ -123,16 +134,36 @@ describe("the fork server", () => {
       await first.exit
       const [perlServer] = ownServers().filter((p) => !before.has(p))
       expect(perlServer).toBeDefined()
+      // Stopped, it reads nothing: the request waits in its pipe, and is lost with it.
+      process.kill(perlServer!, "SIGSTOP")
+      const second = server.launch({ binary: "/bin/echo", args: ["again"], cwd: "/", env: {} })
       process.kill(perlServer!, "SIGKILL")
-      while (isRunning(perlServer!)) await new Promise((r) => setTimeout(r, 10))
-      const second = await server.launch({ binary: "/bin/echo", args: ["again"], cwd: "/", env: {} })
-      second.stdin.end()
-      expect((await readAll(second.stdout)).trim()).toBe("again")
+      const child = await second
+      child.stdin.end()
+      expect((await readAll(child.stdout)).trim()).toBe("again")
+      expect(await child.exit).toEqual({ code: 0, signal: null })
       expect(restarts).toEqual(["ended (SIGKILL)"])
+      expect(server.unsettled()).toBe(0)
     } finally {
       server.close()
     }
   })
+
+  it.live("where the server cannot make a launch (perl broken), the program is started by node's spawn, with a warn", () =>
+    Effect.gen(function* () {
+      // "perl" that exits at once: every server dies before it reads a request.
+      const server = yield* Effect.promise(() => startForkServer("/bin/false"))
+      const logs: Array<string> = []
+      const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logs.push(String(message))))
+      const started = yield* launchDetached(server, { binary: "/bin/echo", args: ["via node"], cwd: "/", env: {} }, {
+        stderrTailBytes: 1024,
+        failure: (e) => e
+      }).pipe(Effect.provide(logger))
+      started.child.stdin.end()
+      expect((yield* Effect.promise(() => readAll(started.child.stdout))).trim()).toBe("via node")
+      expect(logs.some((l) => l.includes("the fork server ended") && l.includes("started by forking the plugin this time"))).toBe(true)
+      server.close()
+    }))
 
   it("ends when closed, and when the plugin dies without closing it; a program already running still reports its exit", async () => {
     const server = await startForkServer(perl)
