@@ -11,9 +11,11 @@
  * descriptor in one line), so they are unix sockets exactly as node's own child stdio is; then it
  * takes exactly the given environment, argv and working directory. The waiter reports on the
  * server's stdout, one line each (a pipe write under PIPE_BUF is atomic):
- *   `started ID PID` or `failed ID ERRNO`, then `exit ID CODE SIGNAL` (-1 / 0 when not that way).
- * A failed exec comes back through a close-on-exec pipe, so `failed` carries the real errno (ENOENT,
- * EACCES, E2BIG), as node's own spawn does.
+ *   `started ID PID` or `failed ID STEP ERRNO`, then `exit ID CODE SIGNAL` (-1 / 0 when not that
+ * way); the server itself says `forked ID`. A failed step comes back through a close-on-exec pipe,
+ * so a failed exec carries the real errno (ENOENT, EACCES, E2BIG), as node's own spawn does; a
+ * step of the server's own (connecting the descriptors, ...) makes the caller start the program
+ * itself (FORK_SERVER_FAILED).
  *
  * Nothing here waits on a timer: a launch ends with its `started` or `failed` line, or with the
  * server's exit. The server ends when its stdin ends: with the plugin, killed or not. A waiter lives
