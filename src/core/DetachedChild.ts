@@ -10,7 +10,7 @@
 import { Deferred, Effect, FiberId, FiberRef, HashMap, Runtime, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import type { Readable, Writable } from "node:stream"
-import { FORK_SERVER_FAILED, type ForkServer, startForkServer } from "./ForkServer.ts"
+import { FORK_SERVER_FAILED, type ForkServer, killGroup, startForkServer } from "./ForkServer.ts"
 import { helperPath } from "./HelperCommands.ts"
 
 export interface ChildExit {
@@ -59,14 +59,6 @@ const definedEnv = (given: Record<string, string | undefined>) => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(given)) if (v !== undefined) env[k] = v
   return env
-}
-
-const killGroup = (pid: number) => {
-  try {
-    process.kill(-pid, "SIGKILL")
-  } catch {
-    // already gone
-  }
 }
 
 /**

@@ -137,7 +137,8 @@ const startError = (errno: number, what: string): NodeJS.ErrnoException => {
 }
 const serverFailed = (message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code: FORK_SERVER_FAILED })
 
-const killGroup = (pid: number) => {
+/** SIGKILL to a process group (a started program leads its own); one already gone is no error. */
+export const killGroup = (pid: number) => {
   try {
     process.kill(-pid, "SIGKILL")
   } catch {
