@@ -59,9 +59,14 @@ const turn = async (i: number) => {
 }
 const pid = h.host.pid
 for (let i = 0; i < 3; i++) await turn(i)
+// The measured window in the profile's own clock: V8 stamps samples with CLOCK_MONOTONIC in µs,
+// which is what process.hrtime reads (Linux), so start-up, warm-up and dispose stay out of it.
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
 const c0 = processCpuMs(pid)
 const t0 = performance.now()
+const from = monotonicUs()
 for (let i = 0; i < turns; i++) await turn(100 + i)
+const to = monotonicUs()
 const cpu = processCpuMs(pid) - c0
 const wall = performance.now() - t0
 await h.dispose()
@@ -71,16 +76,15 @@ const file = (await readdir(dir)).find((f) => f.includes(`.${pid}.`))
 if (file === undefined) throw new Error(`no profile of ${pid} in ${dir}`)
 const profile = JSON.parse(await readFile(join(dir, file), "utf8")) as Profile
 
-// Only the measured turns: the samples after the warm-up (by time from the start).
+// Only the measured turns: the samples stamped between `from` and `to`.
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
 const parent = new Map<number, number>()
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 const self = new Map<number, number>()
 let at = profile.startTime
-const measuredFrom = profile.endTime - wall * 1000 - 2e6 // µs; ends with the harness's dispose, a little after
 for (let i = 0; i < profile.samples.length; i++) {
   at += profile.timeDeltas[i]!
-  if (at < measuredFrom) continue
+  if (at < from || at > to) continue
   const id = profile.samples[i]!
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0))
 }

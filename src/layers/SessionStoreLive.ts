@@ -1,16 +1,19 @@
 /**
- * SessionStore as small JSON files under the plugin's state directory:
- * `sessions/<sha256(agentId "\0" workspace)>.json` (a SessionRecord). Every write goes to a
- * unique temp file renamed over the target, so a crash or a concurrent plugin
- * leaves the old or the new file, never a mix; writes in this process are serialized.
+ * SessionStore as small files under the plugin's state directory:
+ * `sessions/<sha256(agentId "\0" workspace)>.json`, a record and the turns since, one JSON line each
+ * (src/schemas/SessionRecord.ts, src/core/SessionRecordText.ts). A turn appends its line; a new
+ * file, one in the old format, one with a line that could not be read, or one of COMPACT_AFTER lines
+ * is written whole instead: to a unique temp file renamed over the target, so a crash or a
+ * concurrent plugin leaves the old or the new file, never a mix. Writes in this process are
+ * serialized (each is one synchronous step).
  *
- * A record this process read or wrote is kept with the file's identity (inode, size, modification
- * time): while a `stat` still shows that file, it is not read and decoded again. Every turn
- * remembers its thread, and decoding a record of 200 threads cost about 2 ms of CPU a turn
- * (docs/benchmarks.md, "The plugin's own CPU per turn"). Another plugin's write is a new file
- * (a rename), so it is read.
+ * A record this process read or wrote is kept with the file's identity (device, inode, size,
+ * modification time): while a `stat` still shows that file, it is not read and decoded again. Every
+ * turn remembers its thread, and decoding a record of 200 threads cost about 2 ms of CPU a turn
+ * (docs/benchmarks.md, "The plugin's own CPU per turn"). Another plugin's write changes the size or
+ * is a new file (a rename), so it is read.
  */
-import { Cause, Effect, Either, Layer, Option, Schema } from "effect"
+import { Cause, Effect, Either, Layer, Option } from "effect"
 import type { ParseResult } from "effect"
 import * as Crypto from "node:crypto"
 import * as FsSync from "node:fs"
@@ -19,14 +22,13 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { writeFileAtomicSync } from "../core/AtomicFile.ts"
 import { ensurePrivateDirSync } from "../core/PrivateFiles.ts"
-import { SessionRecord } from "../schemas/SessionRecord.ts"
+import { firstRecord, readRecordText, recordFileText, turnLineText, withTurn } from "../core/SessionRecordText.ts"
+import type { SessionRecord } from "../schemas/SessionRecord.ts"
 import { PluginPaths } from "../services/PluginPaths.ts"
 import { SessionStore, type SessionStoreShape } from "../services/SessionStore.ts"
 
-/** Oldest threads beyond this many are forgotten so a record stays small. */
-const MAX_THREADS = 200
-
-const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(SessionRecord))
+/** A file of this many lines is written whole at the next turn: read again, it stays quick to fold. */
+const COMPACT_AFTER = 256
 
 export const sessionFileName = (agentId: string, workspace: string) =>
   `${Crypto.createHash("sha256").update(`${agentId}\0${workspace}`).digest("hex")}.json`
@@ -41,12 +43,31 @@ const identity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`
 /** A file system error, its cause kept (the warning says what the file system said). */
 const fsFailure = (error: unknown) => new Cause.UnknownException(error, error instanceof Error ? error.message : String(error))
 
-/** Writes the record; the identity of the file written. Throws what the file system throws. */
-const writeAtomic = (file: string, value: unknown): string => {
+/** Writes the whole record; the status of the file written. Throws what the file system throws. */
+const writeWhole = (file: string, record: SessionRecord): BigIntStats => {
   ensurePrivateDirSync(Path.dirname(file))
-  // One line, not indented: a 200-thread record is written every turn, and indenting it made it
-  // half as long again to build and to write.
-  return identity(writeFileAtomicSync(file, JSON.stringify(value) + "\n"))
+  return writeFileAtomicSync(file, recordFileText(record))
+}
+
+/**
+ * Appends `line` to the file `kept` was read from; the file's status after it, or undefined when the
+ * file is gone (nothing was written then). Without O_CREAT: a file removed meanwhile is not
+ * recreated as a turn line alone.
+ */
+const appendLine = (file: string, line: string): BigIntStats | undefined => {
+  let fd: number
+  try {
+    fd = FsSync.openSync(file, FsSync.constants.O_WRONLY | FsSync.constants.O_APPEND)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return undefined
+    throw error
+  }
+  try {
+    FsSync.writeSync(fd, line)
+    return FsSync.fstatSync(fd, { bigint: true })
+  } finally {
+    FsSync.closeSync(fd)
+  }
 }
 
 /** What went wrong, in the file system's words when it was the file system (not Effect's generic text). */
@@ -54,6 +75,15 @@ const messageOf = (e: unknown): string =>
   e instanceof Cause.UnknownException && e.error instanceof Error ? e.error.message : e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e)
 
 const warn = (what: string) => (e: unknown) => Effect.logWarning(`session memory: ${what}: ${messageOf(e)}`)
+
+/** The last record read or written from a file: the file's status then, and whether a turn may append. */
+interface Known {
+  readonly stat: BigIntStats
+  readonly id: string
+  readonly record: SessionRecord
+  readonly lines: number
+  readonly appendable: boolean
+}
 
 export const makeSessionStore = (stateDir: string) =>
   Effect.gen(function* () {
@@ -67,39 +97,56 @@ export const makeSessionStore = (stateDir: string) =>
       return file
     }
 
-    /** The last record read or written per file, with the identity of the file that held it. */
-    const known = new Map<string, { readonly id: string; readonly record: SessionRecord }>()
+    /** The last record read or written per file, with the status of the file that held it. */
+    const known = new Map<string, Known>()
+    const keep = (file: string, stat: BigIntStats, record: SessionRecord, lines: number, appendable: boolean) => {
+      known.set(file, { stat, id: identity(stat), record, lines, appendable: appendable && lines < COMPACT_AFTER })
+    }
     /**
-     * The record, or None when the file does not exist; its identity is taken before reading it,
-     * and while a `stat` shows the same file the record kept is used.
+     * The record, or None when the file does not exist; the file's status is taken before reading it,
+     * and while a `stat` shows the same file the record kept is used. `skipped`: lines of the file
+     * just read that were left out (a warning's worth).
      */
-    const readRecordNow = (file: string): Either.Either<Option.Option<SessionRecord>, Cause.UnknownException | ParseResult.ParseError> => {
+    const readRecordNow = (file: string): Either.Either<Option.Option<Known & { readonly skipped: number }>, Cause.UnknownException | ParseResult.ParseError> => {
       const kept = known.get(file)
-      let id: string
+      let stat: BigIntStats
       let text: string | undefined
       try {
-        id = identity(FsSync.statSync(file, { bigint: true }))
-        text = id === kept?.id ? undefined : FsSync.readFileSync(file, "utf8")
+        stat = FsSync.statSync(file, { bigint: true })
+        text = identity(stat) === kept?.id ? undefined : FsSync.readFileSync(file, "utf8")
       } catch (error) {
         if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") return Either.left(fsFailure(error))
         known.delete(file)
         return Either.right(Option.none())
       }
-      if (text === undefined && kept !== undefined) return Either.right(Option.some(kept.record))
-      const decoded = decodeRecord(text ?? "")
-      if (Either.isLeft(decoded)) return Either.left(decoded.left)
-      known.set(file, { id, record: decoded.right })
-      return Either.right(Option.some(decoded.right))
+      if (text === undefined && kept !== undefined) return Either.right(Option.some({ ...kept, skipped: 0 }))
+      const read = readRecordText(text ?? "")
+      if (Either.isLeft(read)) {
+        known.delete(file)
+        return Either.left(read.left)
+      }
+      const { record, lines, skipped, appendable } = read.right
+      keep(file, stat, record, lines, appendable)
+      return Either.right(Option.some({ ...known.get(file)!, skipped }))
     }
-    const readRecord = (file: string) => Effect.suspend(() => readRecordNow(file))
+    const readRecord = (file: string) =>
+      Effect.suspend(() => {
+        const read = readRecordNow(file)
+        return Either.isRight(read) && Option.isSome(read.right) && read.right.value.skipped > 0
+          ? Effect.as(skippedWarning(file, read.right.value.skipped), Option.some(read.right.value.record))
+          : Effect.map(read, Option.map((k) => k.record))
+      })
+    const skippedWarning = (file: string, skipped: number) =>
+      Effect.logWarning(`session memory: left out ${skipped} line(s) of ${file} that could not be read (a cut or garbled turn line; the turns they stood for are forgotten)`)
 
     // Per-turn calls: no span (Effect.fn) of their own.
     const lastThread = (agentId: string, workspace: string) =>
       Effect.suspend(() => {
-        const record = readRecordNow(recordFile(agentId, workspace))
-        return Either.isLeft(record)
-          ? Effect.as(warn(`cannot read the record of agent ${agentId}`)(record.left), Option.none<string>())
-          : Effect.succeed(Option.map(record.right, (r) => r.lastThreadId))
+        const file = recordFile(agentId, workspace)
+        const read = readRecordNow(file)
+        if (Either.isLeft(read)) return Effect.as(warn(`cannot read the record of agent ${agentId}`)(read.left), Option.none<string>())
+        const last = Option.map(read.right, (k) => k.record.lastThreadId)
+        return Option.isSome(read.right) && read.right.value.skipped > 0 ? Effect.as(skippedWarning(file, read.right.value.skipped), last) : Effect.succeed(last)
       })
 
     // Read, update and write in one synchronous step: writes in this process cannot interleave,
@@ -109,19 +156,29 @@ export const makeSessionStore = (stateDir: string) =>
         const file = recordFile(agentId, workspace)
         // An unreadable old record is replaced rather than blocking the memory of new threads.
         const old = readRecordNow(file)
-        const replacing = Either.isLeft(old) ? warn(`replacing the unreadable record ${file}`)(old.left) : Effect.void
-        const now = new Date().toISOString()
-        const threads: Array<SessionRecord["threads"][number]> = Either.isRight(old) && Option.isSome(old.right) ? [...old.right.value.threads] : []
-        const i = threads.findIndex((t) => t.threadId === threadId)
-        if (i >= 0) threads[i] = { ...threads[i]!, lastTurnAt: now }
-        else threads.push({ threadId, startedAt: now, lastTurnAt: now })
-        const record: SessionRecord = { agentId, workspace, lastThreadId: threadId, threads: threads.slice(-MAX_THREADS) }
+        const warnings: Array<Effect.Effect<void>> = []
+        if (Either.isLeft(old)) warnings.push(warn(`replacing the unreadable record ${file}`)(old.left))
+        else if (Option.isSome(old.right) && old.right.value.skipped > 0) warnings.push(skippedWarning(file, old.right.value.skipped))
+        const at = new Date().toISOString()
+        const kept = Either.isRight(old) ? Option.getOrUndefined(old.right) : undefined
         try {
-          known.set(file, { id: writeAtomic(file, record), record })
-          return replacing
+          const record = kept === undefined ? firstRecord(agentId, workspace, threadId, at) : withTurn(kept.record, threadId, at)
+          const line = kept?.appendable ? turnLineText(threadId, at) : undefined
+          const appended = line === undefined ? undefined : appendLine(file, line)
+          if (kept !== undefined && line !== undefined && appended !== undefined) {
+            // Only this line was added to the file read: otherwise another writer's was too, and the
+            // file is read again at the next turn.
+            const ours = appended.dev === kept.stat.dev && appended.ino === kept.stat.ino && appended.size === kept.stat.size + BigInt(Buffer.byteLength(line))
+            if (ours) keep(file, appended, record, kept.lines + 1, true)
+            else known.delete(file)
+          } else {
+            keep(file, writeWhole(file, record), record, 1, true)
+          }
         } catch (error) {
-          return Effect.zipRight(replacing, warn(`cannot remember thread ${threadId} of agent ${agentId}`)(fsFailure(error)))
+          known.delete(file)
+          warnings.push(warn(`cannot remember thread ${threadId} of agent ${agentId}`)(fsFailure(error)))
         }
+        return warnings.length === 0 ? Effect.void : Effect.all(warnings, { discard: true })
       })
 
     const list = Effect.fn("SessionStore.list")(function* () {

@@ -96,4 +96,95 @@ describe("SessionStore", () => {
       expect(warnings.some((w) => /^session memory: cannot remember thread t-1 of agent a: .*(EEXIST|ENOTDIR)/.test(w))).toBe(true)
       for (const w of warnings) expect(w).toMatch(/EEXIST|ENOTDIR/)
     }))
+
+  describe("the file: a record, then a line per turn", () => {
+    const fileOf = (dir: string) => Path.join(dir, "sessions", sessionFileName("a", "/ws"))
+    const linesOf = (dir: string) => Fs.readFileSync(fileOf(dir), "utf8").split("\n").filter((l) => l !== "")
+    const capture = () => {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ message }) => void warnings.push(String(Array.isArray(message) ? message.join(" ") : message)))
+      return { warnings, layer: Logger.replace(Logger.defaultLogger, logger) }
+    }
+
+    it.scoped("a turn appends one line to the record, and the same inode holds them all", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const store = yield* makeSessionStore(dir)
+        yield* store.remember("a", "/ws", "t-1")
+        const inode = Fs.statSync(fileOf(dir)).ino
+        yield* store.remember("a", "/ws", "t-2")
+        yield* store.remember("a", "/ws", "t-1")
+        const lines = linesOf(dir)
+        expect(lines).toHaveLength(3)
+        expect(JSON.parse(lines[0]!)).toMatchObject({ agentId: "a", workspace: "/ws", lastThreadId: "t-1" })
+        expect(lines.slice(1).map((l) => JSON.parse(l).threadId)).toEqual(["t-2", "t-1"])
+        expect(Fs.statSync(fileOf(dir)).ino).toBe(inode)
+        expect(Fs.statSync(fileOf(dir)).mode & 0o777).toBe(0o600)
+        const restarted = yield* makeSessionStore(dir)
+        expect(yield* restarted.lastThread("a", "/ws")).toEqual(Option.some("t-1"))
+      }))
+
+    it.scoped("a last line cut short by a crash is left out with a warning, and the next turn writes the file whole", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const store = yield* makeSessionStore(dir)
+        yield* store.remember("a", "/ws", "t-1")
+        yield* store.remember("a", "/ws", "t-2")
+        Fs.appendFileSync(fileOf(dir), '{"threadId":"t-3","a')
+        const { warnings, layer } = capture()
+        const restarted = yield* makeSessionStore(dir)
+        expect(yield* restarted.lastThread("a", "/ws").pipe(Effect.provide(layer))).toEqual(Option.some("t-2"))
+        expect(warnings).toEqual([expect.stringMatching(/left out 1 line\(s\) of .*\.json that could not be read/)])
+        yield* restarted.remember("a", "/ws", "t-4")
+        // Written whole: the new turn is not glued to the cut line.
+        expect(linesOf(dir)).toHaveLength(1)
+        const record = JSON.parse(linesOf(dir)[0]!)
+        expect(record.lastThreadId).toBe("t-4")
+        expect(record.threads.map((t: { threadId: string }) => t.threadId)).toEqual(["t-1", "t-2", "t-4"])
+      }))
+
+    it.scoped("a record written before the turn lines (one line, or indented) is read, and rewritten as a record line", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const record = { agentId: "a", workspace: "/ws", lastThreadId: "t-1", threads: [{ threadId: "t-1", startedAt: "2026-01-01T00:00:00.000Z", lastTurnAt: "2026-01-01T00:00:00.000Z" }] }
+        for (const text of [JSON.stringify(record), `${JSON.stringify(record, null, 2)}\n`]) {
+          Fs.mkdirSync(Path.join(dir, "sessions"), { recursive: true })
+          Fs.writeFileSync(fileOf(dir), text)
+          const store = yield* makeSessionStore(dir)
+          expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-1"))
+          yield* store.remember("a", "/ws", "t-2")
+          const lines = linesOf(dir)
+          expect(lines).toHaveLength(1)
+          expect(JSON.parse(lines[0]!).threads.map((t: { threadId: string }) => t.threadId)).toEqual(["t-1", "t-2"])
+        }
+      }))
+
+    it.scoped("a long file is written whole again, and a record keeps its newest 200 threads", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const store = yield* makeSessionStore(dir)
+        for (let i = 0; i < 600; i++) yield* store.remember("a", "/ws", `t-${i}`)
+        expect(linesOf(dir).length).toBeLessThanOrEqual(256)
+        const restarted = yield* makeSessionStore(dir)
+        const [record] = (yield* restarted.list()).records
+        expect(record!.lastThreadId).toBe("t-599")
+        expect(record!.threads).toHaveLength(200)
+        expect(record!.threads[0]!.threadId).toBe("t-400")
+      }))
+
+    it.scoped("a file another plugin replaced after this one read it is read again before the next turn is added", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const ours = yield* makeSessionStore(dir)
+        yield* ours.remember("a", "/ws", "t-1")
+        // Another plugin writes the file whole (its own read saw a cut line, say).
+        const theirs = { agentId: "a", workspace: "/ws", lastThreadId: "t-9", threads: [{ threadId: "t-9", startedAt: "x", lastTurnAt: "x" }] }
+        const tmp = `${fileOf(dir)}.other`
+        Fs.writeFileSync(tmp, `${JSON.stringify(theirs)}\n`)
+        Fs.renameSync(tmp, fileOf(dir))
+        yield* ours.remember("a", "/ws", "t-2")
+        const [record] = (yield* (yield* makeSessionStore(dir)).list()).records
+        expect(record!.threads.map((t) => t.threadId)).toEqual(["t-9", "t-2"])
+      }))
+  })
 })
