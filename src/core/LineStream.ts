@@ -16,9 +16,10 @@
  *
  * A newline byte never occurs inside a UTF-8 sequence, so cutting before decoding is safe.
  */
-import { Chunk, Data, Stream } from "effect"
+import { Chunk, Data, Effect, type Scope, Stream } from "effect"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type { Readable } from "node:stream"
+import { forEachChunk } from "./StreamPull.ts"
 
 /** A line that was over the limit, dropped; `bytes` is its whole length. */
 export class OverlongLine {
@@ -139,6 +140,33 @@ export const readableBytes = (readable: Readable, options?: { readonly closeOnDo
 /** A Node Readable as lines. */
 export const readableLines = (readable: Readable, limits: LineLimits, options?: { readonly closeOnDone?: boolean }): Stream.Stream<Line, ReadFailed> =>
   splitLines(limits)(readableBytes(readable, options))
+
+/**
+ * `readableLines` consumed: `f` runs on each chunk's lines in order, then on the last line at the
+ * end of input. The bytes are cut where they are pulled, with no Stream layer of its own: for the
+ * app-server's stdout, read every turn, the two layers of `readableLines` (cut, then the last line)
+ * were half of its reader's Effect operations (docs/benchmarks.md, "The plugin's own CPU per turn").
+ */
+export const forEachLines = <E, R>(
+  readable: Readable,
+  limits: LineLimits,
+  options: { readonly closeOnDone?: boolean },
+  f: (lines: ReadonlyArray<Line>) => Effect.Effect<void, E, R>
+): Effect.Effect<void, ReadFailed | E, R | Scope.Scope> =>
+  Effect.suspend(() => {
+    const cutter = new LineCutter(limits)
+    const lines = forEachChunk(readableBytes(readable, options), (chunk) => {
+      const out: Array<Line> = []
+      for (const buf of chunk) cutter.push(asBuffer(buf), out)
+      return out.length === 0 ? Effect.void : f(out)
+    })
+    const last = Effect.suspend(() => {
+      const out: Array<Line> = []
+      cutter.end(out)
+      return out.length === 0 ? Effect.void : f(out)
+    })
+    return Effect.zipRight(lines, last)
+  })
 
 /** A line as text (the bytes are UTF-8). */
 export const lineText = (line: Buffer): string => line.toString("utf8")

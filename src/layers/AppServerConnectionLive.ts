@@ -5,7 +5,7 @@
  * its stdin (it exits within ~40 ms, its children with it), then ends whatever is left of the group
  * (TERM → grace → KILL). Every request the app-server sends is answered, never left hanging.
  */
-import { Cause, Chunk, Deferred, Effect, Either, FiberId, HashMap, Mailbox, Option, Ref, Schema, type Scope } from "effect"
+import { Cause, Deferred, Effect, Either, FiberId, HashMap, Mailbox, Option, Ref, Schema, type Scope } from "effect"
 import {
   type AppRpcId,
   AppServerMessage,
@@ -18,8 +18,7 @@ import {
 import { versionOfUserAgent } from "../core/codex/AppServerArgs.ts"
 import { PLUGIN_VERSION } from "../schemas/Manifest.ts"
 import { spawnDetached } from "../core/DetachedChild.ts"
-import { isOverlong, type Line, lineText, readableLines } from "../core/LineStream.ts"
-import { forEachChunk } from "../core/StreamPull.ts"
+import { forEachLines, isOverlong, type Line, lineText } from "../core/LineStream.ts"
 import { acquireReleaseInScope } from "../core/ScopeFinalizers.ts"
 import { ENV_RUN_MARK, newRunMark } from "../core/RunMark.ts"
 import { endStdoutHolders, stdoutLinkOf } from "../core/StdoutHolders.ts"
@@ -265,9 +264,8 @@ export const startAppServerConnection = (
 
     // The release above destroys stdout once the process is gone, not the reader: interrupted with
     // the scope, it must not cut the pipe under an app-server still finishing its writes.
-    yield* readableLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }).pipe(
-      // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
-      (lines) => Effect.scoped(forEachChunk(lines, (chunk) => dispatchLines(Chunk.toReadonlyArray(chunk)))),
+    // Read to end of file, never less: a `turn/completed` still in the pipe reaches its turn before the exit does.
+    yield* Effect.scoped(forEachLines(child.stdout, { maxLineBytes: spec.maxLineBytes ?? 64 * 1024 * 1024 }, { closeOnDone: false }, dispatchLines)).pipe(
       // A broken pipe ends the reading as end of file does.
       Effect.catchTag("ReadFailed", (e) => Effect.logWarning(`codex app-server stdout could not be read: ${String(e.cause)}`)),
       // A dispatch that died must not keep the exit from those waiting for it.

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { PassThrough } from "node:stream"
-import { isOverlong, type Line, type LineLimits, readableLines, splitLines } from "../../../src/core/LineStream.ts"
+import { forEachLines, isOverlong, type Line, type LineLimits, readableLines, splitLines } from "../../../src/core/LineStream.ts"
 
 const show = (lines: ReadonlyArray<Line>) => lines.map((l) => (isOverlong(l) ? `<${l.bytes}>` : l.toString("utf8")))
 const cut = (chunks: ReadonlyArray<string | Buffer>, limits: LineLimits = { maxLineBytes: 1024 }) =>
@@ -48,5 +48,24 @@ describe("LineStream", () => {
       setTimeout(() => input.end("o"), 30)
       const lines = yield* readableLines(input, { maxLineBytes: 64 }).pipe(Stream.runCollect)
       expect(show(Chunk.toArray(lines))).toEqual(["one", "two"])
+    }))
+
+  it.live("forEachLines hands over the same lines as readableLines, chunk by chunk, the last one at end of file", () =>
+    Effect.gen(function* () {
+      const chunks = ["a\nb", "c\r\n\n", "ok\n" + "x".repeat(20), "xx\nnext\n", "\r\nd", "e"]
+      const feed = () => {
+        const input = new PassThrough()
+        chunks.forEach((c, i) => setTimeout(() => (i === chunks.length - 1 ? input.end(c) : input.write(c)), 5 * (i + 1)))
+        return input
+      }
+      const limits = { maxLineBytes: 8 }
+      const expected = show(Chunk.toArray(yield* readableLines(feed(), limits).pipe(Stream.runCollect)))
+      const calls: Array<Array<string>> = []
+      yield* Effect.scoped(forEachLines(feed(), limits, {}, (lines) => Effect.sync(() => void calls.push(show(lines)))))
+      expect(calls.flat()).toEqual(expected)
+      expect(expected).toEqual(["a", "bc", "ok", "<22>", "next", "de"])
+      // Each call is what one read brought; the last line comes on its own, at the end.
+      expect(calls.at(-1)).toEqual(["de"])
+      expect(calls.length).toBeGreaterThan(1)
     }))
 })
