@@ -80,13 +80,21 @@ machine below.
   to copy), which hands codex's stdio back over a unix socket: exec 32 → 24 ms a turn in this section, 46.0 → 30.5 ms
   side by side with the previous bundle. The bridge's peer check runs \`ss\` through it too (once per bridge
   connection): exec with one host tool call 83 → 51 ms.
-- **Files, about 1–2 ms.** The atomic replace of the session record: now one descriptor and one line of JSON (0.7–1.8 →
-  0.4–0.9 ms of CPU with 200 threads), but ext4 still starts writing a file renamed over another, which holds the event
-  loop 1–2 ms; on exec the run profile and the running record too. An app-server turn makes about 400 system calls and starts no
-  process; an exec turn about 500 and starts codex through the fork server.
+- **Files, now well under 1 ms.** Every turn remembers its thread in the agent's session record. Writing the whole record
+  (up to 200 threads) to a new file and renaming it over the old one cost about 1 ms of an app-server turn (a new inode,
+  ext4's flush of a file renamed over another, 20 KB of JSON); a turn now appends one line to it
+  (\`src/core/SessionRecordText.ts\`), and the file is written whole every 256 lines: 13.8 → 13.0 ms a turn side by side
+  (ns-precise CPU from \`/proc/<pid>/task/*/schedstat\`, 16 × 5 turns). An app-server turn makes about 150 system calls and
+  starts no process; an exec turn starts codex through the fork server.
+- **What runs between the batches.** The same app-server turns cost 12–14 ms a turn when its plugin runs them back to
+  back, and 15–19 ms when the exec series run in between (per-turn CPU of every turn in a batch, not only the first):
+  an idle plugin's next turns run colder (V8's \`--no-flush-bytecode\` and \`--no-memory-reducer\` did not change that
+  beyond the noise). This section rotates all four series, as a host running both engines would; the app-server row
+  varied 14–16 ms from run to run in this round.
 
 On main before this issue (2026-12-06, 3 warm-up rounds): 82, 55, 154 and 72 ms in the table's order; after its first
-round 54, 26, 105 and 38; after its second (20 warm-up rounds) 37, 21, 89 and 27.`
+round 54, 26, 105 and 38; after its second (20 warm-up rounds) 37, 21, 89 and 27; after its third (the fork server) 20, 18, 56
+and 23.`
 
 const echoTool = { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }
 
