@@ -84,8 +84,9 @@ machine below.
   (up to 200 threads) to a new file and renaming it over the old one cost about 1 ms of an app-server turn (a new inode,
   ext4's flush of a file renamed over another, 20 KB of JSON); a turn now appends one line to it
   (\`src/core/SessionRecordText.ts\`), and the file is written whole every 256 lines: 13.8 → 13.0 ms a turn side by side
-  (ns-precise CPU from \`/proc/<pid>/task/*/schedstat\`, 16 × 5 turns). An app-server turn makes about 150 system calls and
-  starts no process; an exec turn starts codex through the fork server.
+  (ns-precise CPU from \`/proc/<pid>/task/*/schedstat\`, 16 alternating batches of 5 turns, lower in 14 of the 16 pairs).
+  An app-server turn makes about 150 system calls (\`strace -f\` of 10 warm turns) and starts no process; an exec turn
+  starts codex through the fork server.
 - **What runs between the batches.** The same app-server turns cost 12–14 ms a turn when its plugin runs them back to
   back, and 15–19 ms when the exec series run in between (per-turn CPU of every turn in a batch, not only the first):
   an idle plugin's next turns run colder (V8's \`--no-flush-bytecode\` and \`--no-memory-reducer\` did not change that

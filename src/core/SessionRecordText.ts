@@ -37,7 +37,9 @@ export const readRecordText = (text: string): Either.Either<RecordText, ParseRes
   const firstEnd = text.indexOf("\n")
   const first = decodeRecord(firstEnd < 0 ? text : text.slice(0, firstEnd))
   if (Either.isLeft(first)) {
-    // A record written indented, before the turn lines: the whole text is one record.
+    // A record written indented, before the turn lines: the whole text is one record. Anything
+    // else is reported by what is wrong with its first line.
+    if (firstEnd < 0 || text.slice(0, firstEnd).trim() !== "{") return Either.left(first.left)
     return Either.map(decodeRecord(text), (record) => ({ record, lines: 1, skipped: 0, appendable: false }))
   }
   let record = first.right

@@ -2,10 +2,10 @@
  * SessionStore as small files under the plugin's state directory:
  * `sessions/<sha256(agentId "\0" workspace)>.json`, a record and the turns since, one JSON line each
  * (src/schemas/SessionRecord.ts, src/core/SessionRecordText.ts). A turn appends its line; a new
- * file, one in the old format, one with a line that could not be read, or one of COMPACT_AFTER lines
- * is written whole instead: to a unique temp file renamed over the target, so a crash or a
- * concurrent plugin leaves the old or the new file, never a mix. Writes in this process are
- * serialized (each is one synchronous step).
+ * file, an indented one (written before the turn lines), one with a line that could not be read, one
+ * of COMPACT_AFTER lines, or one the append failed on is written whole instead: to a unique temp
+ * file renamed over the target, so a crash or a concurrent plugin leaves the old or the new file,
+ * never a mix. Writes in this process are serialized (each is one synchronous step).
  *
  * A record this process read or wrote is kept with the file's identity (device, inode, size,
  * modification time): while a `stat` still shows that file, it is not read and decoded again. Every
@@ -50,23 +50,36 @@ const writeWhole = (file: string, record: SessionRecord): BigIntStats => {
 }
 
 /**
- * Appends `line` to the file `kept` was read from; the file's status after it, or undefined when the
- * file is gone (nothing was written then). Without O_CREAT: a file removed meanwhile is not
- * recreated as a turn line alone.
+ * Appends `line` to `file`; the status of the file written, or undefined when there is no file at
+ * that path (nothing was written then). Neither creates the file (a turn line alone is no record)
+ * nor follows a symlink (ELOOP: the caller writes the record whole, which replaces the link, as
+ * every write did before turns were appended). A short write is an error.
  */
 const appendLine = (file: string, line: string): BigIntStats | undefined => {
   let fd: number
   try {
-    fd = FsSync.openSync(file, FsSync.constants.O_WRONLY | FsSync.constants.O_APPEND)
+    fd = FsSync.openSync(file, FsSync.constants.O_WRONLY | FsSync.constants.O_APPEND | FsSync.constants.O_NOFOLLOW)
   } catch (error) {
     if ((error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return undefined
     throw error
   }
   try {
-    FsSync.writeSync(fd, line)
+    const bytes = Buffer.from(line)
+    const written = FsSync.writeSync(fd, bytes)
+    if (written !== bytes.length) throw new Error(`short write: ${written} of ${bytes.length} bytes`)
     return FsSync.fstatSync(fd, { bigint: true })
   } finally {
     FsSync.closeSync(fd)
+  }
+}
+
+/** Whether `path` still names the file `stat` is of (no record was renamed over it meanwhile). */
+const stillNames = (path: string, stat: BigIntStats): boolean => {
+  try {
+    const now = FsSync.statSync(path, { bigint: true })
+    return now.dev === stat.dev && now.ino === stat.ino
+  } catch {
+    return false
   }
 }
 
@@ -103,6 +116,27 @@ export const makeSessionStore = (stateDir: string) =>
       known.set(file, { stat, id: identity(stat), record, lines, appendable: appendable && lines < COMPACT_AFTER })
     }
     /**
+     * Appends a turn's `line` to the file `kept` was read from, `record` being that file's record
+     * with the turn. "appended": kept as the file's record now (or, when another writer appended
+     * too, read again at the next turn). "not appended": the file is gone. "lost": a record was
+     * renamed over the file meanwhile, and the line went to the one it replaced. `{error}`: the
+     * append failed (a file not ours, a symlink, a full disk).
+     */
+    const appendOnce = (file: string, kept: Known, record: SessionRecord, line: string): "appended" | "not appended" | "lost" | { readonly error: unknown } => {
+      let appended: BigIntStats | undefined
+      try {
+        appended = appendLine(file, line)
+      } catch (error) {
+        return { error }
+      }
+      if (appended === undefined) return "not appended"
+      if (!stillNames(file, appended)) return "lost"
+      const onlyOurs = appended.dev === kept.stat.dev && appended.ino === kept.stat.ino && appended.size === kept.stat.size + BigInt(Buffer.byteLength(line))
+      if (onlyOurs) keep(file, appended, record, kept.lines + 1, true)
+      else known.delete(file)
+      return "appended"
+    }
+    /**
      * The record, or None when the file does not exist; the file's status is taken before reading it,
      * and while a `stat` shows the same file the record kept is used. `skipped`: lines of the file
      * just read that were left out (a warning's worth).
@@ -120,7 +154,22 @@ export const makeSessionStore = (stateDir: string) =>
         return Either.right(Option.none())
       }
       if (text === undefined && kept !== undefined) return Either.right(Option.some({ ...kept, skipped: 0 }))
-      const read = readRecordText(text ?? "")
+      let read = readRecordText(text ?? "")
+      // A cut last line may be another plugin's append, caught half done: read once more if the file grew.
+      if (Either.isRight(read) && read.right.skipped > 0 && text !== undefined && !text.endsWith("\n")) {
+        try {
+          const again = FsSync.statSync(file, { bigint: true })
+          if (again.size !== stat.size) {
+            stat = again
+            text = FsSync.readFileSync(file, "utf8")
+            read = readRecordText(text)
+          }
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") return Either.left(fsFailure(error))
+          known.delete(file)
+          return Either.right(Option.none())
+        }
+      }
       if (Either.isLeft(read)) {
         known.delete(file)
         return Either.left(read.left)
@@ -161,18 +210,18 @@ export const makeSessionStore = (stateDir: string) =>
         else if (Option.isSome(old.right) && old.right.value.skipped > 0) warnings.push(skippedWarning(file, old.right.value.skipped))
         const at = new Date().toISOString()
         const kept = Either.isRight(old) ? Option.getOrUndefined(old.right) : undefined
+        const turnOn = (base: Known | undefined) => base === undefined ? firstRecord(agentId, workspace, threadId, at) : withTurn(base.record, threadId, at)
+        const writeRecord = (record: SessionRecord) => keep(file, writeWhole(file, record), record, 1, true)
         try {
-          const record = kept === undefined ? firstRecord(agentId, workspace, threadId, at) : withTurn(kept.record, threadId, at)
-          const line = kept?.appendable ? turnLineText(threadId, at) : undefined
-          const appended = line === undefined ? undefined : appendLine(file, line)
-          if (kept !== undefined && line !== undefined && appended !== undefined) {
-            // Only this line was added to the file read: otherwise another writer's was too, and the
-            // file is read again at the next turn.
-            const ours = appended.dev === kept.stat.dev && appended.ino === kept.stat.ino && appended.size === kept.stat.size + BigInt(Buffer.byteLength(line))
-            if (ours) keep(file, appended, record, kept.lines + 1, true)
-            else known.delete(file)
-          } else {
-            keep(file, writeWhole(file, record), record, 1, true)
+          const appended = kept?.appendable ? appendOnce(file, kept, turnOn(kept), turnLineText(threadId, at)) : "not appended"
+          if (appended === "lost") {
+            // A record was renamed over the file between the read and the append: the line went to
+            // the file it replaced. The record the path holds now, with this turn, is written whole.
+            const now = readRecordNow(file)
+            writeRecord(turnOn(Either.isRight(now) ? Option.getOrUndefined(now.right) : undefined))
+          } else if (appended !== "appended") {
+            if (appended !== "not appended") warnings.push(warn(`cannot add to the record ${file}, writing it whole`)(fsFailure(appended.error)))
+            writeRecord(turnOn(kept))
           }
         } catch (error) {
           known.delete(file)

@@ -134,29 +134,70 @@ describe("SessionStore", () => {
         const { warnings, layer } = capture()
         const restarted = yield* makeSessionStore(dir)
         expect(yield* restarted.lastThread("a", "/ws").pipe(Effect.provide(layer))).toEqual(Option.some("t-2"))
+        yield* restarted.remember("a", "/ws", "t-4").pipe(Effect.provide(layer))
+        yield* restarted.remember("a", "/ws", "t-4").pipe(Effect.provide(layer))
+        // Said once, when the file was read: the turns after it do not repeat it.
         expect(warnings).toEqual([expect.stringMatching(/left out 1 line\(s\) of .*\.json that could not be read/)])
         yield* restarted.remember("a", "/ws", "t-4")
-        // Written whole: the new turn is not glued to the cut line.
-        expect(linesOf(dir)).toHaveLength(1)
+        // Written whole at the first turn after it: the new turn is not glued to the cut line.
+        expect(linesOf(dir)).toHaveLength(3)
         const record = JSON.parse(linesOf(dir)[0]!)
         expect(record.lastThreadId).toBe("t-4")
         expect(record.threads.map((t: { threadId: string }) => t.threadId)).toEqual(["t-1", "t-2", "t-4"])
       }))
 
-    it.scoped("a record written before the turn lines (one line, or indented) is read, and rewritten as a record line", () =>
+    it.scoped("a record written before the turn lines is read: one line is added to, an indented one (or one without its newline) rewritten", () =>
       Effect.gen(function* () {
         const dir = yield* tempState
         const record = { agentId: "a", workspace: "/ws", lastThreadId: "t-1", threads: [{ threadId: "t-1", startedAt: "2026-01-01T00:00:00.000Z", lastTurnAt: "2026-01-01T00:00:00.000Z" }] }
-        for (const text of [JSON.stringify(record), `${JSON.stringify(record, null, 2)}\n`]) {
+        const cases: Array<[string, number]> = [[`${JSON.stringify(record)}\n`, 2], [JSON.stringify(record), 1], [`${JSON.stringify(record, null, 2)}\n`, 1]]
+        for (const [text, linesAfter] of cases) {
           Fs.mkdirSync(Path.join(dir, "sessions"), { recursive: true })
           Fs.writeFileSync(fileOf(dir), text)
           const store = yield* makeSessionStore(dir)
           expect(yield* store.lastThread("a", "/ws")).toEqual(Option.some("t-1"))
           yield* store.remember("a", "/ws", "t-2")
-          const lines = linesOf(dir)
-          expect(lines).toHaveLength(1)
-          expect(JSON.parse(lines[0]!).threads.map((t: { threadId: string }) => t.threadId)).toEqual(["t-1", "t-2"])
+          expect(linesOf(dir)).toHaveLength(linesAfter)
+          const [restored] = (yield* (yield* makeSessionStore(dir)).list()).records
+          expect(restored!.lastThreadId).toBe("t-2")
+          expect(restored!.threads.map((t) => t.threadId)).toEqual(["t-1", "t-2"])
         }
+      }))
+
+    it.scoped("two plugins taking turns on one record see each other's turns, in order, without a warning", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const ours = yield* makeSessionStore(dir)
+        const theirs = yield* makeSessionStore(dir)
+        const { warnings, layer } = capture()
+        for (let i = 0; i < 6; i++) {
+          const store = i % 2 === 0 ? ours : theirs
+          yield* store.remember("a", "/ws", `t-${i}`).pipe(Effect.provide(layer))
+          expect(yield* (i % 2 === 0 ? theirs : ours).lastThread("a", "/ws").pipe(Effect.provide(layer))).toEqual(Option.some(`t-${i}`))
+        }
+        yield* ours.remember("a", "/ws", "t-1").pipe(Effect.provide(layer))
+        const [record] = (yield* theirs.list()).records
+        expect(record!.lastThreadId).toBe("t-1")
+        expect(record!.threads.map((t) => t.threadId)).toEqual(["t-0", "t-1", "t-2", "t-3", "t-4", "t-5"])
+        expect(linesOf(dir)).toHaveLength(7)
+        expect(warnings).toEqual([])
+      }))
+
+    it.scoped("a record that is a symlink is not appended through: it is written whole, with a warn, as a file of its own", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempState
+        const store = yield* makeSessionStore(dir)
+        yield* store.remember("a", "/ws", "t-1")
+        const elsewhere = Path.join(dir, "elsewhere.json")
+        Fs.renameSync(fileOf(dir), elsewhere)
+        Fs.symlinkSync(elsewhere, fileOf(dir))
+        const before = Fs.readFileSync(elsewhere, "utf8")
+        const { warnings, layer } = capture()
+        yield* store.remember("a", "/ws", "t-2").pipe(Effect.provide(layer))
+        expect(warnings).toEqual([expect.stringMatching(/cannot add to the record .*, writing it whole: .*ELOOP/)])
+        expect(Fs.lstatSync(fileOf(dir)).isFile()).toBe(true)
+        expect(Fs.readFileSync(elsewhere, "utf8")).toBe(before)
+        expect(yield* (yield* makeSessionStore(dir)).lastThread("a", "/ws")).toEqual(Option.some("t-2"))
       }))
 
     it.scoped("a long file is written whole again, and a record keeps its newest 200 threads", () =>
