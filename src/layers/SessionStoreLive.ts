@@ -213,14 +213,15 @@ export const makeSessionStore = (stateDir: string) =>
         const turnOn = (base: Known | undefined) => base === undefined ? firstRecord(agentId, workspace, threadId, at) : withTurn(base.record, threadId, at)
         const writeRecord = (record: SessionRecord) => keep(file, writeWhole(file, record), record, 1, true)
         try {
-          const appended = kept?.appendable ? appendOnce(file, kept, turnOn(kept), turnLineText(threadId, at)) : "not appended"
-          if (appended === "lost") {
+          const outcome = kept?.appendable ? appendOnce(file, kept, turnOn(kept), turnLineText(threadId, at)) : "not appendable"
+          if (outcome === "lost") {
             // A record was renamed over the file between the read and the append: the line went to
             // the file it replaced. The record the path holds now, with this turn, is written whole.
             const now = readRecordNow(file)
+            if (Either.isLeft(now)) warnings.push(warn(`replacing the unreadable record ${file}`)(now.left))
             writeRecord(turnOn(Either.isRight(now) ? Option.getOrUndefined(now.right) : undefined))
-          } else if (appended !== "appended") {
-            if (appended !== "not appended") warnings.push(warn(`cannot add to the record ${file}, writing it whole`)(fsFailure(appended.error)))
+          } else if (outcome !== "appended") {
+            if (typeof outcome === "object") warnings.push(warn(`cannot add to the record ${file}, writing it whole`)(fsFailure(outcome.error)))
             writeRecord(turnOn(kept))
           }
         } catch (error) {
