@@ -202,7 +202,9 @@ interface Instance {
  */
 export const startForkServer = async (perl: string, onRestart: (why: string) => void = () => {}): Promise<ForkServer> => {
   // Resolved: a relative TMPDIR would name one directory for node and another for perl (cwd /).
-  const dir = await Fs.promises.mkdtemp(Path.join(Path.resolve(Os.tmpdir()), "plexum-launch-"))
+  // The pid in the name: a plugin SIGKILLed while its perl was not running (the server removes it
+  // at its stdin's end) leaves it to the next plugin's clean-up (removeStaleTempSocketDirs).
+  const dir = await Fs.promises.mkdtemp(Path.join(Path.resolve(Os.tmpdir()), `plexum-launch-${process.pid}-`))
   const socketPath = Path.join(dir, "s")
   // Plain state of this server, as a node ChildProcess keeps its own: touched only by the event
   // loop's callbacks and by `launch`, each run to completion, never across an await.

@@ -53,7 +53,7 @@ const stateMadePrivate = Effect.gen(function* () {
     Effect.catchAll((e) => Effect.as(Effect.logWarning(`cannot look for socket directories a stopped plugin left in /tmp: ${String(e.error)}`), []))
   )
   if (staleSocketDirs.length > 0) {
-    yield* Effect.logInfo(`removed ${staleSocketDirs.length} bridge socket directory(ies) a stopped plugin left in /tmp`).pipe(
+    yield* Effect.logInfo(`removed ${staleSocketDirs.length} socket directory(ies) a stopped plugin left in /tmp`).pipe(
       Effect.annotateLogs({ dirs: staleSocketDirs })
     )
   }

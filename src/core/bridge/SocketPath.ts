@@ -71,12 +71,13 @@ export const socketPathFor = (profileRoot: string, agentId: string, runtimeDir?:
 /** A turn's own socket directory in /tmp: mkdtemp's random name, created with mode 0700 in one step. */
 export const makeTempSocketDir = (): string => Fs.mkdtempSync(`${TEMP_SOCKET_DIR_PREFIX}${process.pid}-`)
 
-const TEMP_SOCKET_DIR = /^plexum-mcp-(\d+)-[A-Za-z0-9]{6}$/
+/** A turn's socket directory, or the fork server's (src/core/ForkServer.ts), by the pid of the plugin that made it. */
+const TEMP_SOCKET_DIR = /^plexum-(?:mcp|launch)-(\d+)-[A-Za-z0-9]{6}$/
 
 /**
- * Removes the turns' socket directories in /tmp that a plugin which is gone left behind (a
- * SIGKILLed one cannot remove its own): ours by owner, theirs by the dead pid in the name. What
- * was removed.
+ * Removes the socket directories in /tmp (the turns' and the fork server's) that a plugin which is
+ * gone left behind (a SIGKILLed one cannot remove its own): ours by owner, theirs by the dead pid
+ * in the name. What was removed.
  */
 export const removeStaleTempSocketDirs = (isAlive: (pid: number) => boolean): ReadonlyArray<string> => {
   const tmp = Path.dirname(TEMP_SOCKET_DIR_PREFIX)

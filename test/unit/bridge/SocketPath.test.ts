@@ -98,12 +98,15 @@ describe("a turn's own socket directory in /tmp", () => {
     Fs.writeFileSync(Path.join(left, "a-0123.sock"), "")
     const live = Fs.mkdtempSync(`/tmp/plexum-mcp-${process.ppid}-`)
     const other = Fs.mkdtempSync(`/tmp/plexum-mcp-${dead}-other-`)
+    // The fork server's directory (src/core/ForkServer.ts), left by a plugin SIGKILLed while its perl was not running.
+    const launch = Fs.mkdtempSync(`/tmp/plexum-launch-${dead}-`)
     const own = makeTempSocketDir()
-    temps.push(left, live, other, own)
+    temps.push(left, live, other, launch, own)
     const removed = removeStaleTempSocketDirs((pid) => pid !== dead)
     expect(removed).toContain(left)
+    expect(removed).toContain(launch)
     expect(removed.filter((d) => [live, other, own].includes(d))).toEqual([])
-    expect([left, live, other, own].map((d) => Fs.existsSync(d))).toEqual([false, true, true, true])
+    expect([left, live, other, launch, own].map((d) => Fs.existsSync(d))).toEqual([false, true, true, false, true])
   })
 })
 
