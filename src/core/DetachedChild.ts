@@ -162,7 +162,8 @@ export const forkServerOnce = (scope: Scope.Scope): Effect.Effect<ForkServer | u
 /**
  * A short command through the fork server, as `execFile` runs one: its stdout read to its end,
  * and a failure for a non-zero exit, a signal, more than `maxBytes` of output, or no end within
- * `timeoutMs` (killed then: a bound on a hung command, not a guess at when its output is done).
+ * `timeoutMs` of the call, its start included (killed then, or as soon as the server starts it: a
+ * bound on a hung command, not a guess at when its output is done).
  */
 export const outputOf = (
   server: ForkServer,
@@ -170,31 +171,49 @@ export const outputOf = (
   args: ReadonlyArray<string>,
   limits: { readonly timeoutMs: number; readonly maxBytes: number }
 ): Promise<string> =>
-  server.launch({ binary: file, args, cwd: "/", env: definedEnv(process.env) }).then((child) =>
-    new Promise<string>((resolve, reject) => {
+  new Promise<string>((resolve, reject) => {
+    let child: Awaited<ReturnType<ForkServer["launch"]>> | undefined
+    let settled = false
+    const end = (c: NonNullable<typeof child>) => {
+      killGroup(c.pid)
+      c.stdout.destroy()
+      c.stderr.destroy()
+    }
+    const stop = (why: string) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (child !== undefined) end(child)
+      reject(new Error(`${file} ${args.join(" ")}: ${why}`))
+    }
+    const timer = setTimeout(() => stop(`did not finish within ${limits.timeoutMs / 1000} s`), limits.timeoutMs)
+    server.launch({ binary: file, args, cwd: "/", env: definedEnv(process.env) }).then((started) => {
+      // Started after the time limit: it is not waited for.
+      if (settled) return end(started)
+      child = started
       const chunks: Array<Buffer> = []
       let bytes = 0
-      const stop = (why: string) => {
-        clearTimeout(timer)
-        killGroup(child.pid)
-        child.stdout.destroy()
-        child.stderr.destroy()
-        reject(new Error(`${file} ${args.join(" ")}: ${why}`))
-      }
-      const timer = setTimeout(() => stop(`did not finish within ${limits.timeoutMs / 1000} s`), limits.timeoutMs)
-      child.stdin.end()
-      child.stderr.resume()
-      child.stdout.on("data", (d: Buffer) => {
+      started.stdin.end()
+      started.stderr.resume()
+      started.stdout.on("data", (d: Buffer) => {
         bytes += d.length
         if (bytes > limits.maxBytes) stop(`more than ${limits.maxBytes} bytes of output`)
         else chunks.push(d)
       })
       // Handed over paused (src/core/ForkServer.ts): a 'data' listener alone does not start it.
-      child.stdout.resume()
-      const ended = new Promise<void>((done) => child.stdout.once("close", () => done()))
-      void Promise.all([ended, child.exit]).then(([, exit]) => {
+      started.stdout.resume()
+      const ended = new Promise<void>((done) => started.stdout.once("close", () => done()))
+      void Promise.all([ended, started.exit]).then(([, exit]) => {
+        if (settled) return
+        settled = true
         clearTimeout(timer)
         if (exit.code === 0) resolve(Buffer.concat(chunks).toString("utf8"))
         else reject(new Error(`${file} ${args.join(" ")}: ${exit.code !== null ? `exited with status ${exit.code}` : exit.signal !== null ? `killed by ${exit.signal}` : "ended, and how is unknown"}`))
       })
-    }))
+    }, (error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      reject(error)
+    })
+  })

@@ -123,6 +123,17 @@ describe("the fork server", () => {
     }
   })
 
+  it("bounds a short command's start too: a server that never starts it is not waited for past the time limit", async () => {
+    const real = await startForkServer(perl)
+    try {
+      // The real server, with launches that never settle (a server stuck before the hand-over).
+      const stuck = { ...real, launch: () => new Promise<never>(() => {}) }
+      await expect(outputOf(stuck, "/bin/true", [], { timeoutMs: 200, maxBytes: 1000 })).rejects.toThrow("did not finish within 0.2 s")
+    } finally {
+      real.close()
+    }
+  })
+
   it("is started again after it was killed, and a request it never read goes to the new one", async () => {
     const restarts: Array<string> = []
     const server = await startForkServer(perl, (why) => restarts.push(why))
