@@ -186,6 +186,9 @@ const readHeader = (socket: Net.Socket, done: (id: string, fd: number) => void) 
   socket.on("data", onData)
 }
 
+/** How many servers may die in a row, none of them having reported a line, before no new one is started. */
+const MAX_DEATHS_IN_A_ROW = 3
+
 /** One perl process; replaced by the next launch once it has gone. */
 interface Instance {
   readonly send: (id: string, fields: ReadonlyArray<string>) => void
@@ -214,6 +217,8 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
   let closed = false
   let current: Instance | undefined
   let lastDeath: string | undefined
+  /** Servers that died in a row without a report line: a perl that cannot run is not started at every launch. */
+  let deathsInARow = 0
 
   const listener = Net.createServer((socket) => {
     socket.on("error", () => {})
@@ -266,6 +271,7 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
 
   /** A report line: `forked ID` (the server's), `started`/`failed`, then `exit` (the waiter's). */
   const report = (line: string) => {
+    deathsInARow = 0
     const [kind, id = "", a, b] = line.split(" ")
     if (replaced.has(id)) {
       // A waiter of a dead server that did fork after all: its program is not the one in use.
@@ -333,6 +339,7 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       instance.gone = true
       if (current === instance) current = undefined
       lastDeath = why
+      deathsInARow++
       // What the server did not fork for goes to the next server at once, under a new id; should
       // its waiter exist after all (the server died between its fork and its `forked` line), what
       // it starts under the old id is killed (`replaced`).
@@ -346,27 +353,34 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
     return instance
   }
 
-  /** The server running now, started (again) if there is none. */
-  const live = (): Instance => {
+  /**
+   * The server running now, started (again) if there is none; none once MAX_DEATHS_IN_A_ROW servers
+   * died without a word (a broken perl: the launches fall back to node's spawn, src/core/DetachedChild.ts).
+   */
+  const live = (): Instance | undefined => {
     if (current === undefined) {
+      if (deathsInARow >= MAX_DEATHS_IN_A_ROW) return undefined
       if (lastDeath !== undefined) onRestart(lastDeath)
       current = spawnInstance()
     }
     return current
   }
+  const given = () => serverFailed(`the fork server ${lastDeath ?? "ended"}, ${deathsInARow} times in a row without starting anything; it is not started again`)
 
   const newId = () => Crypto.randomBytes(16).toString("hex")
 
   /** A request whose server died before forking for it: sent once more, under a new id, to a new server. */
   function resend(id: string, launch: InFlight, why: string) {
     if (launch.resent || closed) return reject(id, launch, serverFailed(`the fork server ${why}`))
+    const instance = live()
+    if (instance === undefined) return reject(id, launch, given())
     inFlight.delete(id)
     replaced.add(id)
     const again = newId()
     launch.resent = true
-    launch.instance = live()
+    launch.instance = instance
     inFlight.set(again, launch)
-    launch.instance.send(again, launch.fields)
+    instance.send(again, launch.fields)
   }
 
   const launch = (spec: LaunchSpec): Promise<LaunchedChild> =>
@@ -379,6 +393,7 @@ export const startForkServer = async (perl: string, onRestart: (why: string) => 
       const exit = new Promise<ChildExit>((done) => (settleExit = done))
       const id = newId()
       const instance = live()
+      if (instance === undefined) return reject(given())
       inFlight.set(id, { instance, fields, resent: false, forked: false, binary: spec.binary, sockets: [undefined, undefined, undefined], resolve, reject, settleExit, exit })
       instance.send(id, fields)
     })

@@ -163,16 +163,22 @@ describe("the fork server", () => {
   it.live("where the server cannot make a launch (perl broken), the program is started by node's spawn, with a warn", () =>
     Effect.gen(function* () {
       // "perl" that exits at once: every server dies before it reads a request.
-      const server = yield* Effect.promise(() => startForkServer("/bin/false"))
+      let restarts = 0
+      const server = yield* Effect.promise(() => startForkServer("/bin/false", () => void restarts++))
       const logs: Array<string> = []
       const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logs.push(String(message))))
-      const started = yield* launchDetached(server, { binary: "/bin/echo", args: ["via node"], cwd: "/", env: {} }, {
-        stderrTailBytes: 1024,
-        failure: (e) => e
-      }).pipe(Effect.provide(logger))
-      started.child.stdin.end()
-      expect((yield* Effect.promise(() => readAll(started.child.stdout))).trim()).toBe("via node")
+      for (let i = 0; i < 4; i++) {
+        const started = yield* launchDetached(server, { binary: "/bin/echo", args: [`via node ${i}`], cwd: "/", env: {} }, {
+          stderrTailBytes: 1024,
+          failure: (e) => e
+        }).pipe(Effect.provide(logger))
+        started.child.stdin.end()
+        expect((yield* Effect.promise(() => readAll(started.child.stdout))).trim()).toBe(`via node ${i}`)
+      }
       expect(logs.some((l) => l.includes("the fork server ended") && l.includes("started by forking the plugin this time"))).toBe(true)
+      // Three servers died without a word: perl is not started again for the launches after.
+      expect(restarts).toBe(2)
+      expect(logs.some((l) => l.includes("times in a row without starting anything; it is not started again"))).toBe(true)
       server.close()
     }))
 
